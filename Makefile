@@ -1,0 +1,33 @@
+# make demo  : set up if needed, fit a bundled data set, print the result
+# make test  : set up if needed, run the whole test suite (and check that the docs build)
+SHELL := /bin/bash
+PY    := .venv/bin/python
+STAMP := .venv/.fastmme-installed
+
+.PHONY: setup demo test docs bench reference clean
+
+$(STAMP): pyproject.toml tools/setup.sh
+	bash tools/setup.sh
+	touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m fastmme.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory docs
+
+docs: $(STAMP)
+	.venv/bin/mkdocs build --strict --quiet --site-dir build/site
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+# Regenerate the lme4 reference values and bundled data (needs R: apt-get install r-base-core r-cran-lme4 r-cran-jsonlite)
+reference:
+	Rscript tools/make_lme4_reference.R
+
+clean:
+	rm -rf .venv build .pytest_cache .benchmarks

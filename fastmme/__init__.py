@@ -1,0 +1,14 @@
+"""fastmme: linear mixed models by sparse mixed-model equations.
+
+Fit y = Xβ + Σ_k Z_k b_k + ε by Henderson's mixed-model equations (dimension p + q) with CHOLMOD,
+never forming the n × n marginal covariance; lme4's parametrisation and results.
+"""
+from . import datasets, dense
+from .api import Model, fit
+from .errors import ConvergenceWarning, FastmmeError, FastmmeWarning, RankDeficiencyWarning
+from .results import FitResult
+from .terms import Term
+
+__all__ = ["Model", "fit", "Term", "FitResult", "dense", "FastmmeError", "FastmmeWarning",
+           "ConvergenceWarning", "RankDeficiencyWarning"]
+__version__ = "0.1.0"

@@ -1,0 +1,72 @@
+"""Public array API: validate and orchestrate, no mathematics.
+
+    model = fastmme.Model(y, X, terms, reml=True, weights=None)
+    model.deviance(theta)        # the profiled criterion at θ (lme4's devfun)
+    result = model.fit()         # an immutable FitResult
+    result = fastmme.fit(y, X, terms)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .objective import ProfiledDeviance
+from .optimize import MAXEVAL, OptSummary, minimize_bobyqa
+from .results import FitResult, build_result
+from .spec import make_spec
+
+
+class Model:
+    """A linear mixed model y = Xβ + Σ_k Z_k b_k + ε, ε ~ N(0, σ² W⁻¹), assembled once.
+
+    Parameters
+    ----------
+    y : (n,) response.  X : (n, p) fixed-effect model matrix (array or DataFrame).
+    terms : a fastmme.Term or a sequence of them.  reml : REML (default) or ML.
+    weights : (n,) positive prior weights W (None: all 1).  x_names : names of the columns of X.
+    """
+
+    def __init__(self, y, X, terms, reml=True, weights=None, x_names=None):
+        self.spec = make_spec(y, X, terms, reml=reml, weights=weights, x_names=x_names)
+        original = list(x_names) if x_names is not None else (
+            [str(c) for c in X.columns] if hasattr(X, "columns") else None)
+        ncol = 1 if np.ndim(X) == 1 else np.shape(X)[1]
+        names = original or [f"x{i}" for i in range(ncol)]
+        self._kept_columns = np.array([names.index(nm) for nm in self.spec.x_names], dtype=np.int64)
+        self._objective = ProfiledDeviance(self.spec)
+
+    @property
+    def theta_lower(self) -> np.ndarray:
+        return np.concatenate([t.theta_lower() for t in self.spec.terms])
+
+    @property
+    def theta_start(self) -> np.ndarray:
+        return np.concatenate([t.theta_start() for t in self.spec.terms])
+
+    @property
+    def theta_names(self) -> list:
+        out = []
+        for t, nm in zip(self.spec.terms, self.spec.term_names):
+            out += t.theta_names(nm)
+        return out
+
+    def deviance(self, theta) -> float:
+        """The profiled criterion at θ: the REML criterion or −2 log-likelihood, as lme4 defines them."""
+        return self._objective.deviance(theta)
+
+    def fit(self, start=None, maxeval: int = MAXEVAL) -> FitResult:
+        """Optimise θ (bounded BOBYQA) and return the fitted model.  The model itself is not changed."""
+        th0 = self.theta_start if start is None else self._objective.check_theta(start)
+        opt = minimize_bobyqa(self.deviance, th0, self.theta_lower, maxeval=maxeval)
+        return build_result(self.spec, self._objective, opt, self._kept_columns)
+
+    def at(self, theta) -> FitResult:
+        """The result at a given θ without optimising (BLUEs and BLUPs for known relative variances)."""
+        th = self._objective.check_theta(theta)
+        opt = OptSummary(theta=th, fmin=self.deviance(th), n_evals=0, converged=True,
+                         message="theta given, not optimised", theta_start=th)
+        return build_result(self.spec, self._objective, opt, self._kept_columns)
+
+
+def fit(y, X, terms, reml=True, weights=None, x_names=None, **fit_options) -> FitResult:
+    """One call: ``Model(y, X, terms, reml, weights).fit()``."""
+    return Model(y, X, terms, reml=reml, weights=weights, x_names=x_names).fit(**fit_options)

@@ -1,0 +1,20 @@
+"""The project's own exception and warning types.
+
+Every message says what is wrong and what to change.
+"""
+
+
+class FastmmeError(ValueError):
+    """Bad input or a model that cannot be fitted; the message says what to change."""
+
+
+class FastmmeWarning(UserWarning):
+    """Base class of fastmme's warnings."""
+
+
+class RankDeficiencyWarning(FastmmeWarning):
+    """Fixed-effect columns were aliased and dropped (as lme4 does)."""
+
+
+class ConvergenceWarning(FastmmeWarning):
+    """The optimiser stopped before meeting its convergence criteria."""

@@ -1,0 +1,1 @@
+"""Numba kernels: module-level pure functions on arrays, writing into output buffers."""

@@ -1,0 +1,131 @@
+"""The block sparsity pattern of ZᵀWZ, computed once from the group codes.
+
+Z is never formed.  Term k contributes an r_k × r_k block per level (the diagonal blocks; a row has
+one level per term, so ZₖᵀZₖ is block diagonal), and each pair of terms k < l an r_k × r_l block for
+every pair of levels (j, j') that occur together in some row.  All values of ZᵀWZ live in one flat
+array `zz`:
+
+    diagonal block (k, j):         zz[diag_offset[k] + j·r_k² + a·r_k + b]
+    off-diagonal block (pair, m):  zz[pair_offset[pair] + m·r_k·r_l + a·r_l + b]
+
+where m indexes the sorted co-occurring level pairs of that pair of terms (key = j·J_l + j').
+The pattern is a union over rows, so the patterns of row chunks merge by `union` (distributed
+assembly); `locate` maps rows onto it.  Tests: tests/test_assembly.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FastmmeError
+
+
+@dataclass(frozen=True)
+class ZtZPattern:
+    r: np.ndarray             # (K,) int64 columns per term
+    J: np.ndarray             # (K,) int64 levels per term
+    q_offset: np.ndarray      # (K,) start of each term in u
+    z_offset: np.ndarray      # (K,) start of each term's columns in the stacked z
+    diag_offset: np.ndarray   # (K,) start of each term's diagonal blocks in zz
+    pair_k: np.ndarray        # (npairs,) first term of each pair (k < l)
+    pair_l: np.ndarray        # (npairs,) second term
+    pair_keys: tuple          # per pair: sorted unique int64 keys j·J_l + j'
+    pair_offset: np.ndarray   # (npairs,) start of each pair's blocks in zz
+    size: int                 # len(zz)
+
+    @property
+    def K(self) -> int:
+        return self.r.shape[0]
+
+    @property
+    def q(self) -> int:
+        return int(np.sum(self.r * self.J))
+
+    @property
+    def pair_count(self) -> np.ndarray:
+        return np.array([len(k) for k in self.pair_keys], dtype=np.int64)
+
+    @staticmethod
+    def build(r, J, pair_keys) -> "ZtZPattern":
+        r = np.asarray(r, dtype=np.int64)
+        J = np.asarray(J, dtype=np.int64)
+        K = r.shape[0]
+        q_offset = np.concatenate([[0], np.cumsum(r * J)[:-1]]).astype(np.int64)
+        z_offset = np.concatenate([[0], np.cumsum(r)[:-1]]).astype(np.int64)
+        diag_sizes = J * r * r
+        diag_offset = np.concatenate([[0], np.cumsum(diag_sizes)[:-1]]).astype(np.int64)
+        pk, pl = [], []
+        for k in range(K):
+            for l in range(k + 1, K):
+                pk.append(k)
+                pl.append(l)
+        pair_k = np.array(pk, dtype=np.int64)
+        pair_l = np.array(pl, dtype=np.int64)
+        start = int(diag_sizes.sum())
+        offs = []
+        for i, keys in enumerate(pair_keys):
+            offs.append(start)
+            start += len(keys) * int(r[pair_k[i]] * r[pair_l[i]])
+        return ZtZPattern(r=r, J=J, q_offset=q_offset, z_offset=z_offset, diag_offset=diag_offset,
+                          pair_k=pair_k, pair_l=pair_l,
+                          pair_keys=tuple(np.asarray(k, dtype=np.int64) for k in pair_keys),
+                          pair_offset=np.array(offs, dtype=np.int64), size=start)
+
+    @staticmethod
+    def from_codes(codes, r, J) -> "ZtZPattern":
+        """Pattern of the rows whose level codes are `codes` ((K, n) int array)."""
+        K = len(r)
+        keys = []
+        for k in range(K):
+            for l in range(k + 1, K):
+                keys.append(np.unique(codes[k].astype(np.int64) * int(J[l]) + codes[l]))
+        return ZtZPattern.build(r, J, keys)
+
+    def union(self, other: "ZtZPattern") -> "ZtZPattern":
+        """Pattern of the union of two row sets (same terms and level coding)."""
+        if not (np.array_equal(self.r, other.r) and np.array_equal(self.J, other.J)):
+            raise FastmmeError("cannot merge patterns of different term structures")
+        keys = [np.union1d(a, b) for a, b in zip(self.pair_keys, other.pair_keys)]
+        return ZtZPattern.build(self.r, self.J, keys)
+
+    def locate(self, codes) -> np.ndarray:
+        """(npairs, n) index m of each row's level pair within each pair's blocks."""
+        n = codes.shape[1]
+        out = np.empty((len(self.pair_keys), n), dtype=np.int64)
+        for i, keys in enumerate(self.pair_keys):
+            k, l = self.pair_k[i], self.pair_l[i]
+            key = codes[k].astype(np.int64) * int(self.J[l]) + codes[l]
+            m = np.searchsorted(keys, key)
+            if n and (m.max() >= len(keys) or not np.array_equal(keys[m], key)):
+                raise FastmmeError("rows contain level pairs outside the assembled pattern; build the "
+                                   "pattern from all rows (ZtZPattern.union) before assembling")
+            out[i] = m
+        return out
+
+    def entries(self):
+        """For every value of zz: (u-index of its row, u-index of its column, is_diagonal_block)."""
+        r, J = self.r, self.J
+        zeta1 = np.empty(self.size, dtype=np.int64)
+        zeta2 = np.empty(self.size, dtype=np.int64)
+        in_diag = np.zeros(self.size, dtype=bool)
+        for k in range(self.K):
+            rk, Jk = int(r[k]), int(J[k])
+            j = np.repeat(np.arange(Jk), rk * rk)
+            a = np.tile(np.repeat(np.arange(rk), rk), Jk)
+            b = np.tile(np.tile(np.arange(rk), rk), Jk)
+            s = slice(int(self.diag_offset[k]), int(self.diag_offset[k]) + Jk * rk * rk)
+            zeta1[s] = self.q_offset[k] + j * rk + a
+            zeta2[s] = self.q_offset[k] + j * rk + b
+            in_diag[s] = True
+        for i, keys in enumerate(self.pair_keys):
+            k, l = int(self.pair_k[i]), int(self.pair_l[i])
+            rk, rl = int(r[k]), int(r[l])
+            jk, jl = np.divmod(keys, J[l])
+            m = len(keys)
+            a = np.tile(np.repeat(np.arange(rk), rl), m)
+            b = np.tile(np.tile(np.arange(rl), rk), m)
+            s = slice(int(self.pair_offset[i]), int(self.pair_offset[i]) + m * rk * rl)
+            zeta1[s] = self.q_offset[k] + np.repeat(jk, rk * rl) * rk + a
+            zeta2[s] = self.q_offset[l] + np.repeat(jl, rk * rl) * rl + b
+        return zeta1, zeta2, in_diag

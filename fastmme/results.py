@@ -1,0 +1,255 @@
+"""The fitted model: immutable estimates, BLUPs, variances and their presentation.
+
+Everything is derived from the factor of the augmented system at θ̂ (fastmme.objective):
+    [u; β̂] solves the mixed-model equations, b̂ = Λ u (the conditional modes, BLUPs);
+    σ̂² = r² / (n − p) (REML) or r² / n (ML);
+    Var(β̂) = σ̂² (R_Xᵀ R_X)⁻¹ = σ̂² [M⁻¹]_XX;
+    condVar of level j of term k = σ̂² T_k [(ΛᵀZᵀWZΛ + I)⁻¹]_jj T_kᵀ (lme4's `condVar`).
+Tests: tests/test_lme4.py, tests/test_dense.py, tests/test_theory.py.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import FastmmeError
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance
+
+
+def _freeze(a):
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _map_levels(levels, labels):
+    """Codes of `labels` among sorted `levels`; -1 for a label the fit has not seen."""
+    labels = np.asarray(labels)
+    out = np.full(labels.shape[0], -1, dtype=np.int64)
+    try:
+        pos = np.searchsorted(levels, labels)
+        pos = np.clip(pos, 0, len(levels) - 1)
+        hit = levels[pos] == labels
+    except (TypeError, ValueError):
+        lookup = {str(v): i for i, v in enumerate(levels)}
+        return np.array([lookup.get(str(v), -1) for v in labels], dtype=np.int64)
+    out[hit] = pos[hit]
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    reml: bool
+    nobs: int
+    theta: np.ndarray
+    theta_names: tuple
+    beta: np.ndarray
+    beta_cov: np.ndarray
+    x_names: tuple
+    dropped: tuple
+    sigma: float
+    covariances: tuple           # Σ_k (r_k × r_k), data units
+    blups: tuple                 # (J_k × r_k) conditional modes
+    levels: tuple                # level labels per term
+    term_names: tuple
+    z_names: tuple               # per term, names of its columns
+    structures: tuple
+    fitted: np.ndarray
+    residuals: np.ndarray
+    loglik: float
+    deviance: float              # the minimised criterion: REML criterion (REML) or −2 log L (ML)
+    n_theta: int
+    converged: bool
+    n_evals: int
+    optimizer_message: str
+    singular: bool
+    _objective: object = field(repr=False)
+    _kept_columns: np.ndarray = field(repr=False)
+
+    # ---- derived ---------------------------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by lme4's logLik df: p + nθ + 1."""
+        return self.beta.shape[0] + self.n_theta + 1
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.n_params
+
+    @property
+    def beta_se(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.beta_cov))
+
+    @functools.cached_property
+    def cond_var(self) -> tuple:
+        """Per term, (J_k × r_k × r_k) conditional covariances of the random effects (lme4's condVar)."""
+        return _cond_var(self._objective, self.theta, self.sigma)
+
+    # ---- prediction ------------------------------------------------------------------------
+    def predict(self, X_new, groups_new=None, z_new=None) -> np.ndarray:
+        """x'β̂ + Σ_k z_k' b̂_k[level]; a level not seen in the fit contributes 0 (the population value).
+
+        X_new has the columns of the X given to the fit (aliased columns included or already left out).
+        groups_new: one label array per term (a bare array for a one-term model); None gives the
+        population prediction.  z_new: per term the model columns (None for intercept terms).
+        """
+        Xn = np.array(X_new, dtype=np.float64, copy=True)
+        if Xn.ndim == 1:
+            Xn = Xn[:, None]
+        p = self.beta.shape[0]
+        if Xn.shape[1] != p:
+            if Xn.shape[1] == p + len(self.dropped):
+                Xn = Xn[:, self._kept_columns]
+            else:
+                raise FastmmeError(f"X_new has {Xn.shape[1]} columns; the model has {p} fixed effects "
+                                   f"({', '.join(self.x_names)})")
+        pred = Xn @ self.beta
+        if groups_new is None:
+            return pred
+        K = len(self.blups)
+        if K == 1 and not isinstance(groups_new, (list, tuple)):
+            groups_new = [groups_new]
+        if len(groups_new) != K:
+            raise FastmmeError(f"groups_new must give one label array per term ({K} terms)")
+        if z_new is None:
+            z_new = [None] * K
+        elif K == 1 and not isinstance(z_new, (list, tuple)):
+            z_new = [z_new]
+        m = Xn.shape[0]
+        for k in range(K):
+            codes = _map_levels(self.levels[k], groups_new[k])
+            if codes.shape[0] != m:
+                raise FastmmeError(f"groups_new[{k}] has {codes.shape[0]} labels for {m} rows of X_new")
+            r = self.blups[k].shape[1]
+            if z_new[k] is None:
+                if self.z_names[k] != ("(Intercept)",):
+                    raise FastmmeError(f"term {self.term_names[k]} has columns {self.z_names[k]}: pass them in z_new")
+                zk = np.ones((m, 1))
+            else:
+                zk = np.asarray(z_new[k], dtype=np.float64).reshape(m, r)
+            seen = codes >= 0
+            pred[seen] += np.sum(zk[seen] * self.blups[k][codes[seen]], axis=1)
+        return pred
+
+    # ---- presentation ----------------------------------------------------------------------
+    def summary(self) -> str:
+        return format_summary(self)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _cond_var(objective, theta, sigma):
+    """σ² T_k [A_Z⁻¹]_jj T_kᵀ with A_Z = ΛᵀZᵀWZΛ + I, from the factor of the augmented system.
+
+    With R the fixed and response rows, A_Z⁻¹ = [M_aug⁻¹]_ZZ − G_Z H⁻¹ G_Zᵀ, G = M_aug⁻¹ E_R,
+    H = G_R.  The diagonal blocks of [M_aug⁻¹]_ZZ come from solves with unit vectors in chunks.
+    """
+    objective.factorize(theta)
+    sysm = objective.system
+    q, N = sysm.q, sysm.N
+    rest = np.arange(q, N)
+    G = objective.inverse_columns(rest)          # N × (p + 1)
+    H = G[q:]
+    Hinv_GzT = np.linalg.solve(H, G[:q].T)      # (p+1) × q, rows in system order
+    Ts = objective.T_blocks(theta)
+    out = []
+    pt = objective.pattern
+    chunk_cols = max(1, int(4_000_000 // max(N, 1)))
+    for k, T in enumerate(Ts):
+        r, J = int(pt.r[k]), int(pt.J[k])
+        res = np.empty((J, r, r))
+        per = max(1, chunk_cols // r)
+        for j0 in range(0, J, per):
+            j1 = min(J, j0 + per)
+            zeta = pt.q_offset[k] + np.arange(j0 * r, j1 * r)
+            idx = sysm.iperm_z[zeta]
+            S = objective.inverse_columns(idx)       # N × (len)
+            for t in range(j1 - j0):
+                ii = idx[t * r:(t + 1) * r]
+                blk = S[ii, t * r:(t + 1) * r] - G[ii] @ Hinv_GzT[:, ii]
+                res[j0 + t] = sigma ** 2 * (T @ blk @ T.T)
+        res.setflags(write=False)
+        out.append(res)
+    return tuple(out)
+
+
+def build_result(spec, objective, opt, kept_columns) -> FitResult:
+    theta = opt.theta
+    u, beta, pwrss, x_aug = objective.solve(theta)
+    n, p = spec.n, spec.p
+    sigma2 = pwrss / (n - p if spec.reml else n)
+    q = objective.system.q
+    Ts = objective.T_blocks(theta)
+    blups, covs = [], []
+    off = spec.q_offsets
+    for k, (t, T) in enumerate(zip(spec.terms, Ts)):
+        uk = u[off[k]:off[k + 1]].reshape(t.n_levels, t.r)
+        blups.append(_freeze(uk @ T.T))
+        covs.append(_freeze(sigma2 * T @ T.T))
+    # Var(β̂) = σ² [M⁻¹]_XX = σ² ([M_aug⁻¹]_XX − x_X x_Xᵀ / x_y)
+    if p:
+        G = objective.inverse_columns(np.arange(q, q + p))
+        xX = x_aug[q:q + p]
+        beta_cov = sigma2 * (G[q:q + p] - np.outer(xX, xX) / x_aug[-1])
+        beta_cov = 0.5 * (beta_cov + beta_cov.T)
+    else:
+        beta_cov = np.zeros((0, 0))
+    fitted = spec.X @ beta
+    for t, b in zip(spec.terms, blups):
+        fitted = fitted + np.sum(t.zmatrix() * b[t.codes], axis=1)
+    dev = objective.deviance(theta, spec.reml)
+    lower = np.concatenate([t.theta_lower() for t in spec.terms])
+    names = []
+    for t, nm in zip(spec.terms, spec.term_names):
+        names += t.theta_names(nm)
+    return FitResult(
+        reml=spec.reml, nobs=n, theta=_freeze(theta), theta_names=tuple(names), beta=_freeze(beta),
+        beta_cov=_freeze(beta_cov), x_names=spec.x_names, dropped=spec.dropped, sigma=float(np.sqrt(sigma2)),
+        covariances=tuple(covs), blups=tuple(blups), levels=tuple(_freeze(t.levels) for t in spec.terms),
+        term_names=spec.term_names, z_names=tuple(t.z_names for t in spec.terms),
+        structures=tuple(t.structure for t in spec.terms), fitted=_freeze(fitted),
+        residuals=_freeze(spec.y - fitted), loglik=-0.5 * dev, deviance=dev, n_theta=spec.n_theta,
+        converged=opt.converged, n_evals=opt.n_evals, optimizer_message=opt.message,
+        singular=bool(np.any(theta[lower == 0] < SINGULAR_TOL)),
+        _objective=objective, _kept_columns=_freeze(kept_columns),
+    )
+
+
+def format_summary(res: FitResult) -> str:
+    """lme4-style text summary."""
+    lines = [f"Linear mixed model fit by {'REML' if res.reml else 'maximum likelihood'} (fastmme)"]
+    if res.reml:
+        lines.append(f"REML criterion at convergence: {res.deviance:.4f}")
+    else:
+        lines.append(f"     AIC      BIC   logLik deviance")
+        lines.append(f"{res.aic:8.1f} {res.bic:8.1f} {res.loglik:8.1f} {res.deviance:8.1f}")
+    lines += ["", "Random effects:", f" {'Groups':<10} {'Name':<14} {'Variance':>10} {'Std.Dev.':>9}  Corr"]
+    for nm, zn, S in zip(res.term_names, res.z_names, res.covariances):
+        sd = np.sqrt(np.diag(S))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = S / np.outer(sd, sd)
+        for a, name in enumerate(zn):
+            c = " ".join(f"{corr[a, b]:5.2f}" if np.isfinite(corr[a, b]) else "  NaN" for b in range(a))
+            lines.append(f" {nm if a == 0 else '':<10} {name:<14} {S[a, a]:>10.4g} {sd[a]:>9.4g}  {c}")
+    lines.append(f" {'Residual':<10} {'':<14} {res.sigma ** 2:>10.4g} {res.sigma:>9.4g}")
+    groups = ", ".join(f"{nm}, {len(lv)}" for nm, lv in zip(res.term_names, res.levels))
+    lines.append(f"Number of obs: {res.nobs}, groups:  {groups}")
+    lines += ["", "Fixed effects:", f"{'':<14} {'Estimate':>10} {'Std. Error':>10} {'t value':>8}"]
+    for nm, b, se in zip(res.x_names, res.beta, res.beta_se):
+        lines.append(f"{nm:<14} {b:>10.4f} {se:>10.4f} {b / se:>8.3f}")
+    if res.dropped:
+        lines.append(f"fixed-effect columns dropped as aliased: {', '.join(res.dropped)}")
+    if res.singular:
+        lines.append("boundary (singular) fit: a variance or correlation is estimated on its boundary")
+    if not res.converged:
+        lines.append(f"optimiser did not converge: {res.optimizer_message}")
+    lines.append(f"({res.n_evals} evaluations of the profiled criterion)")
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""Validate the caller's arrays and fix the model's specification (the "spec" stage).
+
+Produces a frozen `ModelSpec`: copies of y, X (aliased columns dropped), weights and the terms,
+with the sizes the later stages need.  Nothing of the caller's data is modified.  The warnings of
+this stage (dropped columns) are raised here and nowhere else.
+Tests: tests/test_bad_input.py.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from .errors import FastmmeError, RankDeficiencyWarning
+from .terms import Term
+
+RANK_TOL = 1e-7  # lme4's default tolerance for dropping aliased fixed-effect columns
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    y: np.ndarray              # (n,)
+    X: np.ndarray              # (n, p), full column rank
+    x_names: tuple             # names of the kept columns of X
+    dropped: tuple             # names of the aliased columns that were dropped
+    weights: np.ndarray        # (n,) prior weights, all > 0 (ones when none given)
+    has_weights: bool
+    terms: tuple               # Term objects in the caller's order
+    term_names: tuple          # grouping-factor names (unique)
+    reml: bool
+
+    @property
+    def n(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def q(self) -> int:
+        return sum(t.q for t in self.terms)
+
+    @property
+    def q_offsets(self) -> np.ndarray:
+        """Start of each term's block in u (terms in the caller's order)."""
+        return np.concatenate([[0], np.cumsum([t.q for t in self.terms])]).astype(np.int64)
+
+    @property
+    def theta_slices(self) -> list:
+        ends = np.cumsum([t.n_theta for t in self.terms])
+        return [slice(int(e - t.n_theta), int(e)) for t, e in zip(self.terms, ends)]
+
+    @property
+    def n_theta(self) -> int:
+        return sum(t.n_theta for t in self.terms)
+
+
+def _vector(name, v, n=None):
+    a = np.array(v, dtype=np.float64, copy=True)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise FastmmeError(f"{name} must be one-dimensional; got shape {np.shape(v)}")
+    if n is not None and a.shape[0] != n:
+        raise FastmmeError(f"{name} has length {a.shape[0]} but y has {n} observations: "
+                           "pass one value per observation")
+    if not np.all(np.isfinite(a)):
+        bad = int(np.sum(~np.isfinite(a)))
+        raise FastmmeError(f"{name} contains {bad} NaN or inf value(s): drop or impute those rows "
+                           "(the array API never drops rows silently)")
+    return a
+
+
+def _design(X, n, x_names):
+    if hasattr(X, "columns") and x_names is None:
+        x_names = [str(c) for c in X.columns]
+    Xa = np.array(X, dtype=np.float64, copy=True)
+    if Xa.ndim == 1:
+        Xa = Xa[:, None]
+    if Xa.ndim != 2 or Xa.shape[0] != n:
+        raise FastmmeError(f"X must have shape (n, p) with n = {n} (the length of y); got {np.shape(X)}")
+    if not np.all(np.isfinite(Xa)):
+        raise FastmmeError(f"X contains {int(np.sum(~np.isfinite(Xa)))} NaN or inf value(s): "
+                           "drop or impute those rows")
+    if x_names is None:
+        x_names = [f"x{i}" for i in range(Xa.shape[1])]
+    x_names = [str(s) for s in x_names]
+    if len(x_names) != Xa.shape[1]:
+        raise FastmmeError(f"x_names has {len(x_names)} names for {Xa.shape[1]} columns of X")
+    return Xa, x_names
+
+
+def drop_aliased(X, x_names, tol=RANK_TOL):
+    """Keep a full-rank subset of the columns of X (pivoted QR, as lme4), in their original order.
+
+    Returns (X_kept, kept_names, dropped_names).
+    """
+    p = X.shape[1]
+    if p == 0:
+        return X, list(x_names), []
+    # scale columns so the tolerance is relative to each column's size
+    norms = np.linalg.norm(X, axis=0)
+    zero = norms == 0
+    Xs = X / np.where(zero, 1.0, norms)
+    R, piv = scipy.linalg.qr(Xs, mode="r", pivoting=True, check_finite=False)
+    d = np.abs(np.diag(R))
+    rank = int(np.sum(d > tol * max(d[0], 1e-300))) if d.size else 0
+    keep = np.sort(piv[:rank])
+    keep = keep[~zero[keep]]
+    dropped = [x_names[i] for i in range(p) if i not in set(keep.tolist())]
+    return X[:, keep], [x_names[i] for i in keep], dropped
+
+
+def _check_terms(terms, n):
+    if isinstance(terms, Term):
+        terms = [terms]
+    terms = list(terms)
+    if not terms:
+        raise FastmmeError("a mixed model needs at least one random-effects Term; "
+                           "for fixed effects only use ordinary least squares")
+    names = []
+    for k, t in enumerate(terms):
+        if not isinstance(t, Term):
+            raise FastmmeError(f"terms[{k}] is a {type(t).__name__}, not a fastmme.Term")
+        nm = t.name or f"g{k + 1}"
+        label = f"term {k + 1} ({' + '.join(t.z_names)} | {nm})"
+        if t.n != n:
+            raise FastmmeError(f"{label}: groups has length {t.n} but y has {n} observations")
+        if t.n_levels < 2:
+            raise FastmmeError(f"{label}: the grouping factor has a single level; a variance cannot be "
+                               "estimated from one group — remove the term or add groups")
+        if t.n_levels >= n:
+            raise FastmmeError(f"{label}: {t.n_levels} levels for {n} observations — the variance cannot be "
+                               "separated from the residual; remove the term or add replicates")
+        if t.q >= n:
+            raise FastmmeError(f"{label}: {t.q} random effects for {n} observations — the random-effects "
+                               "parameters and the residual variance are unidentifiable; simplify the term")
+        names.append(nm)
+    # make grouping names unique for output (lme4 repeats names; we suffix)
+    seen = {}
+    uniq = []
+    for nm in names:
+        c = seen.get(nm, 0)
+        uniq.append(nm if c == 0 else f"{nm}.{c}")
+        seen[nm] = c + 1
+    return tuple(terms), tuple(uniq)
+
+
+def make_spec(y, X, terms, reml=True, weights=None, x_names=None) -> ModelSpec:
+    """Validate and copy the inputs; drop aliased columns of X with a warning naming them."""
+    yv = _vector("y", y)
+    n = yv.shape[0]
+    Xa, names = _design(X, n, x_names)
+    if weights is None:
+        w = np.ones(n)
+    else:
+        w = _vector("weights", weights, n)
+        if np.any(w <= 0):
+            raise FastmmeError(f"weights must be positive; {int(np.sum(w <= 0))} are zero or negative — "
+                               "drop those observations instead of giving them weight 0")
+    terms_t, term_names = _check_terms(terms, n)
+    Xk, kept, dropped = drop_aliased(Xa, names)
+    if dropped:
+        warnings.warn(f"fixed-effect model matrix is rank deficient: dropping {len(dropped)} column(s) "
+                      f"{', '.join(dropped)} (aliased with the others); their effects are not estimable",
+                      RankDeficiencyWarning, stacklevel=3)
+    if n <= Xk.shape[1]:
+        raise FastmmeError(f"{n} observations for {Xk.shape[1]} fixed effects: need more observations "
+                           "than fixed-effect columns")
+    return ModelSpec(y=yv, X=np.ascontiguousarray(Xk), x_names=tuple(kept), dropped=tuple(dropped),
+                     weights=w, has_weights=weights is not None, terms=terms_t, term_names=term_names,
+                     reml=bool(reml))

@@ -1,0 +1,109 @@
+"""The augmented mixed-model system and its fixed sparsity pattern.
+
+With u = Λ⁻¹b the spherical random effects, the penalised least-squares problem of Bates et al.
+(2015) has the symmetric (q + p + 1)-dimensional matrix
+
+        ⎡ ΛᵀZᵀWZΛ + I   ΛᵀZᵀWX   ΛᵀZᵀWy ⎤
+    M = ⎢ XᵀWZΛ         XᵀWX     XᵀWy   ⎥
+        ⎣ yᵀWZΛ         yᵀWX     yᵀWy   ⎦
+
+whose Cholesky factor, with the random effects eliminated first and y last, holds L_Z (the factor of
+ΛᵀZᵀWZΛ + I), R_X and, in its last diagonal entry, √r² (the penalised weighted residual sum of
+squares).  The random effects are put in a fill-reducing order once; X and y come after them, so
+fixed-effect columns live inside the same sparse factor (room for fixed factors with many levels).
+Only the lower triangle is stored, in CSC form, with a pattern fixed at construction:
+per θ only `data` changes (kernels.lambda_.write_lambda).  Tests: tests/test_objective.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .assembly import Blocks
+from .cholmod import fill_reducing_order
+from .kernels.lambda_ import write_lambda
+from .pattern import ZtZPattern
+
+
+def _z_order(pattern: ZtZPattern) -> np.ndarray:
+    """Fill-reducing permutation of the random effects (new position i holds u-index perm[i])."""
+    q = pattern.q
+    z1, z2, _ = pattern.entries()
+    rows = np.concatenate([np.maximum(z1, z2), np.arange(q)])
+    cols = np.concatenate([np.minimum(z1, z2), np.arange(q)])
+    A = sp.csc_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(q, q))
+    A.sum_duplicates()
+    return fill_reducing_order(A)
+
+
+class AugmentedSystem:
+    """Pattern and value positions of M; `write(theta_blocks)` fills the θ-dependent values."""
+
+    def __init__(self, pattern: ZtZPattern, blocks: Blocks, perm_z=None):
+        q, p = pattern.q, blocks.ZtX.shape[1]
+        self.pattern, self.blocks, self.q, self.p = pattern, blocks, q, p
+        N = q + p + 1
+        self.N = N
+        perm_z = _z_order(pattern) if perm_z is None else np.asarray(perm_z, dtype=np.int64)
+        iperm = np.empty(q, dtype=np.int64)
+        iperm[perm_z] = np.arange(q)
+        self.perm_z, self.iperm_z = perm_z, iperm
+
+        z1, z2, in_diag = pattern.entries()
+        i1, i2 = iperm[z1], iperm[z2]
+        keep = ~in_diag | (i1 >= i2)
+        zz_rows, zz_cols = np.maximum(i1, i2)[keep], np.minimum(i1, i2)[keep]
+        zeta = np.arange(q)
+        zx_rows = np.repeat(q + np.arange(p)[None, :], q, axis=0).ravel()   # index ζ·p + c
+        zx_cols = np.repeat(iperm, p)
+        ia, ib = np.tril_indices(p)
+        parts = [
+            (zz_rows, zz_cols),
+            (zx_rows, zx_cols),
+            (np.full(q, q + p), iperm[zeta]),
+            (q + ia, q + ib),
+            (np.full(p, q + p), q + np.arange(p)),
+            (np.array([q + p]), np.array([q + p])),
+        ]
+        rows = np.concatenate([a for a, _ in parts]).astype(np.int64)
+        cols = np.concatenate([b for _, b in parts]).astype(np.int64)
+        order = np.lexsort((rows, cols))
+        pos = np.empty(rows.shape[0], dtype=np.int64)
+        pos[order] = np.arange(rows.shape[0])
+        srt_r, srt_c = rows[order], cols[order]
+        if rows.shape[0] > 1 and np.any((np.diff(srt_c) == 0) & (np.diff(srt_r) == 0)):
+            raise AssertionError("duplicate entries in the augmented pattern")
+        idx_dtype = np.int32 if rows.shape[0] < 2**31 - 1 else np.int64
+        indptr = np.searchsorted(srt_c, np.arange(N + 1)).astype(idx_dtype)
+        self.nnz = rows.shape[0]
+        self._indices = srt_r.astype(idx_dtype)
+        self._indptr = indptr
+
+        sizes = np.cumsum([0] + [a.shape[0] for a, _ in parts])
+        self.pos_zz = np.full(pattern.size, -1, dtype=np.int64)
+        self.pos_zz[keep] = pos[sizes[0]:sizes[1]]
+        self.pos_zx = pos[sizes[1]:sizes[2]]
+        self.pos_zy = pos[sizes[2]:sizes[3]]
+        self.pos_xx = pos[sizes[3]:sizes[4]]
+        self.pos_xy = pos[sizes[4]:sizes[5]]
+        self.pos_yy = pos[sizes[5]:sizes[6]]
+
+        # constant part: XᵀWX, XᵀWy, yᵀWy never change with θ
+        self.data = np.zeros(self.nnz)
+        self.data[self.pos_xx] = blocks.XtX[ia, ib]
+        self.data[self.pos_xy] = blocks.Xty
+        self.data[self.pos_yy] = blocks.yty
+
+    def matrix(self) -> sp.csc_matrix:
+        """A CSC matrix sharing the fixed pattern (its data is replaced per θ)."""
+        A = sp.csc_matrix((self.data.copy(), self._indices, self._indptr), shape=(self.N, self.N))
+        A.has_sorted_indices = True
+        return A
+
+    def write(self, T_flat, t_offset) -> np.ndarray:
+        """Fill the θ-dependent entries of `data` for the relative factors T (flat, row-major)."""
+        pt, b = self.pattern, self.blocks
+        write_lambda(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.J, pt.q_offset, pt.diag_offset,
+                     pt.pair_k, pt.pair_l, pt.pair_offset, pt.pair_count,
+                     self.pos_zz, self.pos_zx, self.pos_zy, self.data)
+        return self.data

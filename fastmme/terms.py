@@ -1,0 +1,164 @@
+"""Random-effects terms and their relative covariance factor Λ.
+
+A term k has a grouping factor with J_k levels and r_k model columns z.  Its random effects are
+b_kj ~ N(0, Σ_k) for the levels j, with Σ_k = σ² T_k T_kᵀ and T_k lower triangular (lme4's relative
+covariance factor).  θ_k holds the free entries of T_k in lme4's order: the lower triangle column by
+column.  Λ_k = I_{J_k} ⊗ T_k.  A term owns this algebra: the rest of the package only calls
+`lambda_block`, `theta_lower`, `theta_start` and `n_theta`.
+Tests: tests/test_terms.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import FastmmeError
+
+STRUCTURES = ("unstructured", "diagonal", "identity")
+
+
+def _as_labels(groups, n_hint=None):
+    """Factorise labels: (codes int32, sorted level labels).  No caller data is modified."""
+    arr = np.asarray(groups)
+    if arr.ndim != 1:
+        raise FastmmeError(f"groups must be one-dimensional (one label per observation); got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise FastmmeError("groups contain NaN or inf: give every observation a group label "
+                               "(drop the rows with missing groups first)")
+    if arr.dtype.kind == "O":
+        if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in arr):
+            raise FastmmeError("groups contain missing labels (None/NaN): drop those rows first")
+        try:
+            levels, codes = np.unique(arr, return_inverse=True)
+        except TypeError:
+            levels, codes = np.unique(arr.astype(str), return_inverse=True)
+    else:
+        levels, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.int32).reshape(-1), levels
+
+
+class Term:
+    """One random-effects term.
+
+    Parameters
+    ----------
+    groups : array-like, length n
+        Group label of each observation (ints or strings); factorised internally, labels kept in
+        `levels` (sorted, as R's factor()).
+    z : None or array-like (n,) or (n, r)
+        The term's model columns.  None is a random intercept (a column of ones).
+    structure : {"unstructured", "diagonal", "identity"}
+        Σ_k unstructured (lme4's ``(x | g)``), diagonal (lme4's ``(x || g)``) or σ_k² I (one variance
+        shared by the r columns).
+    name : str, optional
+        Name of the grouping factor, used in messages and output.
+    z_names : sequence of str, optional
+        Names of the columns of z (default "(Intercept)" for z=None, else "z0", "z1", ...).
+    """
+
+    def __init__(self, groups, z=None, structure="unstructured", name=None, z_names=None):
+        if structure not in STRUCTURES:
+            raise FastmmeError(f"structure must be one of {STRUCTURES}; got {structure!r}")
+        self.codes, self.levels = _as_labels(groups)
+        n = self.codes.shape[0]
+        if z is None:
+            self.z = None
+            self.r = 1
+            names = ["(Intercept)"]
+        else:
+            if hasattr(z, "columns") and z_names is None:
+                z_names = [str(c) for c in z.columns]
+            zz = np.array(z, dtype=np.float64, copy=True)
+            if zz.ndim == 1:
+                zz = zz[:, None]
+            if zz.ndim != 2 or zz.shape[0] != n:
+                raise FastmmeError(f"z of term {name or ''} must have shape (n, r) with n = {n} "
+                                   f"(the length of groups); got {np.shape(z)}")
+            if zz.shape[1] == 0:
+                raise FastmmeError("z has no columns: pass z=None for a random intercept")
+            if not np.all(np.isfinite(zz)):
+                raise FastmmeError(f"z of term {name or ''} contains NaN or inf: drop or impute those rows")
+            self.z = np.ascontiguousarray(zz)
+            self.r = zz.shape[1]
+            names = [f"z{i}" for i in range(self.r)]
+        if z_names is not None:
+            names = [str(s) for s in z_names]
+            if len(names) != self.r:
+                raise FastmmeError(f"z_names has {len(names)} names for {self.r} columns of z")
+        self.z_names = tuple(names)
+        self.structure = structure
+        self.name = name
+
+    # ---- sizes -------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return self.codes.shape[0]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def q(self) -> int:
+        """Number of random effects of the term, J_k r_k."""
+        return self.n_levels * self.r
+
+    @property
+    def n_theta(self) -> int:
+        r = self.r
+        return {"unstructured": r * (r + 1) // 2, "diagonal": r, "identity": 1}[self.structure]
+
+    # ---- θ ↔ Λ ---------------------------------------------------------------------------------
+    def _diag_mask(self) -> np.ndarray:
+        """True where θ is a diagonal entry of T (bounded below by 0)."""
+        if self.structure != "unstructured":
+            return np.ones(self.n_theta, dtype=bool)
+        return np.array([i == j for j in range(self.r) for i in range(j, self.r)])
+
+    def theta_lower(self) -> np.ndarray:
+        """Lower bounds of θ_k: 0 for diagonal entries of T_k, -inf for the others (lme4's `lower`)."""
+        return np.where(self._diag_mask(), 0.0, -np.inf)
+
+    def theta_start(self) -> np.ndarray:
+        """lme4's start: T_k = I."""
+        return np.where(self._diag_mask(), 1.0, 0.0)
+
+    def lambda_block(self, theta_k) -> np.ndarray:
+        """T_k (r × r, lower triangular) from θ_k."""
+        r = self.r
+        t = np.asarray(theta_k, dtype=np.float64)
+        if self.structure == "identity":
+            return t[0] * np.eye(r)
+        if self.structure == "diagonal":
+            return np.diag(t)
+        T = np.zeros((r, r))
+        k = 0
+        for j in range(r):
+            for i in range(j, r):
+                T[i, j] = t[k]
+                k += 1
+        return T
+
+    def theta_names(self, group_name: str) -> list[str]:
+        """lme4's names of θ: "g.(Intercept)", "g.x.(Intercept)", "g.x" (lower triangle by column)."""
+        nm = self.z_names
+        if self.structure == "identity":
+            return [f"{group_name}.{'|'.join(nm)}"]
+        if self.structure == "diagonal":
+            return [f"{group_name}.{a}" for a in nm]
+        return [f"{group_name}.{nm[i]}" if i == j else f"{group_name}.{nm[i]}.{nm[j]}"
+                for j in range(self.r) for i in range(j, self.r)]
+
+    def zmatrix(self) -> np.ndarray:
+        """The term's model columns (n, r) as float64 (ones for an intercept)."""
+        if self.z is None:
+            return np.ones((self.n, 1))
+        return self.z
+
+    def __repr__(self) -> str:
+        cols = " + ".join(self.z_names)
+        bar = "||" if self.structure == "diagonal" else "|"
+        s = f"({cols} {bar} {self.name or 'g'})"
+        if self.structure == "identity":
+            s += " [identity]"
+        return f"Term{s}: {self.n_levels} levels"
