@@ -4,11 +4,13 @@ Fit y = Xβ + Σ_k Z_k b_k + ε by Henderson's mixed-model equations (dimension 
 never forming the n × n marginal covariance; lme4's parametrisation and results.
 """
 from . import datasets, dense
-from .api import Model, fit
+from .api import Model, fit, lmm
 from .errors import ConvergenceWarning, FastmmeError, FastmmeWarning, RankDeficiencyWarning
+from .formula import FormulaError
+from .mixedfit import MixedFit, anova
 from .results import FitResult
 from .terms import Term
 
-__all__ = ["Model", "fit", "Term", "FitResult", "dense", "FastmmeError", "FastmmeWarning",
-           "ConvergenceWarning", "RankDeficiencyWarning"]
+__all__ = ["lmm", "anova", "Model", "fit", "Term", "FitResult", "MixedFit", "dense", "datasets",
+           "FastmmeError", "FormulaError", "FastmmeWarning", "ConvergenceWarning", "RankDeficiencyWarning"]
 __version__ = "0.1.0"

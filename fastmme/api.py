@@ -45,8 +45,8 @@ class Model:
     @property
     def theta_names(self) -> list:
         out = []
-        for t, nm in zip(self.spec.terms, self.spec.term_names):
-            out += t.theta_names(nm)
+        for k, t in enumerate(self.spec.terms):   # lme4 names θ by the grouping factor
+            out += t.theta_names(t.name or f"g{k + 1}")
         return out
 
     def deviance(self, theta) -> float:
@@ -65,6 +65,20 @@ class Model:
         opt = OptSummary(theta=th, fmin=self.deviance(th), n_evals=0, converged=True,
                          message="theta given, not optimised", theta_start=th)
         return build_result(self.spec, self._objective, opt, self._kept_columns)
+
+
+def lmm(formula: str, data, reml: bool = True, weights=None, **fit_options):
+    """Fit a linear mixed model given by an lme4 formula, e.g. ``"y ~ x + (1 + x | g)"``.
+
+    data: pandas DataFrame (or polars / pyarrow table, or dict of columns).  weights: a column name
+    or an array of prior weights.  Rows with a missing value in a used column are dropped (counted in
+    ``n_dropped``).  Returns a MixedFit with lme4's accessors, summary, predict, anova and confint.
+    """
+    from .frame import build_design
+    from .mixedfit import MixedFit
+    d = build_design(formula, data, weights=weights)
+    model = Model(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names)
+    return MixedFit(core=model.fit(**fit_options), design=d, model=model, formula=formula)
 
 
 def fit(y, X, terms, reml=True, weights=None, x_names=None, **fit_options) -> FitResult:

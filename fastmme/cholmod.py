@@ -58,5 +58,6 @@ class SparseCholesky:
 
 
 def not_positive_definite(theta) -> FastmmeError:
-    return FastmmeError(f"the mixed-model equations are not positive definite at theta = {theta}; "
-                        "this happens when the response is fitted exactly — check y and X")
+    return FastmmeError(f"the mixed-model equations are not numerically positive definite at theta = {theta}; "
+                        "this happens when the response is fitted exactly or theta is extreme (above ~1e7) — "
+                        "check y and X, or rescale the response")

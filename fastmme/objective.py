@@ -48,7 +48,8 @@ class Evaluation:
 class ProfiledDeviance:
     """Assembles once, then evaluates the profiled criterion and solves the system at any θ."""
 
-    def __init__(self, spec: ModelSpec, blocks: Blocks | None = None, pattern: ZtZPattern | None = None):
+    def __init__(self, spec: ModelSpec, blocks: Blocks | None = None, pattern: ZtZPattern | None = None,
+                 perm_z=None):
         self.spec = spec
         terms = spec.terms
         self.r = np.array([t.r for t in terms], dtype=np.int64)
@@ -58,7 +59,7 @@ class ProfiledDeviance:
             pattern = ZtZPattern.from_codes(codes, self.r, self.J)
             blocks = assemble(pattern, codes, zcat, spec.X, spec.y, spec.weights)
         self.pattern, self.blocks = pattern, blocks
-        self.system = AugmentedSystem(pattern, blocks)
+        self.system = AugmentedSystem(pattern, blocks, perm_z=perm_z)
         self.chol = SparseCholesky(self.system.matrix(), ordering="natural")
         q, p = self.system.q, self.system.p
         perm = self.chol.perm                     # factor position -> system index
@@ -68,6 +69,12 @@ class ProfiledDeviance:
         self.t_offset = np.concatenate([[0], np.cumsum(self.r * self.r)[:-1]]).astype(np.int64)
         self._last: Evaluation | None = None
         self._last_theta: np.ndarray | None = None
+
+    def set_blocks(self, blocks: Blocks) -> None:
+        """Swap in blocks with the same pattern and X columns (a new response or offset); keeps the analysis."""
+        self.blocks = blocks
+        self.system.set_response(blocks)
+        self._last_theta = None
 
     # ---- θ ----------------------------------------------------------------------------------
     def check_theta(self, theta) -> np.ndarray:
@@ -95,6 +102,9 @@ class ProfiledDeviance:
             self._last_theta = None
             raise not_positive_definite(th)
         d = self.chol.diag_L2()
+        if not np.all(d > 0):   # a simplicial LDLᵀ factor does not stop at a non-positive pivot
+            self._last_theta = None
+            raise not_positive_definite(th)
         self._last = Evaluation(theta=th, ldL2=float(np.sum(np.log(d[self._is_z]))),
                                 ldRX2=float(np.sum(np.log(d[self._is_x]))), pwrss=float(d[self._y_at]))
         self._last_theta = th
@@ -121,6 +131,26 @@ class ProfiledDeviance:
         u = sol[self.system.iperm_z]
         beta = sol[q:q + p].copy()
         return u, beta, 1.0 / x[N - 1], x
+
+    def unscaled_beta_cov(self, theta) -> np.ndarray:
+        """(R_Xᵀ R_X)⁻¹ = [M⁻¹]_XX = [M_aug⁻¹]_XX − x_X x_Xᵀ / x_y, with x = M_aug⁻¹ e_y; Var(β̂) = σ² times it."""
+        _, _, _, x = self.solve(theta)
+        q, p = self.system.q, self.system.p
+        if p == 0:
+            return np.zeros((0, 0))
+        G = self.inverse_columns(np.arange(q, q + p))
+        U = G[q:q + p] - np.outer(x[q:q + p], x[q:q + p]) / x[-1]
+        return 0.5 * (U + U.T)
+
+    def unprofiled_deviance(self, theta, sigma: float, reml: bool | None = None) -> float:
+        """The criterion at (θ, σ) before profiling σ out (lmerTest's devfun_vp, lme4's devfun2):
+        ldL2 [+ ldRX2] − Σ log w + r²/σ² + m log(2πσ²), m = n − p (REML) or n (ML)."""
+        reml = self.spec.reml if reml is None else reml
+        ev = self.evaluate(theta)
+        m = self.blocks.n - (self.system.p if reml else 0)
+        s2 = sigma * sigma
+        return (ev.ldL2 + (ev.ldRX2 if reml else 0.0) - self.blocks.sum_log_w + ev.pwrss / s2
+                + m * (LOG_2PI + np.log(s2)))
 
     def inverse_columns(self, system_index: np.ndarray) -> np.ndarray:
         """Columns of M_aug⁻¹ at the given system indices (dense N × len)."""

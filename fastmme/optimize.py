@@ -41,8 +41,8 @@ _STATUS = {
 }
 
 
-def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL) -> OptSummary:
-    """Minimise f(θ) from `start` subject to θ ≥ lower (entrywise; -inf = unbounded)."""
+def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True) -> OptSummary:
+    """Minimise f(θ) from `start` subject to lower ≤ θ ≤ upper (entrywise; ±inf = unbounded)."""
     start = np.asarray(start, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
     k = start.shape[0]
@@ -58,6 +58,8 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL) -> OptSummary:
 
     opt = nlopt.opt(nlopt.LN_BOBYQA, k)
     opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -np.inf).tolist())
+    if upper is not None:
+        opt.set_upper_bounds(np.asarray(upper, dtype=np.float64).tolist())
     opt.set_min_objective(objective)
     opt.set_ftol_rel(FTOL_REL)
     opt.set_ftol_abs(FTOL_ABS)
@@ -83,7 +85,7 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL) -> OptSummary:
         count[0] += 1
         if val <= fmin:
             theta, fmin = trial, val
-    if not converged and k > 0:
+    if not converged and k > 0 and warn:
         warnings.warn(f"the optimiser stopped after {count[0]} evaluations without converging ({message}); "
                       "the estimates may be inaccurate — raise maxeval or simplify the model",
                       ConvergenceWarning, stacklevel=3)

@@ -183,10 +183,9 @@ def _cond_var(objective, theta, sigma):
 
 def build_result(spec, objective, opt, kept_columns) -> FitResult:
     theta = opt.theta
-    u, beta, pwrss, x_aug = objective.solve(theta)
+    u, beta, pwrss, _ = objective.solve(theta)
     n, p = spec.n, spec.p
     sigma2 = pwrss / (n - p if spec.reml else n)
-    q = objective.system.q
     Ts = objective.T_blocks(theta)
     blups, covs = [], []
     off = spec.q_offsets
@@ -194,22 +193,15 @@ def build_result(spec, objective, opt, kept_columns) -> FitResult:
         uk = u[off[k]:off[k + 1]].reshape(t.n_levels, t.r)
         blups.append(_freeze(uk @ T.T))
         covs.append(_freeze(sigma2 * T @ T.T))
-    # Var(β̂) = σ² [M⁻¹]_XX = σ² ([M_aug⁻¹]_XX − x_X x_Xᵀ / x_y)
-    if p:
-        G = objective.inverse_columns(np.arange(q, q + p))
-        xX = x_aug[q:q + p]
-        beta_cov = sigma2 * (G[q:q + p] - np.outer(xX, xX) / x_aug[-1])
-        beta_cov = 0.5 * (beta_cov + beta_cov.T)
-    else:
-        beta_cov = np.zeros((0, 0))
+    beta_cov = sigma2 * objective.unscaled_beta_cov(theta)        # Var(β̂) = σ² (R_Xᵀ R_X)⁻¹
     fitted = spec.X @ beta
     for t, b in zip(spec.terms, blups):
         fitted = fitted + np.sum(t.zmatrix() * b[t.codes], axis=1)
     dev = objective.deviance(theta, spec.reml)
     lower = np.concatenate([t.theta_lower() for t in spec.terms])
     names = []
-    for t, nm in zip(spec.terms, spec.term_names):
-        names += t.theta_names(nm)
+    for k, t in enumerate(spec.terms):           # lme4 names θ by the grouping factor
+        names += t.theta_names(t.name or f"g{k + 1}")
     return FitResult(
         reml=spec.reml, nobs=n, theta=_freeze(theta), theta_names=tuple(names), beta=_freeze(beta),
         beta_cov=_freeze(beta_cov), x_names=spec.x_names, dropped=spec.dropped, sigma=float(np.sqrt(sigma2)),

@@ -94,6 +94,13 @@ class AugmentedSystem:
         self.data[self.pos_xy] = blocks.Xty
         self.data[self.pos_yy] = blocks.yty
 
+    def set_response(self, blocks: Blocks) -> None:
+        """Replace the blocks (same pattern and X columns): the y-dependent constant entries are rewritten."""
+        self.blocks = blocks
+        self.data[self.pos_xx] = blocks.XtX[np.tril_indices(self.p)]
+        self.data[self.pos_xy] = blocks.Xty
+        self.data[self.pos_yy] = blocks.yty
+
     def matrix(self) -> sp.csc_matrix:
         """A CSC matrix sharing the fixed pattern (its data is replaced per θ)."""
         A = sp.csc_matrix((self.data.copy(), self._indices, self._indptr), shape=(self.N, self.N))

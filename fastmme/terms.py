@@ -10,31 +10,26 @@ Tests: tests/test_terms.py.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .errors import FastmmeError
 
 STRUCTURES = ("unstructured", "diagonal", "identity")
 
 
-def _as_labels(groups, n_hint=None):
+def _as_labels(groups):
     """Factorise labels: (codes int32, sorted level labels).  No caller data is modified."""
     arr = np.asarray(groups)
     if arr.ndim != 1:
         raise FastmmeError(f"groups must be one-dimensional (one label per observation); got shape {arr.shape}")
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise FastmmeError("groups contain NaN or inf: give every observation a group label "
-                               "(drop the rows with missing groups first)")
-    if arr.dtype.kind == "O":
-        if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in arr):
-            raise FastmmeError("groups contain missing labels (None/NaN): drop those rows first")
-        try:
-            levels, codes = np.unique(arr, return_inverse=True)
-        except TypeError:
-            levels, codes = np.unique(arr.astype(str), return_inverse=True)
-    else:
-        levels, codes = np.unique(arr, return_inverse=True)
-    return codes.astype(np.int32).reshape(-1), levels
+    try:
+        codes, levels = pd.factorize(arr, sort=True, use_na_sentinel=True)
+    except TypeError:   # mixed, unorderable labels: order them by their text
+        codes, levels = pd.factorize(arr.astype(str), sort=True, use_na_sentinel=True)
+    if np.any(codes < 0):
+        raise FastmmeError(f"groups contain {int(np.sum(codes < 0))} missing label(s) (None/NaN): give every "
+                           "observation a group label or drop those rows first")
+    return codes.astype(np.int32), np.asarray(levels)
 
 
 class Term:

@@ -18,6 +18,14 @@ write_data(sleepstudy, "sleepstudy")
 write_data(Dyestuff, "Dyestuff")
 write_data(Dyestuff2, "Dyestuff2")
 write_data(Penicillin, "Penicillin")
+write_data(Pastes, "Pastes")
+cake_out <- cake
+cake_out$temperature <- as.character(cake_out$temperature)   # R's ordered factor, as its labels
+write_data(cake_out, "cake")
+ie <- InstEval
+gz <- gzfile(file.path(data_dir, "InstEval.csv.gz"), "w")
+write.csv(ie, gz, row.names = FALSE)
+close(gz)
 
 # deterministic prior weights for the weighted model
 sleep_w <- sleepstudy

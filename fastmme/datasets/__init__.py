@@ -10,16 +10,41 @@ import pandas as pd
 
 from ..errors import FastmmeError
 
-_CATEGORICAL = {
+_CATEGORICAL = {   # columns that are factors in R: read as strings
     "sleepstudy": ["Subject"], "Dyestuff": ["Batch"], "Dyestuff2": ["Batch"],
-    "Penicillin": ["plate", "sample"],
+    "Penicillin": ["plate", "sample"], "Pastes": ["batch", "cask", "sample"],
+    "cake": ["replicate", "recipe", "temperature"],
+    "InstEval": ["s", "d", "studage", "lectage", "service", "dept"],
 }
+
+DESCRIPTIONS = {
+    "sleepstudy": "Reaction times (ms) of 18 subjects over 10 days of sleep deprivation "
+                  "(Belenky et al. 2003). Columns: Reaction, Days, Subject.",
+    "Dyestuff": "Yield of dyestuff (g) from 5 preparations of each of 6 batches. Columns: Batch, Yield.",
+    "Dyestuff2": "Simulated data like Dyestuff with a singular fit. Columns: Batch, Yield.",
+    "Penicillin": "Diameter (mm) of growth-inhibition zones: 6 penicillin samples on each of 24 plates "
+                  "(crossed). Columns: diameter, plate, sample.",
+    "Pastes": "Strength of paste: 10 batches × 3 casks × 2 assays (nested). Columns: strength, batch, "
+              "cask, sample.",
+    "cake": "Breakage angle of chocolate cakes: 3 recipes × 6 temperatures × 15 replicates. Columns: "
+            "replicate, recipe, temperature (a factor), angle, temp (numeric).",
+    "InstEval": "University lecture evaluations (ETH Zürich): 73,421 ratings y (1-5) of 1,128 lecturers d "
+                "by 2,972 students s; service, dept, studage, lectage. The field's standard benchmark.",
+}
+
+
+def _files() -> dict:
+    out = {}
+    for p in resources.files(__package__).joinpath("data").iterdir():
+        for ext in (".csv.gz", ".csv"):
+            if p.name.endswith(ext):
+                out[p.name[:-len(ext)]] = p.name
+    return out
 
 
 def names() -> list:
     """Names of the bundled data sets."""
-    return sorted(p.name[:-4] for p in resources.files(__package__).joinpath("data").iterdir()
-                  if p.name.endswith(".csv"))
+    return sorted(_files(), key=str.lower)
 
 
 def load(name: str) -> pd.DataFrame:
@@ -29,5 +54,6 @@ def load(name: str) -> pd.DataFrame:
     if key is None:
         raise FastmmeError(f"no bundled data set {name!r}; available: {', '.join(names())}")
     cats = _CATEGORICAL.get(key, [])
-    with resources.files(__package__).joinpath("data", f"{key}.csv").open("r") as fh:
-        return pd.read_csv(fh, dtype={c: str for c in cats})
+    path = resources.files(__package__).joinpath("data", _files()[key])
+    with resources.as_file(path) as fp:
+        return pd.read_csv(fp, dtype={c: str for c in cats})

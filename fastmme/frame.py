@@ -1,0 +1,146 @@
+"""Data frames in, model arrays out: the bridge from a formula and a table to fastmme.Model.
+
+Accepts pandas DataFrames, and polars / pyarrow tables (converted with the libraries' own
+`to_pandas`) or a dict of columns.  Rows with a missing value in any column the model uses are
+dropped, as lme4 does, and counted.  Tests: tests/test_formula.py.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import formulaic
+import numpy as np
+import pandas as pd
+
+from .errors import FastmmeError
+from .formula import FormulaError, ParsedFormula, RandomTerm, parse, point_at, r_name
+from .terms import Term
+
+
+def to_pandas(data) -> pd.DataFrame:
+    """A pandas DataFrame view of `data` (pandas, polars, pyarrow, or a dict of columns)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if hasattr(data, "to_pandas"):          # polars DataFrame, pyarrow Table
+        return data.to_pandas()
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    if type(data).__module__.startswith("dask"):
+        raise FastmmeError("Dask data frames are not supported yet; call .compute() first")
+    raise FastmmeError(f"data must be a pandas, polars or pyarrow table (or a dict of columns); "
+                       f"got {type(data).__name__}")
+
+
+def _variables(expr: str) -> set:
+    """Data columns an expression of formulaic's grammar refers to."""
+    return {str(v) for v in formulaic.Formula(expr).required_variables}
+
+
+def _locate(formula: str, name: str):
+    m = re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", formula)
+    return (m.start(), m.end()) if m else (0, len(formula))
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the formula produced: arrays for fastmme.Model plus what predict() needs."""
+    parsed: ParsedFormula
+    y: np.ndarray
+    X: np.ndarray
+    x_names: list
+    terms: list
+    weights: np.ndarray | None
+    fixed_spec: object             # formulaic ModelSpec of the fixed right-hand side
+    random_specs: tuple            # per random term: formulaic ModelSpec of its columns (None: intercept)
+    kept_index: pd.Index           # index labels of the rows used
+    n_dropped: int
+
+
+def _check_columns(formula: str, df: pd.DataFrame, names, what: str):
+    for v in names:
+        if v not in df.columns:
+            raise point_at(formula, *_locate(formula, v),
+                           f"unknown column '{v}' in the {what}; the data have: {', '.join(map(str, df.columns))}")
+
+
+def _group_labels(formula: str, term: RandomTerm, df: pd.DataFrame) -> np.ndarray:
+    cols = []
+    for v in term.group_vars:
+        col = df[v]
+        if pd.api.types.is_float_dtype(col) and not np.all(np.mod(col.to_numpy(float), 1) == 0):
+            raise point_at(formula, *term.span, f"grouping variable '{v}' is continuous (non-integer values): "
+                           "a grouping factor needs discrete labels — use a categorical or integer column, "
+                           "or put the variable left of '|' as a random slope")
+        cols.append(col.astype(str).to_numpy() if len(term.group_vars) > 1 else col.to_numpy())
+    if len(cols) == 1:
+        return cols[0]
+    out = cols[0].astype(object)
+    for c in cols[1:]:
+        out = out + ":" + c
+    return out
+
+
+def build_design(formula: str, data, weights=None) -> Design:
+    """Parse, drop incomplete rows, and build y, X and the Terms."""
+    pf = parse(formula)
+    df = to_pandas(data)
+    try:
+        fixed_vars = _variables(pf.fixed_formula)
+        random_vars = [(_variables(t.lhs) if t.lhs not in ("1", "0", "-1") else set()) for t in pf.random]
+    except FastmmeError:
+        raise
+    except Exception as exc:
+        raise FormulaError(f"cannot parse the formula {formula!r}: {exc}") from exc
+    _check_columns(formula, df, sorted(fixed_vars), "fixed part")
+    for t, vs in zip(pf.random, random_vars):
+        _check_columns(formula, df, sorted(vs), f"random term {t.label}")
+        _check_columns(formula, df, t.group_vars, f"grouping factor of {t.label}")
+    used = set(fixed_vars).union(*random_vars, *[t.group_vars for t in pf.random])
+    w = None
+    if isinstance(weights, str):
+        _check_columns(weights, df, [weights], "weights")
+        used.add(weights)
+    elif weights is not None:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (len(df),):
+            raise FastmmeError(f"weights has {w.size} values for {len(df)} rows of data")
+    incomplete = df[sorted(used, key=str)].isna().any(axis=1).to_numpy()
+    if w is not None:
+        incomplete |= np.isnan(w)
+    kept = df.loc[~incomplete]
+    n_dropped = int(incomplete.sum())
+    if len(kept) == 0:
+        raise FastmmeError("every row has a missing value in a column the model uses")
+    if isinstance(weights, str):
+        w = kept[weights].to_numpy(float)
+    elif w is not None:
+        w = w[~incomplete]
+    try:
+        mm = formulaic.model_matrix(pf.fixed_formula, kept, na_action="ignore")
+    except Exception as exc:
+        raise FormulaError(f"cannot build the fixed part '{pf.fixed_formula}': {exc}") from exc
+    if mm.lhs.shape[1] != 1:
+        raise point_at(formula, 0, formula.index("~"), "the response must be a single numeric column")
+    y = np.asarray(mm.lhs, dtype=float)[:, 0]
+    X = np.asarray(mm.rhs, dtype=float)
+    x_names = [r_name(c) for c in mm.rhs.columns]
+    terms, specs = [], []
+    for t in pf.random:
+        labels = _group_labels(formula, t, kept)
+        if t.lhs.strip() == "1":
+            z, zn, spec = None, None, None
+        else:
+            try:
+                zm = formulaic.model_matrix(t.lhs, kept, na_action="ignore")
+            except Exception as exc:
+                raise point_at(formula, *t.span, f"cannot build the columns of {t.label}: {exc}") from exc
+            if zm.shape[1] == 0:
+                raise point_at(formula, *t.span, f"{t.label} has no columns")
+            z, zn, spec = np.asarray(zm, dtype=float), [r_name(c) for c in zm.columns], zm.model_spec
+        terms.append(Term(labels, z=z, structure="diagonal" if t.diagonal else "unstructured",
+                          name=t.group, z_names=zn))
+        specs.append(spec)
+    return Design(parsed=pf, y=y, X=X, x_names=x_names, terms=terms, weights=w,
+                  fixed_spec=mm.rhs.model_spec, random_specs=tuple(specs), kept_index=kept.index,
+                  n_dropped=n_dropped)
