@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 STAMP := .venv/.fastmme-installed
 
-.PHONY: setup demo test docs bench reference clean
+.PHONY: setup demo test docs bench reference clean gallery
 
 $(STAMP): pyproject.toml tools/setup.sh
 	bash tools/setup.sh
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml tools/setup.sh
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m fastmme.demo
+	.venv/bin/fastmme example insteval
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -25,9 +25,13 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
-# Regenerate the lme4 reference values and bundled data (needs R: apt-get install r-base-core r-cran-lme4 r-cran-jsonlite)
+# Regenerate the lme4 reference values and bundled data (needs R: apt-get install r-base-core r-cran-lme4 r-cran-lmertest r-cran-jsonlite)
 reference:
 	Rscript tools/make_lme4_reference.R
+	Rscript tools/make_formula_reference.R
 
 clean:
 	rm -rf .venv build .pytest_cache .benchmarks
+
+gallery: $(STAMP)
+	$(PY) tools/make_gallery.py

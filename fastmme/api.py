@@ -53,10 +53,12 @@ class Model:
         """The profiled criterion at θ: the REML criterion or −2 log-likelihood, as lme4 defines them."""
         return self._objective.deviance(theta)
 
-    def fit(self, start=None, maxeval: int = MAXEVAL) -> FitResult:
-        """Optimise θ (bounded BOBYQA) and return the fitted model.  The model itself is not changed."""
+    def fit(self, start=None, maxeval: int = MAXEVAL, progress=None) -> FitResult:
+        """Optimise θ (bounded BOBYQA) and return the fitted model.  The model itself is not changed.
+
+        progress: optional callable(n_evals, best_criterion), called after every evaluation."""
         th0 = self.theta_start if start is None else self._objective.check_theta(start)
-        opt = minimize_bobyqa(self.deviance, th0, self.theta_lower, maxeval=maxeval)
+        opt = minimize_bobyqa(self.deviance, th0, self.theta_lower, maxeval=maxeval, progress=progress)
         return build_result(self.spec, self._objective, opt, self._kept_columns)
 
     def at(self, theta) -> FitResult:

@@ -105,7 +105,7 @@ def build_design(formula: str, data, weights=None) -> Design:
         w = np.asarray(weights, dtype=float)
         if w.shape != (len(df),):
             raise FastmmeError(f"weights has {w.size} values for {len(df)} rows of data")
-    incomplete = df[sorted(used, key=str)].isna().any(axis=1).to_numpy()
+    incomplete = np.array(df[sorted(used, key=str)].isna().any(axis=1).to_numpy(), dtype=bool)
     if w is not None:
         incomplete |= np.isnan(w)
     kept = df.loc[~incomplete]

@@ -41,8 +41,10 @@ _STATUS = {
 }
 
 
-def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True) -> OptSummary:
-    """Minimise f(θ) from `start` subject to lower ≤ θ ≤ upper (entrywise; ±inf = unbounded)."""
+def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, progress=None) -> OptSummary:
+    """Minimise f(θ) from `start` subject to lower ≤ θ ≤ upper (entrywise; ±inf = unbounded).
+
+    progress: optional callable(n_evals, best_value) called after every evaluation."""
     start = np.asarray(start, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
     k = start.shape[0]
@@ -54,6 +56,8 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True) -> 
         val = f(x)
         if val < best[0]:
             best[0], best[1] = val, x.copy()
+        if progress is not None:
+            progress(count[0], best[0])
         return val
 
     opt = nlopt.opt(nlopt.LN_BOBYQA, k)

@@ -1,0 +1,22 @@
+"""Render the example gallery's figures into docs/img (make gallery).
+
+    .venv/bin/python tools/make_gallery.py
+"""
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import fastmme  # noqa: E402
+from fastmme.plots import caterpillar, residuals_vs_fitted  # noqa: E402
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "img"
+OUT.mkdir(parents=True, exist_ok=True)
+
+sleep = fastmme.lmm("Reaction ~ Days + (Days | Subject)", fastmme.datasets.load("sleepstudy"))
+caterpillar(sleep).savefig(OUT / "sleepstudy_caterpillar.png", dpi=80)
+residuals_vs_fitted(sleep).savefig(OUT / "sleepstudy_residuals.png", dpi=80)
+pen = fastmme.lmm("diameter ~ 1 + (1 | plate) + (1 | sample)", fastmme.datasets.load("Penicillin"))
+caterpillar(pen, "plate").savefig(OUT / "penicillin_plate.png", dpi=80)
+print("wrote", sorted(p.name for p in OUT.glob("*.png")))
