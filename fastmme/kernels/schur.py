@@ -1,0 +1,230 @@
+"""Dense Schur complement of the augmented system after eliminating one term's block-diagonal part.
+
+Term s (the one with most random effects) has ZₛᵀWZₛ block diagonal (one r×r block per level), so
+its part of M = ΛᵀZᵀWZΛ + I (augmented with X and y) is eliminated level by level:
+    S = M_RR − Σ_j G_jᵀ A_j⁻¹ G_j,   A_j = T_sᵀ B_jj T_s + I,   G_j = level j's coupling to the rest R
+and S (the other terms, X and y; dense) is factorised by LAPACK.  log|M| = Σ_j log|A_j| + log|S|.
+Reference: tests/test_schur.py (equal to the CHOLMOD evaluation).
+"""
+import numpy as np
+from numba import njit, prange
+
+from ..config import JIT
+
+
+@njit(**JIT)
+def fill_rest(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset, s, rest_pos, rest_zz_pos, rest_diag_zz, S):
+    """Zero S (m × m, Fortran order) and write the other terms' diagonal blocks T_kᵀ B T_k (+ I) and
+    their rows of ΛᵀZᵀWX, ΛᵀZᵀWy into its lower triangle.  rest_pos: u-index → column of S (−1 for
+    term s); rest_zz_pos: for each zz entry, its flat position i + j·m in S (−1: not stored)."""
+    m = S.shape[0]
+    p = ZtX.shape[1]
+    K = r.shape[0]
+    qR = m - p - 1
+    for j in range(m):
+        for i in range(j, m):
+            S[i, j] = 0.0
+    rmax = 1
+    for k in range(K):
+        if r[k] > rmax:
+            rmax = r[k]
+    tmp = np.empty(rmax * rmax)
+    for k in range(K):
+        if k == s:
+            continue
+        rk = r[k]
+        to = t_offset[k]
+        for j in range(J[k]):
+            base = diag_offset[k] + j * rk * rk
+            for a in range(rk):
+                for b in range(rk):
+                    acc = 0.0
+                    for c in range(rk):
+                        acc += zz[base + a * rk + c] * T[to + c * rk + b]
+                    tmp[a * rk + b] = acc
+            for a in range(rk):
+                for b in range(rk):
+                    pos = rest_zz_pos[base + a * rk + b]
+                    if pos >= 0:
+                        acc = 0.0
+                        for c in range(rk):
+                            acc += T[to + c * rk + a] * tmp[c * rk + b]
+                        if rest_diag_zz[base + a * rk + b]:
+                            acc += 1.0
+                        S[pos % m, pos // m] = acc
+            row0 = q_offset[k] + j * rk
+            for a in range(rk):
+                col = rest_pos[row0 + a]
+                for c in range(p):
+                    acc = 0.0
+                    for d in range(rk):
+                        acc += T[to + d * rk + a] * ZtX[row0 + d, c]
+                    S[qR + c, col] = acc
+                acc = 0.0
+                for d in range(rk):
+                    acc += T[to + d * rk + a] * Zty[row0 + d]
+                S[qR + p, col] = acc
+
+
+@njit(**JIT)
+def pair_blocks_rest(zz, T, t_offset, r, pair_k, pair_l, pair_offset, pair_keys, key_offset, J, q_offset,
+                     rest_pos, s, S):
+    """T_kᵀ B T_l for the pair blocks among the other terms, written to the lower triangle of S."""
+    rmax = 1
+    for k in range(r.shape[0]):
+        if r[k] > rmax:
+            rmax = r[k]
+    tmp = np.empty(rmax * rmax)
+    for pr in range(pair_k.shape[0]):
+        k = pair_k[pr]
+        l = pair_l[pr]
+        if k == s or l == s:
+            continue
+        rk = r[k]
+        rl = r[l]
+        tk = t_offset[k]
+        tl = t_offset[l]
+        npr = key_offset[pr + 1] - key_offset[pr]
+        for mm in range(npr):
+            key = pair_keys[key_offset[pr] + mm]
+            jk = key // J[l]
+            jl = key - jk * J[l]
+            base = pair_offset[pr] + mm * rk * rl
+            for a in range(rk):
+                for b in range(rl):
+                    acc = 0.0
+                    for c in range(rl):
+                        acc += zz[base + a * rl + c] * T[tl + c * rl + b]
+                    tmp[a * rl + b] = acc
+            for a in range(rk):
+                ca = rest_pos[q_offset[k] + jk * rk + a]
+                for b in range(rl):
+                    cb = rest_pos[q_offset[l] + jl * rl + b]
+                    acc = 0.0
+                    for c in range(rk):
+                        acc += T[tk + c * rk + a] * tmp[c * rl + b]
+                    if ca >= cb:
+                        S[ca, cb] = acc
+                    else:
+                        S[cb, ca] = acc
+
+
+@njit(**JIT)
+def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
+                  ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, j0, j1, ld):
+    rs = r[s]
+    ts = t_offset[s]
+    A = np.empty((rs, rs))
+    tmp = np.empty((rs, rs))
+    g = np.empty(rs)
+    for j in range(j0, j1):
+        logdet = 0.0
+        base = diag_offset[s] + j * rs * rs
+        for a in range(rs):
+            for b in range(rs):
+                acc = 0.0
+                for c in range(rs):
+                    acc += zz[base + a * rs + c] * T[ts + c * rs + b]
+                tmp[a, b] = acc
+        for a in range(rs):
+            for b in range(rs):
+                acc = 0.0
+                for c in range(rs):
+                    acc += T[ts + c * rs + a] * tmp[c, b]
+                A[a, b] = acc + (1.0 if a == b else 0.0)
+        for a in range(rs):
+            d = A[a, a]
+            for c in range(a):
+                d -= A[a, c] * A[a, c]
+            if not d > 0.0:
+                logdet = -np.inf
+                d = 1.0
+            d = np.sqrt(d)
+            A[a, a] = d
+            logdet += 2.0 * np.log(d)
+            for b in range(a + 1, rs):
+                v = A[b, a]
+                for c in range(a):
+                    v -= A[b, c] * A[a, c]
+                A[b, a] = v / d
+        row0 = q_offset[s] + j * rs
+        for e in range(lev_ptr[j], lev_ptr[j + 1]):
+            kind = ent_kind[e]
+            if kind == 0:                      # a column b of another term's level
+                rl = ent_rl[e]
+                tl = t_offset[ent_term[e]]
+                off = ent_off[e]
+                bcol = ent_b[e]
+                for a in range(rs):
+                    acc = 0.0
+                    for c in range(rl):
+                        if ent_trans[e]:
+                            bv = zz[off + c * rs + a]
+                        else:
+                            bv = zz[off + a * rl + c]
+                        acc += bv * T[tl + c * rl + bcol]
+                    tmp[a, 0] = acc
+                for a in range(rs):
+                    acc = 0.0
+                    for c in range(rs):
+                        acc += T[ts + c * rs + a] * tmp[c, 0]
+                    g[a] = acc
+            elif kind == 1:                    # a column of X
+                xc = ent_xcol[e]
+                for a in range(rs):
+                    acc = 0.0
+                    for d in range(rs):
+                        acc += T[ts + d * rs + a] * ZtX[row0 + d, xc]
+                    g[a] = acc
+            else:                              # y
+                for a in range(rs):
+                    acc = 0.0
+                    for d in range(rs):
+                        acc += T[ts + d * rs + a] * Zty[row0 + d]
+                    g[a] = acc
+            for a in range(rs):                # forward substitution with L_j
+                v = g[a]
+                for b in range(a):
+                    v -= A[a, b] * W[b, e]
+                W[a, e] = v / A[a, a]
+        ld[j] = logdet
+
+
+@njit(parallel=True, **JIT)
+def level_factors(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
+                  ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, ld):
+    """Pass 1: for every level j of term s, A_j = T_sᵀ B_jj T_s + I = L_j L_jᵀ and W_j = L_j⁻¹ G_j,
+    written to W (r_s × entries; level j's entries are lev_ptr[j]:lev_ptr[j+1], sorted by column), and
+    ld[j] = log|A_j| (−inf if A_j is not positive definite).  Chunks of levels run in parallel; each
+    writes only its own levels, so the result does not depend on the number of threads."""
+    J_s = lev_ptr.shape[0] - 1
+    nchunk = 64
+    for c in prange(nchunk):
+        _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
+                     ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, c * J_s // nchunk, (c + 1) * J_s // nchunk, ld)
+
+
+@njit(parallel=True, **JIT)
+def downdate_panels(W, ent_col, lev_ptr, panel_bounds, S):
+    """Pass 2 by column panels: for each panel [c0, c1) of S (sized to stay in cache, owned by one
+    thread), scan every level in order and apply S[col_x, col_e] −= W_j[:, x]ᵀ W_j[:, e] for its entries
+    e with column in the panel and x ≥ e.  Sequential reads of W; writes inside one panel."""
+    rs = W.shape[0]
+    J_s = lev_ptr.shape[0] - 1
+    npanel = panel_bounds.shape[0] - 1
+    for pnl in prange(npanel):
+        c0 = panel_bounds[pnl]
+        c1 = panel_bounds[pnl + 1]
+        for j in range(J_s):
+            end = lev_ptr[j + 1]
+            for e in range(lev_ptr[j], end):
+                ce = ent_col[e]
+                if ce < c0:
+                    continue
+                if ce >= c1:
+                    break
+                for x in range(e, end):
+                    acc = 0.0
+                    for a in range(rs):
+                        acc += W[a, x] * W[a, e]
+                    S[ent_col[x], ce] -= acc
