@@ -12,6 +12,7 @@ import numpy as np
 from .objective import ProfiledDeviance
 from .optimize import MAXEVAL, OptSummary, minimize_bobyqa
 from .results import FitResult, build_result
+from .start import initial_step, moment_start
 from .spec import make_spec
 
 
@@ -56,9 +57,22 @@ class Model:
     def fit(self, start=None, maxeval: int = MAXEVAL, progress=None) -> FitResult:
         """Optimise θ (bounded BOBYQA) and return the fitted model.  The model itself is not changed.
 
-        progress: optional callable(n_evals, best_criterion), called after every evaluation."""
-        th0 = self.theta_start if start is None else self._objective.check_theta(start)
-        opt = minimize_bobyqa(self.deviance, th0, self.theta_lower, maxeval=maxeval, progress=progress)
+        start: None (starting values from single-term fits, falling back to lme4's T = I), "lme4"
+        (T = I), or a θ vector.  progress: optional callable(n_evals, best_criterion), called after
+        every evaluation."""
+        step = None
+        if start is None:
+            th0 = moment_start(self._objective)
+            if th0 is None:
+                th0 = self.theta_start
+            else:
+                step = initial_step(th0, self.theta_lower)
+        elif isinstance(start, str) and start == "lme4":
+            th0 = self.theta_start
+        else:
+            th0 = self._objective.check_theta(start)
+        opt = minimize_bobyqa(self.deviance, th0, self.theta_lower, maxeval=maxeval, progress=progress,
+                              step=step)
         return build_result(self.spec, self._objective, opt, self._kept_columns)
 
     def at(self, theta) -> FitResult:

@@ -41,7 +41,8 @@ _STATUS = {
 }
 
 
-def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, progress=None) -> OptSummary:
+def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, progress=None,
+                    step=None) -> OptSummary:
     """Minimise f(θ) from `start` subject to lower ≤ θ ≤ upper (entrywise; ±inf = unbounded).
 
     progress: optional callable(n_evals, best_value) called after every evaluation."""
@@ -69,7 +70,7 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, pro
     opt.set_ftol_abs(FTOL_ABS)
     opt.set_xtol_abs(XTOL_ABS)
     opt.set_maxeval(int(maxeval))
-    opt.set_initial_step(np.where(np.isfinite(lower), 0.75, 0.5).tolist())
+    opt.set_initial_step((np.where(np.isfinite(lower), 0.75, 0.5) if step is None else np.asarray(step)).tolist())
     converged = True
     try:
         opt.optimize(start.copy())

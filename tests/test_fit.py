@@ -1,0 +1,34 @@
+"""The optimiser: the optimum does not depend on the starting values; starts and progress callbacks."""
+import numpy as np
+import pytest
+
+import fastmme
+from fastmme.start import moment_start
+from designs import random_design
+
+
+@pytest.mark.parametrize("kind", ["crossed", "nested", "slopes", "partial", "diagonal"])
+def test_optimum_independent_of_start(kind):
+    for seed in range(3):
+        y, X, terms, theta, w = random_design(kind, seed=seed, n=150, weights=seed == 1)
+        m = fastmme.Model(y, X, terms, weights=w)
+        a, b = m.fit(), m.fit(start="lme4")
+        assert a.deviance == pytest.approx(b.deviance, rel=1e-10)
+        assert min(a.deviance, b.deviance) <= m.deviance(theta)
+
+
+def test_moment_start_is_used_only_when_better():
+    y, X, terms, theta, w = random_design("crossed", seed=2, n=300)
+    m = fastmme.Model(y, X, terms)
+    th0 = moment_start(m._objective)
+    if th0 is not None:
+        assert m.deviance(th0) < m.deviance(m.theta_start)
+    assert moment_start(fastmme.Model(*random_design("oneway", seed=1)[:2], random_design("oneway", seed=1)[2])._objective) is None
+
+
+def test_explicit_start_and_progress_callback():
+    y, X, terms, theta, w = random_design("slopes", seed=4)
+    calls = []
+    res = fastmme.Model(y, X, terms).fit(start=theta, progress=lambda k, f: calls.append((k, f)))
+    assert len(calls) >= res.n_evals - len(theta) and calls[-1][1] >= res.deviance - 1e-9
+    assert all(b[1] <= a[1] for a, b in zip(calls, calls[1:]))     # best value never increases
