@@ -72,12 +72,12 @@ def _group_labels(formula: str, term: RandomTerm, df: pd.DataFrame) -> np.ndarra
             raise point_at(formula, *term.span, f"grouping variable '{v}' is continuous (non-integer values): "
                            "a grouping factor needs discrete labels — use a categorical or integer column, "
                            "or put the variable left of '|' as a random slope")
-        cols.append(col.astype(str).to_numpy() if len(term.group_vars) > 1 else col.to_numpy())
+        cols.append(col)
     if len(cols) == 1:
-        return cols[0]
-    out = cols[0].astype(object)
+        return cols[0]                  # a Series: Term factorises it without an object copy
+    out = cols[0].astype(str)
     for c in cols[1:]:
-        out = out + ":" + c
+        out = out + ":" + c.astype(str)
     return out
 
 
@@ -108,7 +108,7 @@ def build_design(formula: str, data, weights=None) -> Design:
     incomplete = np.array(df[sorted(used, key=str)].isna().any(axis=1).to_numpy(), dtype=bool)
     if w is not None:
         incomplete |= np.isnan(w)
-    kept = df.loc[~incomplete]
+    kept = df.loc[~incomplete] if incomplete.any() else df     # no copy when nothing is dropped
     n_dropped = int(incomplete.sum())
     if len(kept) == 0:
         raise FastmmeError("every row has a missing value in a column the model uses")

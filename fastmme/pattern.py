@@ -92,7 +92,8 @@ class ZtZPattern:
     def locate(self, codes) -> np.ndarray:
         """(npairs, n) index m of each row's level pair within each pair's blocks."""
         n = codes.shape[1]
-        out = np.empty((len(self.pair_keys), n), dtype=np.int64)
+        big = max((len(k) for k in self.pair_keys), default=0) >= 2**31
+        out = np.empty((len(self.pair_keys), n), dtype=np.int64 if big else np.int32)
         for i, keys in enumerate(self.pair_keys):
             k, l = self.pair_k[i], self.pair_l[i]
             key = codes[k].astype(np.int64) * int(self.J[l]) + codes[l]

@@ -69,52 +69,45 @@ class DenseSchur:
         cat = (lambda a, dt: np.concatenate(a).astype(dt) if a else np.zeros(0, dt))
         level = cat(lv, np.int64)
         order = np.argsort(level, kind="stable")
-        self.nb_ptr = np.searchsorted(level[order], np.arange(pt.J[s] + 1)).astype(np.int64)
-        self.nb_col = cat(cols, np.int64)[order]
-        self.nb_r = cat(rr, np.int64)[order]
-        self.nb_off = cat(offs, np.int64)[order]
-        self.nb_trans = cat(trans, np.int8)[order]
-        self.nb_term = cat(terms, np.int64)[order]
-        self._build_entries()
+        nb = dict(ptr=np.searchsorted(level[order], np.arange(pt.J[s] + 1)).astype(np.int64),
+                  col=cat(cols, np.int64)[order], r=cat(rr, np.int64)[order], off=cat(offs, np.int64)[order],
+                  trans=cat(trans, np.int8)[order], term=cat(terms, np.int64)[order])
+        del level, order, lv, cols, rr, offs, trans, terms
+        self._build_entries(nb)
         self.key_offset = np.concatenate([[0], np.cumsum([len(k) for k in pt.pair_keys])]).astype(np.int64)
         self.keys_flat = cat(list(pt.pair_keys), np.int64)
         self.S = np.zeros((m, m), order="F")
         ia, ib = np.tril_indices(p)
         self._xx = (col + ia, col + ib)
 
-    def _build_entries(self) -> None:
-        """Per level of s, its expanded coupling entries (other terms' columns, X, y) sorted by column of S,
-        and the transpose (per column of S, the entries that touch it)."""
+    def _build_entries(self, nb) -> None:
+        """Per level of s, its expanded coupling entries (other terms' columns, X, y) sorted by column of S.
+        Stored compactly (int32 / int8; int64 only for offsets into zz)."""
         pt, s, p = self.pattern, self.s, self.p
         J_s = int(pt.J[s])
         qR = self.qR
-        ptr = self.nb_ptr
-        level_of_nb = np.repeat(np.arange(J_s), np.diff(ptr))
-        rl = self.nb_r
+        level_of_nb = np.repeat(np.arange(J_s), np.diff(nb["ptr"]))
+        rl = nb["r"]
         rep = np.repeat(np.arange(len(rl)), rl)                       # nb entry of each expanded entry
         bcol = np.arange(len(rep)) - np.repeat(np.cumsum(rl) - rl, rl)
-        lev = [level_of_nb[rep], np.repeat(np.arange(J_s), p + 1)]
-        col = [self.nb_col[rep] + bcol, np.tile(qR + np.arange(p + 1), J_s)]
-        kind = [np.zeros(len(rep), np.int8), np.tile(np.r_[np.ones(p, np.int8), np.int8(2)], J_s)]
-        off = [self.nb_off[rep], np.zeros(J_s * (p + 1), np.int64)]
-        rlist = [rl[rep], np.zeros(J_s * (p + 1), np.int64)]
-        blist = [bcol, np.zeros(J_s * (p + 1), np.int64)]
-        trans = [self.nb_trans[rep], np.zeros(J_s * (p + 1), np.int8)]
-        term = [self.nb_term[rep], np.zeros(J_s * (p + 1), np.int64)]
-        xcol = [np.zeros(len(rep), np.int64), np.tile(np.r_[np.arange(p), 0], J_s)]
-        level = np.concatenate(lev)
-        column = np.concatenate(col)
+        level = np.concatenate([level_of_nb[rep], np.repeat(np.arange(J_s), p + 1)])
+        column = np.concatenate([nb["col"][rep] + bcol, np.tile(qR + np.arange(p + 1), J_s)])
         order = np.lexsort((column, level))
-        self.ent_level = level[order].astype(np.int64)
-        self.ent_col = column[order].astype(np.int64)
-        self.ent_kind = np.concatenate(kind)[order]
-        self.ent_off = np.concatenate(off)[order].astype(np.int64)
-        self.ent_rl = np.concatenate(rlist)[order].astype(np.int64)
-        self.ent_b = np.concatenate(blist)[order].astype(np.int64)
-        self.ent_trans = np.concatenate(trans)[order].astype(np.int8)
-        self.ent_term = np.concatenate(term)[order].astype(np.int64)
-        self.ent_xcol = np.concatenate(xcol)[order].astype(np.int64)
-        self.lev_ptr = np.searchsorted(self.ent_level, np.arange(J_s + 1)).astype(np.int64)
+        i32, extra = np.int32, J_s * (p + 1)
+
+        def take(a, b, dt):
+            return np.concatenate([np.asarray(a, dt), np.asarray(b, dt)])[order]
+
+        self.ent_col = column[order].astype(i32)
+        self.lev_ptr = np.searchsorted(level[order], np.arange(J_s + 1)).astype(np.int64)
+        del level, column
+        self.ent_kind = take(np.zeros(len(rep)), np.tile(np.r_[np.ones(p), 2], J_s), np.int8)
+        self.ent_off = take(nb["off"][rep], np.zeros(extra), np.int64 if pt.size >= 2**31 else i32)
+        self.ent_rl = take(rl[rep], np.zeros(extra), np.int8)
+        self.ent_b = take(bcol, np.zeros(extra), np.int8)
+        self.ent_trans = take(nb["trans"][rep], np.zeros(extra), np.int8)
+        self.ent_term = take(nb["term"][rep], np.zeros(extra), np.int16)
+        self.ent_xcol = take(np.zeros(len(rep)), np.tile(np.r_[np.arange(p), 0], J_s), i32)
         width = max(16, PANEL_BYTES // (8 * self.m))       # columns per panel: ~2 MB of S
         self.panels = np.unique(np.r_[np.arange(0, self.m, width), self.m]).astype(np.int64)
         self.W = np.empty((int(pt.r[s]), len(self.ent_col)))

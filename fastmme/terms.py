@@ -19,13 +19,15 @@ STRUCTURES = ("unstructured", "diagonal", "identity")
 
 def _as_labels(groups):
     """Factorise labels: (codes int32, sorted level labels).  No caller data is modified."""
-    arr = np.asarray(groups)
+    # pandas objects are factorised as they are: converting a string column to a NumPy object array
+    # first costs tens of MB per million rows
+    arr = groups if isinstance(groups, (pd.Series, pd.Index, pd.Categorical)) else np.asarray(groups)
     if arr.ndim != 1:
-        raise FastmmeError(f"groups must be one-dimensional (one label per observation); got shape {arr.shape}")
+        raise FastmmeError(f"groups must be one-dimensional (one label per observation); got shape {np.shape(arr)}")
     try:
         codes, levels = pd.factorize(arr, sort=True, use_na_sentinel=True)
     except TypeError:   # mixed, unorderable labels: order them by their text
-        codes, levels = pd.factorize(arr.astype(str), sort=True, use_na_sentinel=True)
+        codes, levels = pd.factorize(np.asarray(arr).astype(str), sort=True, use_na_sentinel=True)
     if np.any(codes < 0):
         raise FastmmeError(f"groups contain {int(np.sum(codes < 0))} missing label(s) (None/NaN): give every "
                            "observation a group label or drop those rows first")

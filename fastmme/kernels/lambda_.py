@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit
 
 from ..config import JIT
+from .small import congruence
 
 
 @njit(**JIT)
@@ -23,27 +24,18 @@ def write_lambda(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset,
         if r[k] > rmax:
             rmax = r[k]
     tmp = np.empty(rmax * rmax)
+    out = np.empty(rmax * rmax)
     for k in range(K):
         rk = r[k]
         to = t_offset[k]
         for j in range(J[k]):
             base = diag_offset[k] + j * rk * rk
-            for a in range(rk):          # tmp = B T_k
-                for b in range(rk):
-                    s = 0.0
-                    for c in range(rk):
-                        s += zz[base + a * rk + c] * T[to + c * rk + b]
-                    tmp[a * rk + b] = s
-            for a in range(rk):          # Tᵀ tmp (+ I)
+            congruence(zz, base, T, to, rk, to, rk, tmp, out)       # T_kᵀ B T_k
+            for a in range(rk):
                 for b in range(rk):
                     pos = pos_zz[base + a * rk + b]
                     if pos >= 0:
-                        s = 0.0
-                        for c in range(rk):
-                            s += T[to + c * rk + a] * tmp[c * rk + b]
-                        if a == b:
-                            s += 1.0
-                        data[pos] = s
+                        data[pos] = out[a * rk + b] + (1.0 if a == b else 0.0)
             row0 = q_offset[k] + j * rk
             for a in range(rk):
                 for c in range(p):
@@ -64,15 +56,6 @@ def write_lambda(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset,
         tl = t_offset[l]
         for m in range(pair_count[pr]):
             base = pair_offset[pr] + m * rk * rl
-            for a in range(rk):          # tmp = B T_l   (rk × rl)
-                for b in range(rl):
-                    s = 0.0
-                    for c in range(rl):
-                        s += zz[base + a * rl + c] * T[tl + c * rl + b]
-                    tmp[a * rl + b] = s
-            for a in range(rk):          # T_kᵀ tmp
-                for b in range(rl):
-                    s = 0.0
-                    for c in range(rk):
-                        s += T[tk + c * rk + a] * tmp[c * rl + b]
-                    data[pos_zz[base + a * rl + b]] = s
+            congruence(zz, base, T, tk, rk, tl, rl, tmp, out)       # T_kᵀ B T_l
+            for e in range(rk * rl):
+                data[pos_zz[base + e]] = out[e]

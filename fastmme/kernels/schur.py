@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..config import JIT
+from .small import congruence
 
 
 @njit(**JIT)
@@ -29,6 +30,7 @@ def fill_rest(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset, s, rest_po
         if r[k] > rmax:
             rmax = r[k]
     tmp = np.empty(rmax * rmax)
+    out = np.empty(rmax * rmax)
     for k in range(K):
         if k == s:
             continue
@@ -36,22 +38,11 @@ def fill_rest(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset, s, rest_po
         to = t_offset[k]
         for j in range(J[k]):
             base = diag_offset[k] + j * rk * rk
-            for a in range(rk):
-                for b in range(rk):
-                    acc = 0.0
-                    for c in range(rk):
-                        acc += zz[base + a * rk + c] * T[to + c * rk + b]
-                    tmp[a * rk + b] = acc
-            for a in range(rk):
-                for b in range(rk):
-                    pos = rest_zz_pos[base + a * rk + b]
-                    if pos >= 0:
-                        acc = 0.0
-                        for c in range(rk):
-                            acc += T[to + c * rk + a] * tmp[c * rk + b]
-                        if rest_diag_zz[base + a * rk + b]:
-                            acc += 1.0
-                        S[pos % m, pos // m] = acc
+            congruence(zz, base, T, to, rk, to, rk, tmp, out)
+            for e in range(rk * rk):
+                pos = rest_zz_pos[base + e]
+                if pos >= 0:
+                    S[pos % m, pos // m] = out[e] + (1.0 if rest_diag_zz[base + e] else 0.0)
             row0 = q_offset[k] + j * rk
             for a in range(rk):
                 col = rest_pos[row0 + a]
@@ -75,6 +66,7 @@ def pair_blocks_rest(zz, T, t_offset, r, pair_k, pair_l, pair_offset, pair_keys,
         if r[k] > rmax:
             rmax = r[k]
     tmp = np.empty(rmax * rmax)
+    out = np.empty(rmax * rmax)
     for pr in range(pair_k.shape[0]):
         k = pair_k[pr]
         l = pair_l[pr]
@@ -90,19 +82,12 @@ def pair_blocks_rest(zz, T, t_offset, r, pair_k, pair_l, pair_offset, pair_keys,
             jk = key // J[l]
             jl = key - jk * J[l]
             base = pair_offset[pr] + mm * rk * rl
-            for a in range(rk):
-                for b in range(rl):
-                    acc = 0.0
-                    for c in range(rl):
-                        acc += zz[base + a * rl + c] * T[tl + c * rl + b]
-                    tmp[a * rl + b] = acc
+            congruence(zz, base, T, tk, rk, tl, rl, tmp, out)
             for a in range(rk):
                 ca = rest_pos[q_offset[k] + jk * rk + a]
                 for b in range(rl):
                     cb = rest_pos[q_offset[l] + jl * rl + b]
-                    acc = 0.0
-                    for c in range(rk):
-                        acc += T[tk + c * rk + a] * tmp[c * rl + b]
+                    acc = out[a * rl + b]
                     if ca >= cb:
                         S[ca, cb] = acc
                     else:
@@ -116,22 +101,16 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
     ts = t_offset[s]
     A = np.empty((rs, rs))
     tmp = np.empty((rs, rs))
+    buf = np.empty(rs * rs)
+    out = np.empty(rs * rs)
     g = np.empty(rs)
     for j in range(j0, j1):
         logdet = 0.0
         base = diag_offset[s] + j * rs * rs
+        congruence(zz, base, T, ts, rs, ts, rs, buf, out)          # A_j = T_sᵀ B_jj T_s + I
         for a in range(rs):
             for b in range(rs):
-                acc = 0.0
-                for c in range(rs):
-                    acc += zz[base + a * rs + c] * T[ts + c * rs + b]
-                tmp[a, b] = acc
-        for a in range(rs):
-            for b in range(rs):
-                acc = 0.0
-                for c in range(rs):
-                    acc += T[ts + c * rs + a] * tmp[c, b]
-                A[a, b] = acc + (1.0 if a == b else 0.0)
+                A[a, b] = out[a * rs + b] + (1.0 if a == b else 0.0)
         for a in range(rs):
             d = A[a, a]
             for c in range(a):
