@@ -26,8 +26,8 @@ class Model:
     weights : (n,) positive prior weights W (None: all 1).  x_names : names of the columns of X.
     """
 
-    def __init__(self, y, X, terms, reml=True, weights=None, x_names=None):
-        self.spec = make_spec(y, X, terms, reml=reml, weights=weights, x_names=x_names)
+    def __init__(self, y, X, terms, reml=True, weights=None, x_names=None, _owned=False):
+        self.spec = make_spec(y, X, terms, reml=reml, weights=weights, x_names=x_names, copy=not _owned)
         original = list(x_names) if x_names is not None else (
             [str(c) for c in X.columns] if hasattr(X, "columns") else None)
         ncol = 1 if np.ndim(X) == 1 else np.shape(X)[1]
@@ -93,7 +93,7 @@ def lmm(formula: str, data, reml: bool = True, weights=None, **fit_options):
     from .frame import build_design
     from .mixedfit import MixedFit
     d = build_design(formula, data, weights=weights)
-    model = Model(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names)
+    model = Model(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names, _owned=True)
     return MixedFit(core=model.fit(**fit_options), design=d, model=model, formula=formula)
 
 

@@ -209,7 +209,7 @@ class MixedFit:
         """The same model fitted by maximum likelihood (what anova and profiles use)."""
         from .api import Model
         d = self.design
-        model = Model(d.y, d.X, d.terms, reml=False, weights=d.weights, x_names=d.x_names)
+        model = Model(d.y, d.X, d.terms, reml=False, weights=d.weights, x_names=d.x_names, _owned=True)
         return MixedFit(core=model.fit(), design=d, model=model, formula=self.formula)
 
     def anova(self, *others) -> pd.DataFrame:

@@ -46,7 +46,7 @@ class DenseSchur:
         m = col + p + 1
         self.m = m
         z1, z2, in_diag = pt.entries()
-        rest_zz_pos = np.full(pt.size, -1, dtype=np.int64)
+        rest_zz_pos = np.full(pt.size, -1, dtype=np.int32 if m * m < 2**31 else np.int64)
         sel = in_diag & (rest_pos[z1] >= 0) & (rest_pos[z1] >= rest_pos[z2])
         rest_zz_pos[sel] = rest_pos[z1[sel]] + rest_pos[z2[sel]] * m
         self.rest_zz_pos = rest_zz_pos

@@ -58,8 +58,8 @@ class ModelSpec:
         return sum(t.n_theta for t in self.terms)
 
 
-def _vector(name, v, n=None):
-    a = np.array(v, dtype=np.float64, copy=True)
+def _vector(name, v, n=None, copy=True):
+    a = np.array(v, dtype=np.float64, copy=True) if copy else np.asarray(v, dtype=np.float64)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     if a.ndim != 1:
@@ -74,10 +74,10 @@ def _vector(name, v, n=None):
     return a
 
 
-def _design(X, n, x_names):
+def _design(X, n, x_names, copy=True):
     if hasattr(X, "columns") and x_names is None:
         x_names = [str(c) for c in X.columns]
-    Xa = np.array(X, dtype=np.float64, copy=True)
+    Xa = np.array(X, dtype=np.float64, copy=True) if copy else np.asarray(X, dtype=np.float64)
     if Xa.ndim == 1:
         Xa = Xa[:, None]
     if Xa.ndim != 2 or Xa.shape[0] != n:
@@ -149,11 +149,13 @@ def _check_terms(terms, n):
     return tuple(terms), tuple(uniq)
 
 
-def make_spec(y, X, terms, reml=True, weights=None, x_names=None) -> ModelSpec:
-    """Validate and copy the inputs; drop aliased columns of X with a warning naming them."""
-    yv = _vector("y", y)
+def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True) -> ModelSpec:
+    """Validate and copy the inputs; drop aliased columns of X with a warning naming them.
+
+    copy=False is for arrays fastmme built itself (the formula layer): they are not the caller's."""
+    yv = _vector("y", y, copy=copy)
     n = yv.shape[0]
-    Xa, names = _design(X, n, x_names)
+    Xa, names = _design(X, n, x_names, copy=copy)
     if weights is None:
         w = np.ones(n)
     else:
@@ -170,6 +172,9 @@ def make_spec(y, X, terms, reml=True, weights=None, x_names=None) -> ModelSpec:
     if n <= Xk.shape[1]:
         raise FastmmeError(f"{n} observations for {Xk.shape[1]} fixed effects: need more observations "
                            "than fixed-effect columns")
-    return ModelSpec(y=yv, X=np.ascontiguousarray(Xk), x_names=tuple(kept), dropped=tuple(dropped),
+    yv.setflags(write=False)
+    Xk = np.ascontiguousarray(Xk)
+    Xk.setflags(write=False)
+    return ModelSpec(y=yv, X=Xk, x_names=tuple(kept), dropped=tuple(dropped),
                      weights=w, has_weights=weights is not None, terms=terms_t, term_names=term_names,
                      reml=bool(reml))

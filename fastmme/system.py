@@ -49,10 +49,13 @@ class AugmentedSystem:
         iperm[perm_z] = np.arange(q)
         self.perm_z, self.iperm_z = perm_z, iperm
 
+        it = np.int32 if q + p + 1 < 2**31 - 1 else np.int64     # index arrays: half the memory when they fit
         z1, z2, in_diag = pattern.entries()
-        i1, i2 = iperm[z1], iperm[z2]
+        i1, i2 = iperm[z1].astype(it), iperm[z2].astype(it)
+        del z1, z2
         keep = ~in_diag | (i1 >= i2)
         zz_rows, zz_cols = np.maximum(i1, i2)[keep], np.minimum(i1, i2)[keep]
+        del i1, i2
         zeta = np.arange(q)
         zx_rows = np.repeat(q + np.arange(p)[None, :], q, axis=0).ravel()   # index ζ·p + c
         zx_cols = np.repeat(iperm, p)
@@ -65,8 +68,10 @@ class AugmentedSystem:
             (np.full(p, q + p), q + np.arange(p)),
             (np.array([q + p]), np.array([q + p])),
         ]
-        rows = np.concatenate([a for a, _ in parts]).astype(np.int64)
-        cols = np.concatenate([b for _, b in parts]).astype(np.int64)
+        sizes = np.cumsum([0] + [a.shape[0] for a, _ in parts])
+        rows = np.concatenate([np.asarray(a, it) for a, _ in parts])
+        cols = np.concatenate([np.asarray(b, it) for _, b in parts])
+        del parts, zz_rows, zz_cols, zx_rows, zx_cols
         order = np.lexsort((rows, cols))
         pos = np.empty(rows.shape[0], dtype=np.int64)
         pos[order] = np.arange(rows.shape[0])
@@ -79,7 +84,6 @@ class AugmentedSystem:
         self._indices = srt_r.astype(idx_dtype)
         self._indptr = indptr
 
-        sizes = np.cumsum([0] + [a.shape[0] for a, _ in parts])
         self.pos_zz = np.full(pattern.size, -1, dtype=np.int64)
         self.pos_zz[keep] = pos[sizes[0]:sizes[1]]
         self.pos_zx = pos[sizes[1]:sizes[2]]
