@@ -103,8 +103,8 @@ def test_formula_fit_at_lme4_theta_matches_to_1e8(key):
                           formula=fit.formula)
     d = compare(at, e)
     d.pop("objective")
-    for k in ("satt_df", "satt_p"):      # lmerTest's numerical derivatives: ~1e-6 agreement
-        assert d.pop(k, 0.0) < 1e-5, k
+    for k in ("satt_df", "satt_p"):      # both sides differentiate numerically: ~1e-5 agreement
+        assert d.pop(k, 0.0) < 5e-5, k
     bad = {k: v for k, v in d.items() if v > 1e-8}
     assert not bad, bad
 
