@@ -5,8 +5,9 @@
 Each size runs in a fresh process (peak RSS per size).  Columns: fit time from the data frame,
 evaluations, time per evaluation (median of 10 evaluations at θ̂), peak RSS.  The dense baseline
 (fastmme.dense, explicit n × n V) is timed per evaluation and for a whole fit at small n, next to
-fastmme at the same n, which locates the crossover.  Also: per-evaluation cost at 4 × the rows with
-the same levels (the performance issue's target 3).
+fastmme at the same n, which locates the crossover.  Also: per-evaluation cost at 4 × the rows
+(the performance issue's target 3), twice: with the levels' codes redrawn (more distinct level pairs,
+so a larger pattern) and with the 1e6 design's cells replicated 4 times (the same pattern).
 """
 import argparse
 import json
@@ -22,10 +23,18 @@ sys.path.insert(0, HERE)
 
 def one(n, dense, levels=None):
     import numpy as np
+    import pandas as pd
     import fastmme
     from designs import crossed_frame, FORMULAS
-    df = crossed_frame(n)
-    if levels:   # same levels as a smaller design: redraw codes within the given level counts
+    if levels == "replicate4":   # the 1e6 design's cells, each 4 times (new x and noise): same pattern
+        base = crossed_frame(n // 4)
+        rng = np.random.default_rng(11)
+        df = pd.concat([base] * 4, ignore_index=True)
+        df["x1"], df["x2"] = rng.normal(size=n), rng.normal(size=n)
+        df["y"] = df["y"] + rng.normal(size=n)
+    else:
+        df = crossed_frame(n)
+    if levels and levels != "replicate4":   # same levels, codes redrawn: more distinct pairs
         rng = np.random.default_rng(7)
         df["g1"] = rng.integers(0, levels[0], n)
         df["g2"] = rng.integers(0, levels[1], n)
@@ -65,23 +74,32 @@ def main():
     ap.add_argument("--dense", nargs="+", type=int, default=[100, 300, 1000, 3000])
     ap.add_argument("--json", default=os.path.join(HERE, "..", "build", "scaling.json"))
     ap.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--only-rows-test", action="store_true", help="only the 1e6 / 4e6 per-evaluation runs")
     a = ap.parse_args()
     if a.one:
         n, dense = int(a.one[0]), a.one[1] == "1"
-        levels = (int(a.one[2]), int(a.one[3])) if len(a.one) > 2 else None
+        levels = None
+        if len(a.one) == 3:
+            levels = a.one[2]
+        elif len(a.one) > 3:
+            levels = (int(a.one[2]), int(a.one[3]))
         print(json.dumps(one(n, dense, levels)))
         return
     runs = [(n, True, None) for n in a.dense] + [(n, False, None) for n in a.sizes] + \
-           [(4_000_000, False, (100_000, 2000))]
+           [(4_000_000, False, (100_000, 2000)), (4_000_000, False, "replicate4")]
+    if a.only_rows_test:
+        runs = [(1_000_000, False, None), (4_000_000, False, (100_000, 2000)), (4_000_000, False, "replicate4")]
     rows = []
     for n, dense, levels in runs:
-        args = [str(n), "1" if dense else "0"] + ([str(levels[0]), str(levels[1])] if levels else [])
+        args = [str(n), "1" if dense else "0"] + ([levels] if isinstance(levels, str) else
+                                                  [str(levels[0]), str(levels[1])] if levels else [])
         out = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True, text=True)
         if out.returncode != 0:
             print(f"# n={n} failed: {out.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        r["same_levels_as_1m"] = bool(levels)
+        r["variant"] = ("same cells as 1e6, each 4 times" if levels == "replicate4" else
+                        "same levels as 1e6, codes redrawn" if levels else "")
         rows.append(r)
         print(f"# {r}", file=sys.stderr, flush=True)
     with open(a.json, "w") as fh:
@@ -91,7 +109,7 @@ def main():
     for r in rows:
         de = f"{r['dense_eval_ms']:.1f}" if "dense_eval_ms" in r else "—"
         df_ = f"{r['dense_fit_s']:.2f}" if "dense_fit_s" in r else "—"
-        tag = " (4 × rows of 1e6, same levels)" if r["same_levels_as_1m"] else ""
+        tag = f" ({r['variant']})" if r.get("variant") else ""
         print(f"| {r['n']:,}{tag} | {r['g1']:,} × {r['g2']:,} | {r['fit_s']:.3f} | {r['evals']} | "
               f"{r['per_eval_ms']:.2f} | {r['nnz_L']:,} | {r['peak_rss_mb']:.0f} | {de} | {df_} |")
 
