@@ -19,10 +19,7 @@ def write_lambda(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset,
     """T: flat row-major T_k blocks at t_offset[k]; pos_*: positions in `data` (-1 = not stored)."""
     K = r.shape[0]
     p = ZtX.shape[1]
-    rmax = 1
-    for k in range(K):
-        if r[k] > rmax:
-            rmax = r[k]
+    rmax = r.max()       # largest block: buffers for the small dense products
     tmp = np.empty(rmax * rmax)
     out = np.empty(rmax * rmax)
     for k in range(K):

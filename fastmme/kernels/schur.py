@@ -25,10 +25,7 @@ def fill_rest(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset, s, rest_po
     for j in range(m):
         for i in range(j, m):
             S[i, j] = 0.0
-    rmax = 1
-    for k in range(K):
-        if r[k] > rmax:
-            rmax = r[k]
+    rmax = r.max()       # largest block: buffers for the small dense products
     tmp = np.empty(rmax * rmax)
     out = np.empty(rmax * rmax)
     for k in range(K):
@@ -61,10 +58,7 @@ def fill_rest(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset, s, rest_po
 def pair_blocks_rest(zz, T, t_offset, r, pair_k, pair_l, pair_offset, pair_keys, key_offset, J, q_offset,
                      rest_pos, s, S):
     """T_kᵀ B T_l for the pair blocks among the other terms, written to the lower triangle of S."""
-    rmax = 1
-    for k in range(r.shape[0]):
-        if r[k] > rmax:
-            rmax = r[k]
+    rmax = r.max()       # largest block: buffers for the small dense products
     tmp = np.empty(rmax * rmax)
     out = np.empty(rmax * rmax)
     for pr in range(pair_k.shape[0]):
