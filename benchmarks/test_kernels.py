@@ -8,14 +8,14 @@ from problems import crossed
 
 @pytest.fixture(scope="module")
 def model():
-    y, X, terms, _ = crossed(100_000)
+    y, X, terms, _ = crossed("100k")
     return Model(y, X, terms)
 
 
 def test_assembly(benchmark):
     from fastmme.assembly import assemble, stack_terms
     from fastmme.pattern import ZtZPattern
-    y, X, terms, _ = crossed(100_000)
+    y, X, terms, _ = crossed("100k")
     codes, zcat = stack_terms(terms)
     pattern = ZtZPattern.from_codes(codes, [1, 1], [t.n_levels for t in terms])
     benchmark(assemble, pattern, codes, zcat, X, y, np.ones(len(y)))
