@@ -277,9 +277,3 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
     ml.factorize(theta_ml)
     return names, np.array(rows)
 
-
-def check_same_data(fits):
-    n = {f.nobs for f in fits}
-    if len(n) > 1:
-        raise FastmmeError(f"models were fitted to different numbers of observations {sorted(n)}: "
-                           "compare models fitted to the same rows (drop missing values first)")
