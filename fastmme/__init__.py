@@ -3,6 +3,7 @@
 Fit y = Xβ + Σ_k Z_k b_k + ε by Henderson's mixed-model equations (dimension p + q) with CHOLMOD,
 never forming the n × n marginal covariance; lme4's parametrisation and results.
 """
+from . import config  # noqa: F401  (thread settings: before numpy loads OpenBLAS)
 from . import datasets, dense
 from .api import Model, fit, lmm
 from .errors import ConvergenceWarning, FastmmeError, FastmmeWarning, RankDeficiencyWarning

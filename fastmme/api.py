@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .objective import ProfiledDeviance
-from .optimize import MAXEVAL, OptSummary, minimize_bobyqa
+from .optimize import MAXEVAL, OptSummary, minimize_bobyqa, minimize_gradient
 from .results import FitResult, build_result
 from .start import initial_step, moment_start
 from .spec import make_spec
@@ -71,8 +71,13 @@ class Model:
             th0 = self.theta_start
         else:
             th0 = self._objective.check_theta(start)
-        opt = minimize_bobyqa(self.deviance, th0, self.theta_lower, maxeval=maxeval, progress=progress,
-                              step=step)
+        if self._objective.has_gradient:
+            opt = minimize_gradient(self._objective.deviance_and_gradient, self.deviance, th0, self.theta_lower,
+                                    maxeval=maxeval, progress=progress,
+                                    canonical=self._objective.canonical_theta)
+        else:
+            opt = minimize_bobyqa(self.deviance, th0, self.theta_lower, maxeval=maxeval, progress=progress,
+                                  step=step)
         return build_result(self.spec, self._objective, opt, self._kept_columns)
 
     def at(self, theta) -> FitResult:

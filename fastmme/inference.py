@@ -72,7 +72,7 @@ class VarparCovariance:
 def varpar_covariance(objective: ProfiledDeviance, theta, sigma, reml) -> VarparCovariance:
     theta = np.asarray(theta, dtype=float)
     m = theta.shape[0]
-    n, p = objective.blocks.n, objective.system.p
+    n, p = objective.blocks.n, objective.p
     nn = n - p if reml else n
 
     def parts(th):
@@ -262,7 +262,7 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
                           XtX=b.XtX[np.ix_(keep, keep)], Xty=b.Xty[keep] - v * b.XtX[keep, j],
                           yty=b.yty - 2 * v * b.Xty[j] + v * v * b.XtX[j, j], sum_log_w=b.sum_log_w, n=b.n)
 
-        red = ProfiledDeviance(red_spec, blocks_at(beta_ml[j]), ml.pattern, perm_z=ml.system.perm_z)
+        red = ProfiledDeviance(red_spec, blocks_at(beta_ml[j]), ml.pattern, perm_z=ml.perm_z)
         lower = np.concatenate([t.theta_lower() for t in terms])
         warm = {"x": np.asarray(theta_ml, dtype=float).copy()}
 

@@ -1,5 +1,8 @@
 """Minimise the profiled criterion over θ with bounds (diagonal of Λ ≥ 0).
 
+With the analytic gradient (fastmme.objective, dense Schur structure): L-BFGS-B (scipy), a bounded
+quasi-Newton method, stopped when the projected gradient is small against the criterion's size (far
+above its rounding noise); BOBYQA takes over from its best point if it fails.  Without a gradient:
 BOBYQA (Powell's bounded quadratic-model method, NLopt's implementation — the optimiser of lme4's
 default `nloptwrap` and of MixedModels.jl), with tighter tolerances than lme4 so that the optimum is
 at least as good.  After it stops, θ entries that sit next to their bound of 0 are tried at exactly 0
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 
 import nlopt
 import numpy as np
+from scipy.optimize import minimize
 
 from .errors import ConvergenceWarning
 
@@ -21,6 +25,9 @@ FTOL_ABS = 1e-10
 XTOL_ABS = 1e-10
 MAXEVAL = 100_000
 BOUNDARY_TRY = 1e-4   # θ entries with a bound of 0 below this are tried at 0
+MAX_ESCAPES = 3       # restarts of L-BFGS-B from a better point off the bound (see _escape)
+ESCAPE_STEPS = (1e-2, 1e-1)
+GTOL_REL = 1e-8       # L-BFGS-B stops at a projected gradient ≤ GTOL_REL · max(1, |criterion|)
 
 
 @dataclass(frozen=True)
@@ -80,19 +87,113 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, pro
             converged = False
     except nlopt.RoundoffLimited:
         message = "roundoff limited"
-    theta, fmin = best[1].copy(), best[0]
+    return _finish(f, best[1].copy(), best[0], count[0], converged, message, lower, warn, start)
 
-    # boundary: try θ_i = 0 for entries next to their bound of 0
+
+def _finish(f, theta, fmin, count, converged, message, lower, warn, start) -> OptSummary:
+    """Try θ entries next to their bound of 0 at exactly 0 (a boundary fit); warn if not converged."""
     for i in np.flatnonzero((lower == 0) & (theta > 0) & (theta < BOUNDARY_TRY)):
         trial = theta.copy()
         trial[i] = 0.0
         val = f(trial)
-        count[0] += 1
+        count += 1
         if val <= fmin:
             theta, fmin = trial, val
-    if not converged and k > 0 and warn:
-        warnings.warn(f"the optimiser stopped after {count[0]} evaluations without converging ({message}); "
+    if not converged and theta.shape[0] > 0 and warn:
+        warnings.warn(f"the optimiser stopped after {count} evaluations without converging ({message}); "
                       "the estimates may be inaccurate — raise maxeval or simplify the model",
-                      ConvergenceWarning, stacklevel=3)
-    return OptSummary(theta=theta, fmin=float(fmin), n_evals=count[0], converged=converged,
+                      ConvergenceWarning, stacklevel=4)
+    return OptSummary(theta=theta, fmin=float(fmin), n_evals=count, converged=converged,
                       message=message, theta_start=start)
+
+
+def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=None,
+                      canonical=None) -> OptSummary:
+    """Minimise with the gradient: fg(θ) -> (value, gradient), f(θ) -> value (for the boundary tries
+    and the BOBYQA fallback).  Bounds: lower ≤ θ (±inf = unbounded).  canonical(θ): θ of the same
+    model in a canonical form (semi-definite Cholesky factors), used to leave the bound (_escape)."""
+    start = np.asarray(start, dtype=np.float64)
+    lower = np.asarray(lower, dtype=np.float64)
+    count = [0]
+    best = [np.inf, start.copy()]
+
+    def objective(x):
+        count[0] += 1
+        if count[0] > maxeval:
+            raise _Stop
+        val, grad = fg(x)
+        if val < best[0]:
+            best[0], best[1] = val, x.copy()
+        if progress is not None:
+            progress(count[0], best[0])
+        return val, grad
+
+    def value(x):
+        count[0] += 1
+        if count[0] > maxeval:
+            raise _Stop
+        val = f(x)
+        if val < best[0]:
+            best[0], best[1] = val, x.copy()
+        return val
+
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    x0, message = start, ""
+    try:
+        for _ in range(1 + MAX_ESCAPES):
+            first = [objective(x0)]        # its size sets the tolerance; L-BFGS-B asks for it again first
+            gtol = GTOL_REL * max(1.0, abs(first[0][0]))
+
+            def reuse_first(x, x0=x0, first=first):
+                return first.pop() if first and np.array_equal(x, x0) else objective(x)
+
+            res = minimize(reuse_first, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                           options=dict(ftol=0.0, gtol=gtol, maxcor=20, maxiter=int(maxeval),
+                                        maxfun=int(maxeval)))
+            ok, message = bool(res.success), "L-BFGS-B: " + str(res.message)
+            if not ok:
+                break
+            if best[0] < res.fun - 1e-12 * abs(res.fun):   # it passed a better point and left it
+                ok, message, x0 = False, message + " at a worse point than one it passed", best[1].copy()
+                continue
+            x0 = _escape(value, res.x, res.fun, lower, canonical)
+            if x0 is None:
+                break
+            ok, message = False, message + " on the bound; a point off it is better"
+    except _Stop:
+        return _finish(f, best[1].copy(), best[0], maxeval, False,
+                       "maximum number of evaluations reached", lower, warn, start)
+    except Exception as err:   # an evaluation failed (not positive definite): fall back
+        ok, message = False, f"L-BFGS-B failed ({err})"
+    if not ok:
+        used = count[0]
+        opt = minimize_bobyqa(f, best[1], lower, maxeval=max(1, maxeval - used), warn=warn,
+                              progress=None if progress is None else (lambda k, v: progress(used + k, v)))
+        return OptSummary(theta=opt.theta, fmin=opt.fmin, n_evals=used + opt.n_evals,
+                          converged=opt.converged, message=f"{message}; then BOBYQA: {opt.message}",
+                          theta_start=start)
+    return _finish(f, best[1].copy(), best[0], count[0], True, message, lower, warn, start)
+
+
+def _escape(value, x, fx, lower, canonical=None):
+    """A point off the bound with a lower criterion, or None.  The criterion of a scalar term is even
+    in θ_k, so its gradient vanishes at θ_k = 0 whether or not that is a minimum: a gradient method that
+    reaches the bound stays there.  Each θ entry at its bound of 0 is tried at ESCAPE_STEPS, from the
+    canonical form of θ (the same model; a zero diagonal entry of T with a non-zero entry below it is
+    a stationary point only in the non-canonical form)."""
+    theta, fmin = np.array(x, dtype=np.float64), fx
+    if canonical is not None:
+        theta = canonical(theta)
+        if np.any(theta[lower == 0] < 0):
+            theta = np.array(x, dtype=np.float64)
+    for i in np.flatnonzero((lower == 0) & (theta <= BOUNDARY_TRY)):
+        for step in ESCAPE_STEPS:
+            trial = theta.copy()
+            trial[i] = step
+            if value(trial) < fmin - 1e-12 * abs(fmin):
+                return trial
+    return None
+
+
+class _Stop(Exception):
+    pass

@@ -14,11 +14,14 @@ import numpy as np
 from scipy.linalg import lapack
 
 from .assembly import Blocks
-from .kernels.schur import downdate_panels, fill_rest, level_factors, pair_blocks_rest
+from .kernels.gradient import NCHUNK, inverse_columns, level_gradient, rest_gradient, symmetrize
+from .kernels.schur import (downdate_panels, fill_rest, level_backward, level_factors, level_forward,
+                            pair_blocks_rest)
 from .pattern import ZtZPattern
 
 MAX_DENSE = 8000          # largest S (m × m doubles: 512 MB) this evaluator will allocate
-PANEL_BYTES = 2 << 20     # column panel of S updated by one thread (fits in cache)
+MAX_DENSE_P = 100         # most fixed effects: every level of s carries all of X (many: CHOLMOD's sparse X)
+PANEL_BYTES = 512 << 10   # column panel of S owned by one thread (fits in a core's L2; measured)
 
 
 def dense_size(pattern: ZtZPattern, p: int) -> int:
@@ -108,13 +111,79 @@ class DenseSchur:
         self.ent_trans = take(nb["trans"][rep], np.zeros(extra), np.int8)
         self.ent_term = take(nb["term"][rep], np.zeros(extra), np.int16)
         self.ent_xcol = take(np.zeros(len(rep)), np.tile(np.r_[np.arange(p), 0], J_s), i32)
-        width = max(16, PANEL_BYTES // (8 * self.m))       # columns per panel: ~2 MB of S
-        self.panels = np.unique(np.r_[np.arange(0, self.m, width), self.m]).astype(np.int64)
+        width = max(8, PANEL_BYTES // (8 * self.m))        # columns per panel
+        panel = self.ent_col // width                      # entries are in level order: keep it
+        order = np.argsort(panel, kind="stable")
+        self.panel_ptr = np.searchsorted(panel[order], np.arange(-(-self.m // width) + 1)).astype(np.int64)
+        self.panel_ent = order.astype(np.int32 if len(order) < 2**31 else np.int64)
+        del panel, order
+        self.ent_level = np.repeat(np.arange(J_s, dtype=np.int32), np.diff(self.lev_ptr))
+        # level pairs against S's size: ≥ 1 means S is almost surely dense (a crossed design)
+        self.pair_fraction = float(np.sum(np.diff(self.lev_ptr).astype(np.float64) ** 2) / (self.m * self.m))
         self.W = np.empty((int(pt.r[s]), len(self.ent_col)))
         self.ld = np.empty(J_s)
+        self.Lf = np.empty((J_s, int(pt.r[s]), int(pt.r[s])))
 
     def set_blocks(self, blocks: Blocks) -> None:
         self.blocks = blocks
+
+    def solve(self, T_flat, t_offset, B: np.ndarray) -> np.ndarray:
+        """M_aug⁻¹ B at T, for B with rows in the model's order (u by term and level, then X, then y)."""
+        if self.evaluate(T_flat, t_offset) is None:
+            raise np.linalg.LinAlgError("not positive definite")
+        pt, s = self.pattern, self.s
+        rs, J_s = int(pt.r[s]), int(pt.J[s])
+        B = np.asarray(B, dtype=np.float64).reshape(B.shape[0], -1)
+        q, k = pt.q, B.shape[1]
+        s_rows = slice(int(pt.q_offset[s]), int(pt.q_offset[s]) + rs * J_s)
+        rest = np.flatnonzero(self.rest_pos >= 0)
+        Bs = np.ascontiguousarray(B[s_rows].reshape(J_s, rs, k))
+        BR = np.empty((self.m, k))
+        BR[self.rest_pos[rest]] = B[rest]
+        BR[self.qR:] = B[q:]
+        level_forward(self.Lf, self.W, self.ent_col, self.lev_ptr, Bs, BR)
+        XR, info = lapack.dpotrs(self._factored, BR, lower=1)
+        level_backward(self.Lf, self.W, self.ent_col, self.lev_ptr, Bs, XR)
+        out = np.empty_like(B)
+        out[s_rows] = Bs.reshape(rs * J_s, k)
+        out[rest] = XR[self.rest_pos[rest]]
+        out[q:] = XR[self.qR:]
+        return out
+
+    def gradient(self, T_flat, t_offset, reml: bool) -> np.ndarray:
+        """∂(criterion)/∂T (flat, T's layout) at the T of the last successful `evaluate` (which this
+        uses and then invalidates): the selected inverse of M from S⁻¹ (LAPACK dpotri) and the level
+        factors, then kernels/gradient.py.  The criterion's constant terms do not matter."""
+        pt, b = self.pattern, self.blocks
+        qR, p = self.qR, self.p
+        Sinv, info = lapack.dpotri(self._factored, lower=1, overwrite_c=1)
+        self._factored = None
+        if info != 0:
+            raise np.linalg.LinAlgError("dpotri failed")
+        Y = np.empty((self.m, p + 1))
+        Y[:qR] = Sinv[qR:, :qR].T
+        H = np.tril(Sinv[qR:, qR:])
+        H = H + np.tril(H, -1).T
+        Y[qR:] = H
+        C = np.zeros((p + 1, p + 1))
+        if reml:                       # log|M| + (n − p − 1) log r²,  r² = 1 / H[y, y]
+            C[p, p] = (b.n - p - 1) / H[p, p]
+        else:                          # log|M| + log|H| + n log r²
+            C = -np.linalg.inv(H)
+            C[p, p] += b.n / H[p, p]
+        symmetrize(Sinv)
+        V = np.empty_like(self.W)
+        inverse_columns(self.W, self.ent_col, self.ent_level, self.lev_ptr, self.panel_ptr, self.panel_ent,
+                        Sinv, V)
+        G = np.empty((NCHUNK, T_flat.shape[0]))
+        level_gradient(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.q_offset, pt.diag_offset, self.s,
+                       self.lev_ptr, self.ent_col, self.ent_kind, self.ent_off, self.ent_rl, self.ent_b,
+                       self.ent_trans, self.ent_term, self.ent_xcol, self.W, V, self.Lf, Y, C, G)
+        g = G.sum(axis=0)
+        rest_gradient(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.J, pt.q_offset, pt.diag_offset, self.s,
+                      self.rest_pos, pt.pair_k, pt.pair_l, pt.pair_offset, self.keys_flat, self.key_offset,
+                      Sinv, Y, Y @ C, g)
+        return g
 
     def evaluate(self, T_flat, t_offset):
         """(ldL2, ldRX2, pwrss), or None when S is not numerically positive definite."""
@@ -129,13 +198,14 @@ class DenseSchur:
         S[qR + p, qR + p] = b.yty
         level_factors(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.q_offset, pt.diag_offset, self.s,
                       self.lev_ptr, self.ent_kind, self.ent_off, self.ent_rl, self.ent_b, self.ent_trans,
-                      self.ent_term, self.ent_xcol, self.W, self.ld)
+                      self.ent_term, self.ent_xcol, self.W, self.ld, self.Lf)
         ld_s = float(np.sum(self.ld))
-        downdate_panels(self.W, self.ent_col, self.lev_ptr, self.panels, S)
+        downdate_panels(self.W, self.ent_col, self.ent_level, self.lev_ptr, self.panel_ptr, self.panel_ent, S)
         c, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             return None
         d = np.diag(c) ** 2
         if not np.all(d > 0) or not np.isfinite(ld_s):
             return None
+        self._factored = c
         return (ld_s + float(np.sum(np.log(d[:qR]))), float(np.sum(np.log(d[qR:qR + p]))), float(d[-1]))

@@ -40,7 +40,7 @@ def moment_start(objective) -> np.ndarray | None:
     terms = spec.terms
     if len(terms) < 2:
         return None
-    n, p = objective.blocks.n, objective.system.p
+    n, p = objective.blocks.n, objective.p
     nn = n - p if spec.reml else n
     fits = []
     for k, t in enumerate(terms):

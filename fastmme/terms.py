@@ -136,6 +136,31 @@ class Term:
                 k += 1
         return T
 
+    def canonical_theta(self, theta_k) -> np.ndarray:
+        """θ_k of the same Σ_k ∝ T Tᵀ with T the semi-definite Cholesky factor of T Tᵀ (a zero pivot
+        gets a zero column below it).  T is not unique when a diagonal entry is 0: [[0, 0], [b, 0]] and
+        [[0, 0], [0, |b|]] give one Σ, and only the second can grow the first variance without a
+        covariance.  The criterion is the same at both."""
+        t = np.asarray(theta_k, dtype=np.float64)
+        if self.structure != "unstructured":
+            return np.abs(t)
+        T = self.lambda_block(t)
+        S = T @ T.T
+        r = self.r
+        L = np.zeros((r, r))
+        tol = 1e-14 * max(1.0, float(np.trace(S)))
+        for j in range(r):
+            d = S[j, j] - L[j, :j] @ L[j, :j]
+            if d <= tol:
+                continue
+            L[j, j] = np.sqrt(d)
+            L[j + 1:, j] = (S[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+        return np.array([L[i, j] for j in range(r) for i in range(j, r)])
+
+    def lambda_jacobian(self) -> np.ndarray:
+        """∂ vec(T_k) / ∂θ_k as an (n_theta × r²) matrix (T row-major; the map θ_k → T_k is linear)."""
+        return np.stack([self.lambda_block(e).ravel() for e in np.eye(self.n_theta)])
+
     def theta_names(self, group_name: str) -> list[str]:
         """lme4's names of θ: "g.(Intercept)", "g.x.(Intercept)", "g.x" (lower triangle by column)."""
         nm = self.z_names

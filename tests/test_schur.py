@@ -49,21 +49,33 @@ def test_slopes_term_eliminated():
         assert dense.deviance(th) == pytest.approx(chol.deviance(th), rel=1e-11)
 
 
-def test_fits_agree_and_results_come_from_cholmod():
-    y, X, terms, theta, w = random_design("crossed", seed=9)
-    spec = fastmme.Model(y, X, terms).spec
-    a = fastmme.Model(y, X, terms)
-    a._objective = ProfiledDeviance(spec, evaluator="dense")
-    b = fastmme.Model(y, X, terms)
-    b._objective = ProfiledDeviance(spec, evaluator="cholmod")
-    ra, rb = a.fit(), b.fit()
-    assert ra.deviance == pytest.approx(rb.deviance, rel=1e-12)
-    np.testing.assert_allclose(ra.beta, rb.beta, rtol=1e-6)
+def test_fits_agree_and_results_agree():
+    """Dense evaluator (gradient, L-BFGS-B, results by its own solves) against CHOLMOD (BOBYQA, sparse
+    solves): the same optimum, and at one θ the same BLUEs, BLUPs and Var(β̂)."""
+    for kind in ("crossed", "slopes", "oneway"):
+        y, X, terms, theta, w = random_design(kind, seed=9, weights=True)
+        spec = fastmme.Model(y, X, terms, weights=w).spec
+        a = fastmme.Model(y, X, terms, weights=w)
+        a._objective = ProfiledDeviance(spec, evaluator="dense")
+        b = fastmme.Model(y, X, terms, weights=w)
+        b._objective = ProfiledDeviance(spec, evaluator="cholmod")
+        ra, rb = a.fit(), b.fit()
+        assert ra.deviance <= rb.deviance * (1 + 1e-12)
+        assert ra.deviance == pytest.approx(rb.deviance, rel=1e-10)
+        ra, rb = a.at(theta), b.at(theta)
+        np.testing.assert_allclose(ra.beta, rb.beta, rtol=1e-10)
+        np.testing.assert_allclose(ra.beta_cov, rb.beta_cov, rtol=1e-9)
+        for u, v in zip(ra.blups, rb.blups):
+            np.testing.assert_allclose(u, v, rtol=1e-8, atol=1e-10 * np.abs(v).max())
+        assert ra.sigma == pytest.approx(rb.sigma, rel=1e-12)
 
 
-def test_single_term_models_use_cholmod():
+def test_single_term_models_use_the_dense_evaluator():
+    """One term: S holds only X and y, so the level-by-level elimination is exact and cheap, and it
+    brings the gradient."""
     y, X, terms, theta, w = random_design("oneway", seed=1)
-    assert fastmme.Model(y, X, terms)._objective.evaluator == "cholmod"
+    obj = fastmme.Model(y, X, terms)._objective
+    assert obj.evaluator == "dense" and obj.has_gradient and obj.dense.m == X.shape[1] + 1
 
 
 def test_parallel_kernels_are_deterministic_across_thread_counts():
@@ -76,8 +88,10 @@ def test_parallel_kernels_are_deterministic_across_thread_counts():
         numba.set_num_threads(1)
         dense._eval_cache = None
         one = dense.deviance(theta * 0.7)
+        g1 = dense.deviance_and_gradient(theta * 0.6)[1]
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
         dense._eval_cache = None
         assert dense.deviance(theta * 0.7) == one
+        assert np.array_equal(dense.deviance_and_gradient(theta * 0.6)[1], g1)
     finally:
         numba.set_num_threads(old)

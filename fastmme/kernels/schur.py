@@ -90,7 +90,7 @@ def pair_blocks_rest(zz, T, t_offset, r, pair_k, pair_l, pair_offset, pair_keys,
 
 @njit(**JIT)
 def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
-                  ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, j0, j1, ld):
+                  ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, j0, j1, ld, Lf):
     rs = r[s]
     ts = t_offset[s]
     A = np.empty((rs, rs))
@@ -120,6 +120,9 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
                 for c in range(a):
                     v -= A[b, c] * A[a, c]
                 A[b, a] = v / d
+        for a in range(rs):
+            for b in range(rs):
+                Lf[j, a, b] = A[a, b] if b <= a else 0.0
         row0 = q_offset[s] + j * rs
         for e in range(lev_ptr[j], lev_ptr[j + 1]):
             kind = ent_kind[e]
@@ -165,39 +168,78 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
 
 @njit(parallel=True, **JIT)
 def level_factors(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
-                  ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, ld):
-    """Pass 1: for every level j of term s, A_j = T_sᵀ B_jj T_s + I = L_j L_jᵀ and W_j = L_j⁻¹ G_j,
-    written to W (r_s × entries; level j's entries are lev_ptr[j]:lev_ptr[j+1], sorted by column), and
-    ld[j] = log|A_j| (−inf if A_j is not positive definite).  Chunks of levels run in parallel; each
+                  ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, ld, Lf):
+    """Pass 1: for every level j of term s, A_j = T_sᵀ B_jj T_s + I = L_j L_jᵀ (L_j to Lf[j]) and
+    W_j = L_j⁻¹ G_j, written to W (r_s × entries; level j's entries are lev_ptr[j]:lev_ptr[j+1], sorted
+    by column), and ld[j] = log|A_j| (−inf if A_j is not positive definite).  Chunks of levels run in parallel; each
     writes only its own levels, so the result does not depend on the number of threads."""
     J_s = lev_ptr.shape[0] - 1
     nchunk = 64
     for c in prange(nchunk):
         _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
-                     ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, c * J_s // nchunk, (c + 1) * J_s // nchunk, ld)
+                     ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, c * J_s // nchunk, (c + 1) * J_s // nchunk, ld, Lf)
 
 
 @njit(parallel=True, **JIT)
-def downdate_panels(W, ent_col, lev_ptr, panel_bounds, S):
-    """Pass 2 by column panels: for each panel [c0, c1) of S (sized to stay in cache, owned by one
-    thread), scan every level in order and apply S[col_x, col_e] −= W_j[:, x]ᵀ W_j[:, e] for its entries
-    e with column in the panel and x ≥ e.  Sequential reads of W; writes inside one panel."""
+def downdate_panels(W, ent_col, ent_level, lev_ptr, panel_ptr, panel_ent, S):
+    """Pass 2 by column panels: each panel of S (sized to stay in a core's cache, owned by one thread)
+    takes its own entries e (panel_ent[panel_ptr[k]:panel_ptr[k+1]], in level order) and applies
+    S[col_x, col_e] −= W_j[:, x]ᵀ W_j[:, e] for the entries x ≥ e of e's level j.  W is read level
+    after level (streaming); writes stay inside the panel."""
     rs = W.shape[0]
-    J_s = lev_ptr.shape[0] - 1
-    npanel = panel_bounds.shape[0] - 1
+    npanel = panel_ptr.shape[0] - 1
     for pnl in prange(npanel):
-        c0 = panel_bounds[pnl]
-        c1 = panel_bounds[pnl + 1]
-        for j in range(J_s):
-            end = lev_ptr[j + 1]
-            for e in range(lev_ptr[j], end):
-                ce = ent_col[e]
-                if ce < c0:
-                    continue
-                if ce >= c1:
-                    break
+        for t in range(panel_ptr[pnl], panel_ptr[pnl + 1]):
+            e = panel_ent[t]
+            ce = ent_col[e]
+            end = lev_ptr[ent_level[e] + 1]
+            if rs == 1:
+                we = W[0, e]
                 for x in range(e, end):
-                    acc = 0.0
-                    for a in range(rs):
-                        acc += W[a, x] * W[a, e]
-                    S[ent_col[x], ce] -= acc
+                    S[ent_col[x], ce] -= W[0, x] * we
+                continue
+            for x in range(e, end):
+                acc = 0.0
+                for a in range(rs):
+                    acc += W[a, x] * W[a, e]
+                S[ent_col[x], ce] -= acc
+
+
+@njit(**JIT)
+def level_forward(Lf, W, ent_col, lev_ptr, Bs, BR):
+    """Forward half of a solve with M: Bs[j] ← L_j⁻¹ Bs[j] for every level j of term s (Bs: J_s × r_s ×
+    k right-hand sides) and BR[col_e] −= W_j[:, e]ᵀ Bs[j] for its entries (BR: m × k, the rest)."""
+    J_s, rs, k = Bs.shape
+    for j in range(J_s):
+        for c in range(k):
+            for a in range(rs):
+                v = Bs[j, a, c]
+                for b in range(a):
+                    v -= Lf[j, a, b] * Bs[j, b, c]
+                Bs[j, a, c] = v / Lf[j, a, a]
+        for e in range(lev_ptr[j], lev_ptr[j + 1]):
+            ce = ent_col[e]
+            for c in range(k):
+                acc = 0.0
+                for a in range(rs):
+                    acc += W[a, e] * Bs[j, a, c]
+                BR[ce, c] -= acc
+
+
+@njit(**JIT)
+def level_backward(Lf, W, ent_col, lev_ptr, Bs, XR):
+    """Backward half, given the rest's solution XR: Bs[j] ← L_j⁻ᵀ (Bs[j] − W_j XR[level j's columns])."""
+    J_s, rs, k = Bs.shape
+    for j in range(J_s):
+        for e in range(lev_ptr[j], lev_ptr[j + 1]):
+            ce = ent_col[e]
+            for c in range(k):
+                xv = XR[ce, c]
+                for a in range(rs):
+                    Bs[j, a, c] -= W[a, e] * xv
+        for c in range(k):
+            for a in range(rs - 1, -1, -1):
+                v = Bs[j, a, c]
+                for b in range(a + 1, rs):
+                    v -= Lf[j, b, a] * Bs[j, b, c]
+                Bs[j, a, c] = v / Lf[j, a, a]
