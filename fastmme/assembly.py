@@ -38,8 +38,9 @@ def stack_terms(terms):
     return codes, zcat
 
 
-def assemble(pattern: ZtZPattern, codes, zcat, X, y, w) -> Blocks:
-    """Cross-products of the given rows laid out on `pattern` (which must cover them)."""
+def assemble(pattern: ZtZPattern, codes, zcat, X, y, w, pair_rows=None) -> Blocks:
+    """Cross-products of the given rows laid out on `pattern` (which must cover them).  pair_rows: the
+    rows' pair indices if known (ZtZPattern.from_codes(..., with_rows=True)), else located here."""
     p = X.shape[1]
     q = pattern.q
     zz = np.zeros(pattern.size)
@@ -48,7 +49,8 @@ def assemble(pattern: ZtZPattern, codes, zcat, X, y, w) -> Blocks:
     XtX = np.zeros((p, p))
     Xty = np.zeros(p)
     scalars = np.zeros(3)
-    pair_rows = pattern.locate(codes)
+    if pair_rows is None:
+        pair_rows = pattern.locate(codes)
     assemble_rows(codes, zcat, np.ascontiguousarray(X, dtype=np.float64), np.asarray(y, np.float64),
                   np.asarray(w, np.float64), pattern.r, pattern.z_offset, pattern.q_offset,
                   pattern.diag_offset, pattern.pair_k, pattern.pair_l, pattern.pair_offset, pair_rows,

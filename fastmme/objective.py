@@ -57,8 +57,9 @@ class ProfiledDeviance:
         self.J = np.array([t.n_levels for t in terms], dtype=np.int64)
         if blocks is None:
             codes, zcat = stack_terms(terms)
-            pattern = ZtZPattern.from_codes(codes, self.r, self.J)
-            blocks = assemble(pattern, codes, zcat, spec.X, spec.y, spec.weights)
+            pattern, rows = ZtZPattern.from_codes(codes, self.r, self.J, with_rows=True)
+            blocks = assemble(pattern, codes, zcat, spec.X, spec.y, spec.weights, rows)
+            del codes, zcat, rows
         self.pattern, self.blocks = pattern, blocks
         dense_ok = evaluator != "cholmod" and blocks.ZtX.shape[1] <= MAX_DENSE_P and \
             dense_size(pattern, blocks.ZtX.shape[1]) <= MAX_DENSE

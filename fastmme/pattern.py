@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import FastmmeError
+from .kernels.pairs import locate_rows, pair_keys_and_rows
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,21 @@ class ZtZPattern:
                           pair_offset=np.array(offs, dtype=np.int64), size=start)
 
     @staticmethod
-    def from_codes(codes, r, J) -> "ZtZPattern":
-        """Pattern of the rows whose level codes are `codes` ((K, n) int array)."""
+    def from_codes(codes, r, J, with_rows: bool = False):
+        """Pattern of the rows whose level codes are `codes` ((K, n) int array); with_rows: also each
+        row's index within each pair's blocks (what `locate` gives), found in the same pass."""
         K = len(r)
-        keys = []
+        n = codes.shape[1]
+        keys, rows = [], []
         for k in range(K):
             for l in range(k + 1, K):
-                keys.append(np.unique(codes[k].astype(np.int64) * int(J[l]) + codes[l]))
-        return ZtZPattern.build(r, J, keys)
+                pos = np.empty(n, dtype=np.int64 if n >= 2**31 else np.int32)
+                keys.append(pair_keys_and_rows(codes[k], codes[l], int(J[k]), int(J[l]), pos))
+                rows.append(pos)
+        pattern = ZtZPattern.build(r, J, keys)
+        if not with_rows:
+            return pattern
+        return pattern, (np.vstack(rows) if rows else np.empty((0, n), dtype=np.int32))
 
     def union(self, other: "ZtZPattern") -> "ZtZPattern":
         """Pattern of the union of two row sets (same terms and level coding)."""
@@ -96,12 +104,9 @@ class ZtZPattern:
         out = np.empty((len(self.pair_keys), n), dtype=np.int64 if big else np.int32)
         for i, keys in enumerate(self.pair_keys):
             k, l = self.pair_k[i], self.pair_l[i]
-            key = codes[k].astype(np.int64) * int(self.J[l]) + codes[l]
-            m = np.searchsorted(keys, key)
-            if n and (m.max() >= len(keys) or not np.array_equal(keys[m], key)):
+            if locate_rows(codes[k], codes[l], int(self.J[k]), int(self.J[l]), keys, out[i]):
                 raise FastmmeError("rows contain level pairs outside the assembled pattern; build the "
                                    "pattern from all rows (ZtZPattern.union) before assembling")
-            out[i] = m
         return out
 
     def entries(self):

@@ -80,6 +80,7 @@ class DenseSchur:
         self.key_offset = np.concatenate([[0], np.cumsum([len(k) for k in pt.pair_keys])]).astype(np.int64)
         self.keys_flat = cat(list(pt.pair_keys), np.int64)
         self.S = np.zeros((m, m), order="F")
+        self._factored = self._factored_T = None      # S's Cholesky factor (in S) and its T
         ia, ib = np.tril_indices(p)
         self._xx = (col + ia, col + ib)
 
@@ -126,11 +127,13 @@ class DenseSchur:
 
     def set_blocks(self, blocks: Blocks) -> None:
         self.blocks = blocks
+        self._factored = None
 
     def solve(self, T_flat, t_offset, B: np.ndarray) -> np.ndarray:
         """M_aug⁻¹ B at T, for B with rows in the model's order (u by term and level, then X, then y)."""
-        if self.evaluate(T_flat, t_offset) is None:
-            raise np.linalg.LinAlgError("not positive definite")
+        if self._factored is None or not np.array_equal(T_flat, self._factored_T):
+            if self.evaluate(T_flat, t_offset) is None:
+                raise np.linalg.LinAlgError("not positive definite")
         pt, s = self.pattern, self.s
         rs, J_s = int(pt.r[s]), int(pt.J[s])
         B = np.asarray(B, dtype=np.float64).reshape(B.shape[0], -1)
@@ -187,6 +190,7 @@ class DenseSchur:
 
     def evaluate(self, T_flat, t_offset):
         """(ldL2, ldRX2, pwrss), or None when S is not numerically positive definite."""
+        self._factored = None
         pt, b, S = self.pattern, self.blocks, self.S
         fill_rest(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.J, pt.q_offset, pt.diag_offset, self.s,
                   self.rest_pos, self.rest_zz_pos, self.rest_diag_zz, S)
@@ -207,5 +211,5 @@ class DenseSchur:
         d = np.diag(c) ** 2
         if not np.all(d > 0) or not np.isfinite(ld_s):
             return None
-        self._factored = c
+        self._factored, self._factored_T = c, np.array(T_flat, copy=True)
         return (ld_s + float(np.sum(np.log(d[:qR]))), float(np.sum(np.log(d[qR:qR + p]))), float(d[-1]))

@@ -61,3 +61,18 @@ def test_locate_refuses_rows_outside_the_pattern():
     pattern = ZtZPattern.from_codes(codes[:, :2], [1, 1], [2, 2])
     with pytest.raises(FastmmeError, match="outside the assembled pattern"):
         pattern.locate(codes)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_kernel_equals_unique_and_searchsorted(seed):
+    """The counting-sort pair kernel gives np.unique's keys and np.searchsorted's row positions."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    Jk, Jl = int(rng.integers(1, 200)), int(rng.integers(1, 50))
+    codes = np.vstack([rng.integers(0, Jk, n), rng.integers(0, Jl, n)]).astype(np.int32)
+    pattern, rows = ZtZPattern.from_codes(codes, [1, 1], [Jk, Jl], with_rows=True)
+    key = codes[0].astype(np.int64) * Jl + codes[1]
+    keys = np.unique(key)
+    np.testing.assert_array_equal(pattern.pair_keys[0], keys)
+    np.testing.assert_array_equal(rows[0], np.searchsorted(keys, key))
+    np.testing.assert_array_equal(pattern.locate(codes)[0], rows[0])

@@ -1,0 +1,80 @@
+"""Level pairs of two terms: the distinct (j_k, j_l) that occur in the rows, and each row's pair.
+
+A counting sort of the rows by j_k, then the distinct j_l of each level j_k (a marker array over J_l
+levels, reset per level; each group sorted on its own): O(n + J_k + J_l + Σ d log d) with d the
+number of distinct partners of a level, against a global sort or hash of n 64-bit keys
+(np.unique: 0.9 s on a million rows).  Keys are j_k · J_l + j_l, sorted.
+Tests: tests/test_assembly.py (against np.unique / np.searchsorted).
+"""
+import numpy as np
+from numba import njit
+
+from ..config import JIT
+
+
+@njit(**JIT)
+def pair_keys_and_rows(ck, cl, Jk, Jl, row_pos):
+    """(sorted distinct keys, int64) and row_pos[i] = index of row i's key among them."""
+    n = ck.shape[0]
+    start = np.zeros(Jk + 1, dtype=np.int64)
+    for i in range(n):
+        start[ck[i] + 1] += 1
+    for j in range(Jk):
+        start[j + 1] += start[j]
+    fill = start[:-1].copy()
+    perm = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        j = ck[i]
+        perm[fill[j]] = i
+        fill[j] += 1
+    slot = np.full(Jl, -1, dtype=np.int64)      # position of j_l among the current level's partners
+    buf = np.empty(Jl, dtype=np.int64)
+    keys = np.empty(n, dtype=np.int64)          # at most n distinct pairs
+    nk = 0
+    for j in range(Jk):
+        d = 0
+        for t in range(start[j], start[j + 1]):
+            jl = cl[perm[t]]
+            if slot[jl] < 0:
+                slot[jl] = 0
+                buf[d] = jl
+                d += 1
+        part = np.sort(buf[:d])
+        for a in range(d):
+            slot[part[a]] = nk + a
+            keys[nk + a] = j * Jl + part[a]
+        for t in range(start[j], start[j + 1]):
+            i = perm[t]
+            row_pos[i] = slot[cl[i]]
+        for a in range(d):
+            slot[part[a]] = -1
+        nk += d
+    return keys[:nk].copy()
+
+
+@njit(**JIT)
+def locate_rows(ck, cl, Jk, Jl, keys, row_pos):
+    """row_pos[i] = index of (ck[i], cl[i]) in the sorted `keys` (a binary search within level ck[i]'s
+    own keys); returns the number of rows whose pair is not among them (their row_pos is −1)."""
+    seg = np.zeros(Jk + 1, dtype=np.int64)
+    for t in range(keys.shape[0]):
+        seg[keys[t] // Jl + 1] += 1
+    for j in range(Jk):
+        seg[j + 1] += seg[j]
+    missing = 0
+    for i in range(ck.shape[0]):
+        key = ck[i] * Jl + cl[i]
+        lo = seg[ck[i]]
+        hi = seg[ck[i] + 1]
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if keys[mid] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < seg[ck[i] + 1] and keys[lo] == key:
+            row_pos[i] = lo
+        else:
+            row_pos[i] = -1
+            missing += 1
+    return missing
