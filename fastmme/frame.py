@@ -123,7 +123,7 @@ def build_design(formula: str, data, weights=None) -> Design:
     if mm.lhs.shape[1] != 1:
         raise point_at(formula, 0, formula.index("~"), "the response must be a single numeric column")
     y = np.asarray(mm.lhs, dtype=float)[:, 0]
-    X = np.asarray(mm.rhs, dtype=float)
+    X = np.ascontiguousarray(np.asarray(mm.rhs, dtype=float))   # row-major: the layout the kernels read
     x_names = [r_name(c) for c in mm.rhs.columns]
     terms, specs = [], []
     for t in pf.random:

@@ -18,10 +18,10 @@ import dataclasses
 
 import numpy as np
 import scipy.optimize
-import scipy.stats
 
 from .assembly import Blocks
 from .errors import FastmmeError
+from .lazy import scipy_stats
 from .objective import ProfiledDeviance
 from .optimize import minimize_bobyqa
 
@@ -215,7 +215,7 @@ def _interval(zeta, est, step, lo_bound, hi_bound, z):
 def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se, terms, term_names,
                       x_names, level=0.95):
     """Profile-likelihood intervals of the sd/cor parameters, σ and β (lme4's confint(profile(fit)))."""
-    z = scipy.stats.norm.ppf(0.5 + level / 2)
+    z = scipy_stats().norm.ppf(0.5 + level / 2)
     phi_hat = sdcor_from_theta(terms, theta_ml, sigma_ml)
     k = phi_hat.shape[0]
     lo_b, hi_b = _sdcor_bounds(terms)
@@ -276,4 +276,3 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
     names = sdcor_names(terms, term_names) + list(x_names)
     ml.factorize(theta_ml)
     return names, np.array(rows)
-

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from .errors import FastmmeError
 from .frame import Design, _group_labels, to_pandas
 from .inference import profile_intervals, satterthwaite_df, sdcor_names, varpar_covariance
+from .lazy import scipy_stats
 from .results import FitResult, _map_levels
 
 
@@ -178,7 +178,7 @@ class MixedFit:
         se = np.array(self.core.beta_se)
         df = self.satterthwaite(np.eye(len(beta))) if len(beta) else np.zeros(0)
         t = beta / se
-        p = 2 * scipy.stats.t.sf(np.abs(t), df)
+        p = 2 * scipy_stats().t.sf(np.abs(t), df)
         return pd.DataFrame({"Estimate": beta, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
                             index=list(self.core.x_names))
 
@@ -190,7 +190,7 @@ class MixedFit:
         lo_name, hi_name = f"{100 * (1 - level) / 2:.3g} %", f"{100 * (1 + level) / 2:.3g} %"
         var_names = sdcor_names(self.model.spec.terms, self.model.spec.term_names)
         if method == "wald":
-            z = scipy.stats.norm.ppf(0.5 + level / 2)
+            z = scipy_stats().norm.ppf(0.5 + level / 2)
             b, se = np.array(self.core.beta), np.array(self.core.beta_se)
             lo = np.concatenate([np.full(len(var_names), np.nan), b - z * se])
             hi = np.concatenate([np.full(len(var_names), np.nan), b + z * se])
@@ -307,7 +307,7 @@ def anova(*fits) -> pd.DataFrame:
     chisq = np.concatenate([[np.nan], 2 * np.maximum(0, np.diff(ll))])
     df = np.concatenate([[np.nan], np.diff(npar)]).astype(float)
     with np.errstate(invalid="ignore"):
-        p = np.where(df > 0, scipy.stats.chi2.sf(chisq, np.where(df > 0, df, 1)), np.nan)
+        p = np.where(df > 0, scipy_stats().chi2.sf(chisq, np.where(df > 0, df, 1)), np.nan)
     p[0] = np.nan
     return pd.DataFrame({"npar": npar, "AIC": [f.aic for f in ml], "BIC": [f.bic for f in ml], "logLik": ll,
                          "deviance": -2 * ll, "Chisq": chisq, "Df": df, "Pr(>Chisq)": p},

@@ -7,9 +7,9 @@ Tests: tests/test_plots.py (rendered headlessly to PNG).
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
 
 from .errors import FastmmeError
+from .lazy import scipy_stats
 
 
 def _plt():
@@ -34,7 +34,7 @@ def caterpillar(fit, group: str | None = None, level: float = 0.95, max_levels: 
         raise FastmmeError(f"no grouping factor {group!r}; the fit has {', '.join(ranef)}")
     df = ranef[group]
     cv = df.attrs["cond_var"]
-    z = scipy.stats.norm.ppf(0.5 + level / 2)
+    z = scipy_stats().norm.ppf(0.5 + level / 2)
     r = df.shape[1]
     fig, axes = plt.subplots(1, r, figsize=(3.2 * r + 1, max(3.0, min(0.22 * min(len(df), max_levels) + 1.2, 16))),
                              sharey=True, squeeze=False)

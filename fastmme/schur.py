@@ -121,7 +121,7 @@ class DenseSchur:
         self.ent_level = np.repeat(np.arange(J_s, dtype=np.int32), np.diff(self.lev_ptr))
         # level pairs against S's size: ≥ 1 means S is almost surely dense (a crossed design)
         self.pair_fraction = float(np.sum(np.diff(self.lev_ptr).astype(np.float64) ** 2) / (self.m * self.m))
-        self.W = np.empty((int(pt.r[s]), len(self.ent_col)))
+        self.W = np.empty((len(self.ent_col), int(pt.r[s])))     # entry-major: an entry's r_s values together
         self.ld = np.empty(J_s)
         self.Lf = np.empty((J_s, int(pt.r[s]), int(pt.r[s])))
 

@@ -60,11 +60,11 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
             for b in range(rs):
                 acc = 1.0 if a == b else 0.0
                 for e in range(mj):
-                    acc += V[a, e0 + e] * W[b, e0 + e]
+                    acc += V[e0 + e, a] * W[e0 + e, b]
                 Z[a, b] = acc
         for e in range(mj):
             for a in range(rs - 1, -1, -1):
-                v = -V[a, e0 + e]
+                v = -V[e0 + e, a]
                 for b in range(a + 1, rs):
                     v -= Lf[j, b, a] * Qe[b, e]
                 Qe[a, e] = v / Lf[j, a, a]
@@ -173,10 +173,10 @@ def symmetrize(S):
 
 @njit(parallel=True, **JIT)
 def inverse_columns(W, ent_col, ent_level, lev_ptr, panel_ptr, panel_ent, Sinv, V):
-    """V[:, e] = Σ_x W[:, x] S⁻¹[col_x, col_e] over the entries x of e's level (S⁻¹ full), by the
+    """V[e] = Σ_x W[x] S⁻¹[col_x, col_e] over the entries x of e's level (S⁻¹ full), by the
     column panels of the downdate (kernels/schur.py): each thread reads its panel of S⁻¹ from cache
     and writes only its own entries."""
-    rs = W.shape[0]
+    rs = W.shape[1]
     npanel = panel_ptr.shape[0] - 1
     for pnl in prange(npanel):
         acc = np.empty(rs)
@@ -187,16 +187,26 @@ def inverse_columns(W, ent_col, ent_level, lev_ptr, panel_ptr, panel_ent, Sinv, 
             if rs == 1:
                 a0 = 0.0
                 for x in range(lev_ptr[j], lev_ptr[j + 1]):
-                    a0 += W[0, x] * Sinv[ent_col[x], c]
-                V[0, e] = a0
+                    a0 += W[x, 0] * Sinv[ent_col[x], c]
+                V[e, 0] = a0
+                continue
+            if rs == 2:                   # random slopes: scalar accumulators stay in registers
+                a0 = 0.0
+                a1 = 0.0
+                for x in range(lev_ptr[j], lev_ptr[j + 1]):
+                    sv = Sinv[ent_col[x], c]
+                    a0 += W[x, 0] * sv
+                    a1 += W[x, 1] * sv
+                V[e, 0] = a0
+                V[e, 1] = a1
                 continue
             acc[:] = 0.0
             for x in range(lev_ptr[j], lev_ptr[j + 1]):
                 sv = Sinv[ent_col[x], c]
                 for a in range(rs):
-                    acc[a] += W[a, x] * sv
+                    acc[a] += W[x, a] * sv
             for a in range(rs):
-                V[a, e] = acc[a]
+                V[e, a] = acc[a]
 
 
 @njit(parallel=True, **JIT)

@@ -161,8 +161,8 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
             for a in range(rs):                # forward substitution with L_j
                 v = g[a]
                 for b in range(a):
-                    v -= A[a, b] * W[b, e]
-                W[a, e] = v / A[a, a]
+                    v -= A[a, b] * W[e, b]
+                W[e, a] = v / A[a, a]
         ld[j] = logdet
 
 
@@ -170,7 +170,7 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
 def level_factors(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
                   ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, ld, Lf):
     """Pass 1: for every level j of term s, A_j = T_sᵀ B_jj T_s + I = L_j L_jᵀ (L_j to Lf[j]) and
-    W_j = L_j⁻¹ G_j, written to W (r_s × entries; level j's entries are lev_ptr[j]:lev_ptr[j+1], sorted
+    W_j = L_j⁻¹ G_j, written to W (entries × r_s; level j's entries are lev_ptr[j]:lev_ptr[j+1], sorted
     by column), and ld[j] = log|A_j| (−inf if A_j is not positive definite).  Chunks of levels run in parallel; each
     writes only its own levels, so the result does not depend on the number of threads."""
     J_s = lev_ptr.shape[0] - 1
@@ -186,7 +186,7 @@ def downdate_panels(W, ent_col, ent_level, lev_ptr, panel_ptr, panel_ent, S):
     takes its own entries e (panel_ent[panel_ptr[k]:panel_ptr[k+1]], in level order) and applies
     S[col_x, col_e] −= W_j[:, x]ᵀ W_j[:, e] for the entries x ≥ e of e's level j.  W is read level
     after level (streaming); writes stay inside the panel."""
-    rs = W.shape[0]
+    rs = W.shape[1]
     npanel = panel_ptr.shape[0] - 1
     for pnl in prange(npanel):
         for t in range(panel_ptr[pnl], panel_ptr[pnl + 1]):
@@ -194,14 +194,20 @@ def downdate_panels(W, ent_col, ent_level, lev_ptr, panel_ptr, panel_ent, S):
             ce = ent_col[e]
             end = lev_ptr[ent_level[e] + 1]
             if rs == 1:
-                we = W[0, e]
+                we = W[e, 0]
                 for x in range(e, end):
-                    S[ent_col[x], ce] -= W[0, x] * we
+                    S[ent_col[x], ce] -= W[x, 0] * we
+                continue
+            if rs == 2:
+                w0 = W[e, 0]
+                w1 = W[e, 1]
+                for x in range(e, end):
+                    S[ent_col[x], ce] -= W[x, 0] * w0 + W[x, 1] * w1
                 continue
             for x in range(e, end):
                 acc = 0.0
                 for a in range(rs):
-                    acc += W[a, x] * W[a, e]
+                    acc += W[x, a] * W[e, a]
                 S[ent_col[x], ce] -= acc
 
 
@@ -222,7 +228,7 @@ def level_forward(Lf, W, ent_col, lev_ptr, Bs, BR):
             for c in range(k):
                 acc = 0.0
                 for a in range(rs):
-                    acc += W[a, e] * Bs[j, a, c]
+                    acc += W[e, a] * Bs[j, a, c]
                 BR[ce, c] -= acc
 
 
@@ -236,7 +242,7 @@ def level_backward(Lf, W, ent_col, lev_ptr, Bs, XR):
             for c in range(k):
                 xv = XR[ce, c]
                 for a in range(rs):
-                    Bs[j, a, c] -= W[a, e] * xv
+                    Bs[j, a, c] -= W[e, a] * xv
         for c in range(k):
             for a in range(rs - 1, -1, -1):
                 v = Bs[j, a, c]
