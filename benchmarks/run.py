@@ -23,7 +23,7 @@ def run_one(name, repeat):
     from fastmme.api import Model  # noqa: F401  (imports and jit cache load are not timed)
     from fastmme.assembly import assemble, stack_terms
     from fastmme.objective import ProfiledDeviance
-    from fastmme.optimize import minimize_bobyqa
+    from fastmme.api import optimize_theta
     from fastmme.pattern import ZtZPattern
     from fastmme.results import build_result
     from fastmme.spec import make_spec
@@ -43,9 +43,7 @@ def run_one(name, repeat):
         t1 = time.perf_counter()
         obj = ProfiledDeviance(spec, blocks, pattern)
         t2 = time.perf_counter()
-        lower = np.concatenate([tt.theta_lower() for tt in spec.terms])
-        start = np.concatenate([tt.theta_start() for tt in spec.terms])
-        opt = minimize_bobyqa(obj.deviance, start, lower)
+        opt = optimize_theta(obj)
         t3 = time.perf_counter()
         res = build_result(spec, obj, opt, np.arange(spec.p))
         t4 = time.perf_counter()
@@ -53,7 +51,9 @@ def run_one(name, repeat):
                          total=t4 - t0, evals=opt.n_evals, per_eval=(t3 - t2) / opt.n_evals,
                          objective=res.deviance))
     best = {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
-    best["nnz_L"] = obj.chol.nnz_L()
+    best["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    best["evaluator"] = obj.evaluator
+    best["zz_entries"] = int(obj.pattern.size)
     best["n"] = len(y)
     best["q"] = int(obj.system.q)
     if len(y) <= 4000:
@@ -63,7 +63,6 @@ def run_one(name, repeat):
         d = dm.deviance(res.theta)
         best["dense_eval"] = time.perf_counter() - t0
         best["dense_objective_diff"] = abs(d - res.deviance) / abs(d)
-    best["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     best["problem"] = name
     best["description"] = desc
     return best
@@ -85,12 +84,13 @@ def main():
         out = subprocess.run([sys.executable, __file__, "--one", name, "--repeat", str(a.repeat)],
                              capture_output=True, text=True, check=True)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print("| problem | n | q | nnz(L) | assembly s | analysis s | optimise s | evals | per eval ms | "
+    print("| problem | n | q | ZᵀZ entries | evaluator | assembly s | set-up s | optimise s | evals | per eval ms | "
           "results s | total s | peak RSS MB | dense GLS eval s |")
-    print("|---" * 13 + "|")
+    print("|---" * 14 + "|")
     for r in results:
         dense = f"{r['dense_eval']:.3f}" if "dense_eval" in r else "—"
-        print(f"| {r['problem']} | {r['n']} | {r['q']} | {r['nnz_L']} | {r['assembly']:.4f} | {r['analysis']:.4f} | "
+        print(f"| {r['problem']} | {r['n']} | {r['q']} | {r['zz_entries']:,} | {r['evaluator']} | {r['assembly']:.4f} | "
+              f"{r['analysis']:.4f} | "
               f"{r['optimise']:.4f} | {r['evals']} | {1000 * r['per_eval']:.3f} | {r['results']:.4f} | "
               f"{r['total']:.4f} | {r['peak_rss_mb']:.0f} | {dense} |")
     if a.json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .objective import ProfiledDeviance
-from .optimize import MAXEVAL, OptSummary, minimize_bobyqa, minimize_gradient
+from .optimize import MAXEVAL, OptSummary, minimize_bobyqa, minimize_gradient, minimize_newton
 from .results import FitResult, build_result
 from .start import initial_step, moment_start
 from .spec import make_spec
@@ -55,29 +55,13 @@ class Model:
         return self._objective.deviance(theta)
 
     def fit(self, start=None, maxeval: int = MAXEVAL, progress=None) -> FitResult:
-        """Optimise θ (bounded BOBYQA) and return the fitted model.  The model itself is not changed.
+        """Optimise θ (L-BFGS-B with the analytic gradient, or BOBYQA; see optimize_theta) and return the
+        fitted model.  The model itself is not changed.
 
         start: None (starting values from single-term fits, falling back to lme4's T = I), "lme4"
         (T = I), or a θ vector.  progress: optional callable(n_evals, best_criterion), called after
         every evaluation."""
-        step = None
-        if start is None:
-            th0 = moment_start(self._objective)
-            if th0 is None:
-                th0 = self.theta_start
-            else:
-                step = initial_step(th0, self.theta_lower)
-        elif isinstance(start, str) and start == "lme4":
-            th0 = self.theta_start
-        else:
-            th0 = self._objective.check_theta(start)
-        if self._objective.has_gradient:
-            opt = minimize_gradient(self._objective.deviance_and_gradient, self.deviance, th0, self.theta_lower,
-                                    maxeval=maxeval, progress=progress,
-                                    canonical=self._objective.canonical_theta)
-        else:
-            opt = minimize_bobyqa(self.deviance, th0, self.theta_lower, maxeval=maxeval, progress=progress,
-                                  step=step)
+        opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
         return build_result(self.spec, self._objective, opt, self._kept_columns)
 
     def at(self, theta) -> FitResult:
@@ -86,6 +70,28 @@ class Model:
         opt = OptSummary(theta=th, fmin=self.deviance(th), n_evals=0, converged=True,
                          message="theta given, not optimised", theta_start=th)
         return build_result(self.spec, self._objective, opt, self._kept_columns)
+
+
+def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEVAL, progress=None) -> OptSummary:
+    """θ̂ from `start` (None: single-term starting values, else lme4's T = I; "lme4"; or a θ vector):
+    L-BFGS-B with the analytic gradient where the dense Schur evaluator applies, BOBYQA otherwise."""
+    lower = np.concatenate([t.theta_lower() for t in objective.spec.terms])
+    step = None
+    if start is None:
+        th0 = moment_start(objective)
+        if th0 is None:
+            th0 = np.concatenate([t.theta_start() for t in objective.spec.terms])
+        else:
+            step = initial_step(th0, lower)
+    elif isinstance(start, str) and start == "lme4":
+        th0 = np.concatenate([t.theta_start() for t in objective.spec.terms])
+    else:
+        th0 = objective.check_theta(start)
+    if objective.has_gradient:
+        return minimize_newton(lambda th: objective.deviance_and_gradient(th, information=True),
+                               objective.deviance_and_gradient, objective.deviance, th0, lower,
+                               maxeval=maxeval, progress=progress, canonical=objective.canonical_theta)
+    return minimize_bobyqa(objective.deviance, th0, lower, maxeval=maxeval, progress=progress, step=step)
 
 
 def lmm(formula: str, data, reml: bool = True, weights=None, **fit_options):

@@ -24,6 +24,7 @@ import numpy as np
 from .assembly import Blocks, assemble, stack_terms
 from .cholmod import SparseCholesky, not_positive_definite
 from .errors import FastmmeError
+from .information import average_information
 from .pattern import ZtZPattern
 from .spec import ModelSpec
 from .schur import MAX_DENSE, MAX_DENSE_P, DenseSchur, dense_size
@@ -191,8 +192,10 @@ class ProfiledDeviance:
         """The analytic gradient needs the dense Schur evaluator's selected inverse."""
         return self.dense is not None
 
-    def deviance_and_gradient(self, theta, reml: bool | None = None):
-        """(criterion, ∂criterion/∂θ) at θ, from one dense Schur evaluation and its selected inverse."""
+    def deviance_and_gradient(self, theta, reml: bool | None = None, information: bool = False):
+        """(criterion, ∂criterion/∂θ) at θ, from one dense Schur evaluation and its selected inverse;
+        with information=True also the average-information approximation of the Hessian
+        (fastmme.information), from solves with the same factors."""
         if self.dense is None:
             raise FastmmeError("the analytic gradient needs the dense Schur evaluator (evaluator='dense')")
         reml = self.spec.reml if reml is None else reml
@@ -203,10 +206,12 @@ class ProfiledDeviance:
             raise not_positive_definite(th)
         ev = Evaluation(theta=th, ldL2=out[0], ldRX2=out[1], pwrss=out[2])
         self._eval_cache = (th, ev)
+        H = average_information(self, th, reml) if information else None
         gT = self.dense.gradient(T, self.t_offset, reml)
         grad = np.concatenate([t.lambda_jacobian() @ gT[o:o + t.r * t.r]
                                for t, o in zip(self.spec.terms, self.t_offset)])
-        return ev.deviance(self.blocks.n, self.p, self.blocks.sum_log_w, reml), grad
+        f = ev.deviance(self.blocks.n, self.p, self.blocks.sum_log_w, reml)
+        return (f, grad, H) if information else (f, grad)
 
     def deviance(self, theta, reml: bool | None = None) -> float:
         """The profiled criterion at θ: REML criterion (reml=True) or −2 log-likelihood (ML)."""

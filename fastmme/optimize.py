@@ -27,6 +27,9 @@ MAXEVAL = 100_000
 BOUNDARY_TRY = 1e-4   # θ entries with a bound of 0 below this are tried at 0
 MAX_ESCAPES = 3       # restarts of L-BFGS-B from a better point off the bound (see _escape)
 ESCAPE_STEPS = (1e-2, 1e-1)
+NEWTON_TOL = 1e-12     # stop at a predicted decrease below this, relative to the criterion
+NEWTON_MAXITER = 50
+NEWTON_BACKTRACKS = 8
 GTOL_REL = 1e-8       # L-BFGS-B stops at a projected gradient ≤ GTOL_REL · max(1, |criterion|)
 
 
@@ -193,6 +196,92 @@ def _escape(value, x, fx, lower, canonical=None):
             if value(trial) < fmin - 1e-12 * abs(fmin):
                 return trial
     return None
+
+
+def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=None,
+                    canonical=None) -> OptSummary:
+    """Projected Newton with the average-information Hessian: fgh(θ) -> (value, gradient, H).
+
+    Each iteration solves H_FF δ = −g_F on the free set F (θ entries not held at their bound by a
+    gradient pointing out of the box), backtracks along the projected step until the criterion
+    decreases enough (Armijo), and stops when the predicted decrease −gᵀδ/2 falls below
+    NEWTON_TOL · max(1, |criterion|).  Near the optimum the AI matrix is close to the Hessian, so a
+    fit takes a handful of iterations.  If a step cannot be found, L-BFGS-B continues from the best
+    point (minimize_gradient), and BOBYQA after it if needed."""
+    start = np.asarray(start, dtype=np.float64)
+    lower = np.asarray(lower, dtype=np.float64)
+    count = 0
+    best = [np.inf, start.copy()]
+
+    def call(x):
+        nonlocal count
+        count += 1
+        if count > maxeval:
+            raise _Stop
+        out = fgh(x)
+        if out[0] < best[0]:
+            best[0], best[1] = out[0], x.copy()
+        if progress is not None:
+            progress(count, best[0])
+        return out
+
+    message, ok = "Newton (average information): ", False
+    try:
+        x = start.copy()
+        fx, g, H = call(x)
+        for _ in range(NEWTON_MAXITER):
+            at_bound = (x <= lower) & (g >= 0)
+            free = ~at_bound
+            step = np.zeros_like(x)
+            if np.any(free):
+                step[free] = _newton_step(H[np.ix_(free, free)], g[free])
+            predicted = -float(g @ step)
+            if predicted <= NEWTON_TOL * max(1.0, abs(fx)):
+                ok, message = True, message + "predicted decrease below tolerance"
+                break
+            alpha, moved = 1.0, False
+            for _ in range(NEWTON_BACKTRACKS):
+                xn = np.maximum(x + alpha * step, lower)
+                fn, gn, Hn = call(xn)
+                if fn <= fx + 1e-4 * float(g @ (xn - x)):
+                    x, fx, g, H, moved = xn, fn, gn, Hn, True
+                    break
+                alpha *= 0.25
+            if not moved:
+                message += "no decrease along the Newton step"
+                break
+        else:
+            message += "iteration limit"
+        if ok:
+            x0 = _escape(lambda t: call(t)[0], x, fx, lower, canonical)
+            if x0 is not None:
+                ok, message = False, message + "; on the bound, a point off it is better"
+    except _Stop:
+        return _finish(f, best[1].copy(), best[0], maxeval, False,
+                       "maximum number of evaluations reached", lower, warn, start)
+    except Exception as err:     # an evaluation failed (not positive definite)
+        message += f"failed ({err})"
+    if not ok:
+        used = count
+        opt = minimize_gradient(fg, f, best[1], lower, maxeval=max(1, maxeval - used), warn=warn,
+                                progress=None if progress is None else (lambda k, v: progress(used + k, v)),
+                                canonical=canonical)
+        return OptSummary(theta=opt.theta, fmin=opt.fmin, n_evals=used + opt.n_evals,
+                          converged=opt.converged, message=f"{message}; then {opt.message}", theta_start=start)
+    return _finish(f, best[1].copy(), best[0], count, True, message, lower, warn, start)
+
+
+def _newton_step(H, g):
+    """−H⁻¹g, with H made positive definite by a Levenberg shift if it is not."""
+    scale = max(float(np.max(np.abs(np.diag(H)))), 1e-300)
+    shift = 0.0
+    for _ in range(30):
+        try:
+            c = np.linalg.cholesky(H + shift * np.eye(H.shape[0]))
+            return -np.linalg.solve(c.T, np.linalg.solve(c, g))
+        except np.linalg.LinAlgError:
+            shift = max(2 * shift, 1e-10 * scale)
+    return -g / scale
 
 
 class _Stop(Exception):

@@ -140,7 +140,7 @@ class DenseSchur:
         q, k = pt.q, B.shape[1]
         s_rows = slice(int(pt.q_offset[s]), int(pt.q_offset[s]) + rs * J_s)
         rest = np.flatnonzero(self.rest_pos >= 0)
-        Bs = np.ascontiguousarray(B[s_rows].reshape(J_s, rs, k))
+        Bs = np.array(B[s_rows].reshape(J_s, rs, k), order="C")     # a copy: the caller keeps B
         BR = np.empty((self.m, k))
         BR[self.rest_pos[rest]] = B[rest]
         BR[self.qR:] = B[q:]
