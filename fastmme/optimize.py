@@ -30,6 +30,7 @@ ESCAPE_STEPS = (1e-2, 1e-1)
 NEWTON_TOL = 1e-12     # stop at a predicted decrease below this, relative to the criterion
 NEWTON_MAXITER = 50
 NEWTON_BACKTRACKS = 8
+NOISE_GTOL_REL = 1e-7  # an "abnormal" line search with a projected gradient this small has converged
 GTOL_REL = 1e-8       # L-BFGS-B stops at a projected gradient ≤ GTOL_REL · max(1, |criterion|)
 
 
@@ -154,6 +155,9 @@ def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=
                            options=dict(ftol=0.0, gtol=gtol, maxcor=20, maxiter=int(maxeval),
                                         maxfun=int(maxeval)))
             ok, message = bool(res.success), "L-BFGS-B: " + str(res.message)
+            if not ok and "ABNORMAL" in message:   # line search lost in rounding noise at the optimum?
+                pg = np.where((res.x <= lower) & (res.jac > 0), 0.0, res.jac)
+                ok = bool(np.max(np.abs(pg), initial=0.0) <= NOISE_GTOL_REL * max(1.0, abs(res.fun)))
             if not ok:
                 break
             if best[0] < res.fun - 1e-12 * abs(res.fun):   # it passed a better point and left it
@@ -199,15 +203,16 @@ def _escape(value, x, fx, lower, canonical=None):
 
 
 def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=None,
-                    canonical=None) -> OptSummary:
+                    canonical=None, tol=None) -> OptSummary:
     """Projected Newton with the average-information Hessian: fgh(θ) -> (value, gradient, H).
 
     Each iteration solves H_FF δ = −g_F on the free set F (θ entries not held at their bound by a
     gradient pointing out of the box), backtracks along the projected step until the criterion
-    decreases enough (Armijo), and stops when the predicted decrease −gᵀδ/2 falls below
-    NEWTON_TOL · max(1, |criterion|).  Near the optimum the AI matrix is close to the Hessian, so a
-    fit takes a handful of iterations.  If a step cannot be found, L-BFGS-B continues from the best
-    point (minimize_gradient), and BOBYQA after it if needed."""
+    decreases enough (Armijo), and stops when the predicted decrease −gᵀδ falls below
+    tol · max(1, |criterion|) (default NEWTON_TOL).  Near the optimum the AI matrix is close to the
+    Hessian, so a fit takes a handful of iterations.  Entries at their bound of 0 are tried off it
+    afterwards (_escape) and Newton restarts from a better point.  If a step cannot be found,
+    L-BFGS-B continues from the best point (minimize_gradient), and BOBYQA after it if needed."""
     start = np.asarray(start, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
     count = 0
@@ -226,36 +231,18 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
         return out
 
     message, ok = "Newton (average information): ", False
+    bounded = np.isfinite(lower)
     try:
         x = start.copy()
-        fx, g, H = call(x)
-        for _ in range(NEWTON_MAXITER):
-            at_bound = (x <= lower) & (g >= 0)
-            free = ~at_bound
-            step = np.zeros_like(x)
-            if np.any(free):
-                step[free] = _newton_step(H[np.ix_(free, free)], g[free])
-            predicted = -float(g @ step)
-            if predicted <= NEWTON_TOL * max(1.0, abs(fx)):
-                ok, message = True, message + "predicted decrease below tolerance"
+        for _ in range(1 + MAX_ESCAPES):
+            ok, x, fx, note = _newton_iterations(call, x, lower, bounded, tol)
+            message += note
+            if not ok:
                 break
-            alpha, moved = 1.0, False
-            for _ in range(NEWTON_BACKTRACKS):
-                xn = np.maximum(x + alpha * step, lower)
-                fn, gn, Hn = call(xn)
-                if fn <= fx + 1e-4 * float(g @ (xn - x)):
-                    x, fx, g, H, moved = xn, fn, gn, Hn, True
-                    break
-                alpha *= 0.25
-            if not moved:
-                message += "no decrease along the Newton step"
-                break
-        else:
-            message += "iteration limit"
-        if ok:
             x0 = _escape(lambda t: call(t)[0], x, fx, lower, canonical)
-            if x0 is not None:
-                ok, message = False, message + "; on the bound, a point off it is better"
+            if x0 is None:
+                break
+            ok, x, message = False, x0, message + "; on the bound, a point off it is better; "
     except _Stop:
         return _finish(f, best[1].copy(), best[0], maxeval, False,
                        "maximum number of evaluations reached", lower, warn, start)
@@ -269,6 +256,34 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
         return OptSummary(theta=opt.theta, fmin=opt.fmin, n_evals=used + opt.n_evals,
                           converged=opt.converged, message=f"{message}; then {opt.message}", theta_start=start)
     return _finish(f, best[1].copy(), best[0], count, True, message, lower, warn, start)
+
+
+def _newton_iterations(call, x, lower, bounded, tol):
+    """Newton iterations from x until the predicted decrease is small: (converged, x, f(x), note)."""
+    fx, g, H = call(x)
+    for _ in range(NEWTON_MAXITER):
+        free = ~((x <= lower) & (g >= 0))
+        step = np.zeros_like(x)
+        if np.any(free):
+            step[free] = _newton_step(H[np.ix_(free, free)], g[free])
+        predicted = -float(g @ step)
+        if predicted <= (NEWTON_TOL if tol is None else tol) * max(1.0, abs(fx)):
+            return True, x, fx, "predicted decrease below tolerance"
+        alpha = 1.0
+        for _ in range(NEWTON_BACKTRACKS):
+            # a bounded entry moves at most 90% of the way to its bound in one step: the criterion is
+            # even in a scalar term's θ_k, so landing on θ_k = 0 would stop there (zero gradient)
+            floor = np.full_like(x, -np.inf)
+            floor[bounded] = lower[bounded] + 0.1 * (x[bounded] - lower[bounded])
+            xn = np.maximum(x + alpha * step, np.where(x <= lower, lower, floor))
+            fn, gn, Hn = call(xn)
+            if fn <= fx + 1e-4 * float(g @ (xn - x)):
+                x, fx, g, H = xn, fn, gn, Hn
+                break
+            alpha *= 0.25
+        else:
+            return False, x, fx, "no decrease along the Newton step"
+    return False, x, fx, "iteration limit"
 
 
 def _newton_step(H, g):

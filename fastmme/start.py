@@ -15,8 +15,11 @@ import dataclasses
 import numpy as np
 
 from .assembly import Blocks
-from .optimize import minimize_bobyqa, minimize_gradient
+from .optimize import minimize_bobyqa, minimize_newton
 from .pattern import ZtZPattern
+
+
+START_TOL = 1e-5     # a starting value needs the single-term optimum to a few digits only
 
 
 def _single_term(objective, k):
@@ -46,8 +49,9 @@ def moment_start(objective) -> np.ndarray | None:
     for k, t in enumerate(terms):
         sub = _single_term(objective, k)
         if sub.has_gradient:
-            opt = minimize_gradient(sub.deviance_and_gradient, sub.deviance, t.theta_start(), t.theta_lower(),
-                                    warn=False, canonical=sub.canonical_theta)
+            opt = minimize_newton(lambda th: sub.deviance_and_gradient(th, information=True),
+                                  sub.deviance_and_gradient, sub.deviance, t.theta_start(), t.theta_lower(),
+                                  warn=False, canonical=sub.canonical_theta, tol=START_TOL)
         else:
             opt = minimize_bobyqa(sub.deviance, t.theta_start(), t.theta_lower(), warn=False)
         s2 = sub.evaluate(opt.theta).pwrss / nn
