@@ -78,7 +78,7 @@ def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEV
     lower = np.concatenate([t.theta_lower() for t in objective.spec.terms])
     step = None
     if start is None:
-        th0 = moment_start(objective)
+        th0 = moment_start(objective, compare=not objective.has_gradient)
         if th0 is None:
             th0 = np.concatenate([t.theta_start() for t in objective.spec.terms])
         else:

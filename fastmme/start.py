@@ -37,8 +37,10 @@ def _single_term(objective, k):
     return ProfiledDeviance(spec, sub_b, sub_pt, perm_z=np.arange(r * J))
 
 
-def moment_start(objective) -> np.ndarray | None:
-    """A joint starting θ from single-term fits, or None when it is not better than T = I."""
+def moment_start(objective, compare: bool = True) -> np.ndarray | None:
+    """A joint starting θ from single-term fits, or None when it is not better than T = I.
+
+    compare=False skips that comparison (two evaluations): the Newton method does not need it."""
     spec = objective.spec
     terms = spec.terms
     if len(terms) < 2:
@@ -64,6 +66,8 @@ def moment_start(objective) -> np.ndarray | None:
     theta0 = np.concatenate([th * np.sqrt(s2 / sigma2) for th, s2, _ in fits])
     lower = np.concatenate([t.theta_lower() for t in terms])
     theta0 = np.where(lower == 0, np.maximum(theta0, 1e-3), theta0)
+    if not compare:
+        return theta0
     default = np.concatenate([t.theta_start() for t in terms])
     try:
         if objective.deviance(theta0) < objective.deviance(default):
