@@ -4,7 +4,7 @@ Fit y = Xβ + Σ_k Z_k b_k + ε by Henderson's mixed-model equations (dimension 
 never forming the n × n marginal covariance; lme4's parametrisation and results.
 """
 from . import config  # noqa: F401  (thread settings: before numpy loads OpenBLAS)
-from . import datasets, dense
+from . import datasets, dense, pedigree
 from .api import Model, fit, lmm
 from .errors import ConvergenceWarning, FastmmeError, FastmmeWarning, RankDeficiencyWarning
 from .formula import FormulaError
@@ -12,6 +12,6 @@ from .mixedfit import MixedFit, anova
 from .results import FitResult
 from .terms import Term
 
-__all__ = ["lmm", "anova", "Model", "fit", "Term", "FitResult", "MixedFit", "dense", "datasets",
+__all__ = ["lmm", "anova", "Model", "fit", "Term", "FitResult", "MixedFit", "dense", "datasets", "pedigree",
            "FastmmeError", "FormulaError", "FastmmeWarning", "ConvergenceWarning", "RankDeficiencyWarning"]
 __version__ = "0.1.0"
