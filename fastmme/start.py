@@ -37,6 +37,32 @@ def _single_term(objective, k):
     return ProfiledDeviance(spec, sub_b, sub_pt, perm_z=np.arange(r * J))
 
 
+def _anova_one_way(objective, k):
+    """(θ, σ²_e, σ²_k) of y ~ X + (1 | g_k) by the one-way ANOVA estimator on the OLS residuals
+    (unbalanced: n₀ = (n − Σ n_j² / n) / (J − 1)), from the assembled blocks; None if degenerate."""
+    pt, b = objective.pattern, objective.blocks
+    J = int(pt.J[k])
+    lo, q0 = int(pt.diag_offset[k]), int(pt.q_offset[k])
+    nj = b.zz[lo:lo + J]                                   # Σ w per level (scalar intercept term)
+    try:
+        beta = np.linalg.solve(b.XtX, b.Xty) if b.XtX.size else np.zeros(0)
+    except np.linalg.LinAlgError:
+        return None
+    rss = b.yty - 2 * beta @ b.Xty + beta @ b.XtX @ beta
+    sj = b.Zty[q0:q0 + J] - b.ZtX[q0:q0 + J] @ beta       # level sums of the residuals
+    ssb = float(np.sum(sj ** 2 / nj))
+    n = float(np.sum(nj))
+    if J < 2 or n <= J:
+        return None
+    s2e = (rss - ssb) / (n - J)
+    n0 = (n - float(np.sum(nj ** 2)) / n) / (J - 1)
+    s2k = (ssb / (J - 1) - s2e) / n0
+    if not (s2e > 0 and np.isfinite(s2k)):
+        return None
+    s2k = max(s2k, 1e-4 * s2e)
+    return np.array([np.sqrt(s2k / s2e)]), s2e, s2k
+
+
 def moment_start(objective, compare: bool = True) -> np.ndarray | None:
     """A joint starting θ from single-term fits, or None when it is not better than T = I.
 
@@ -49,6 +75,11 @@ def moment_start(objective, compare: bool = True) -> np.ndarray | None:
     nn = n - p if spec.reml else n
     fits = []
     for k, t in enumerate(terms):
+        if t.r == 1 and t.z is None:
+            est = _anova_one_way(objective, k)
+            if est is not None:                 # a scalar intercept term: closed form, no fit
+                fits.append(est)
+                continue
         sub = _single_term(objective, k)
         if sub.has_gradient:
             opt = minimize_newton(lambda th: sub.deviance_and_gradient(th, information=True),
