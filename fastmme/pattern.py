@@ -31,9 +31,16 @@ class ZtZPattern:
     diag_offset: np.ndarray   # (K,) start of each term's diagonal blocks in zz
     pair_k: np.ndarray        # (npairs,) first term of each pair (k < l)
     pair_l: np.ndarray        # (npairs,) second term
-    pair_keys: tuple          # per pair: sorted unique int64 keys j·J_l + j'
+    pair_keys: tuple          # per pair: sorted unique int64 keys j·J_l + j' (views into keys_flat)
     pair_offset: np.ndarray   # (npairs,) start of each pair's blocks in zz
     size: int                 # len(zz)
+    keys_flat: np.ndarray     # all pairs' keys, pair after pair (what the kernels read)
+    key_offset: np.ndarray    # (npairs + 1,) start of each pair's keys in keys_flat
+
+    @property
+    def diag_size(self) -> int:
+        """Length of the diagonal blocks' part of zz (it comes first, the pair blocks after it)."""
+        return int(np.sum(self.J * self.r * self.r))
 
     @property
     def K(self) -> int:
@@ -68,10 +75,17 @@ class ZtZPattern:
         for i, keys in enumerate(pair_keys):
             offs.append(start)
             start += len(keys) * int(r[pair_k[i]] * r[pair_l[i]])
+        key_offset = np.concatenate([[0], np.cumsum([len(k) for k in pair_keys])]).astype(np.int64)
+        if len(pair_keys) == 1:           # one pair (two terms): no copy of a million keys
+            keys_flat = np.asarray(pair_keys[0], dtype=np.int64)
+        else:
+            keys_flat = (np.concatenate([np.asarray(k, dtype=np.int64) for k in pair_keys]) if pair_keys
+                         else np.zeros(0, dtype=np.int64))
+        views = tuple(keys_flat[key_offset[i]:key_offset[i + 1]] for i in range(len(pair_keys)))
         return ZtZPattern(r=r, J=J, q_offset=q_offset, z_offset=z_offset, diag_offset=diag_offset,
-                          pair_k=pair_k, pair_l=pair_l,
-                          pair_keys=tuple(np.asarray(k, dtype=np.int64) for k in pair_keys),
-                          pair_offset=np.array(offs, dtype=np.int64), size=start)
+                          pair_k=pair_k, pair_l=pair_l, pair_keys=views,
+                          pair_offset=np.array(offs, dtype=np.int64), size=start,
+                          keys_flat=keys_flat, key_offset=key_offset)
 
     @staticmethod
     def from_codes(codes, r, J, with_rows: bool = False):
@@ -109,12 +123,14 @@ class ZtZPattern:
                                    "pattern from all rows (ZtZPattern.union) before assembling")
         return out
 
-    def entries(self):
-        """For every value of zz: (u-index of its row, u-index of its column, is_diagonal_block)."""
+    def entries(self, diag_only: bool = False):
+        """For every value of zz: (u-index of its row, u-index of its column, is_diagonal_block);
+        diag_only: for the diagonal blocks' part of zz only (the first diag_size values)."""
         r, J = self.r, self.J
-        zeta1 = np.empty(self.size, dtype=np.int64)
-        zeta2 = np.empty(self.size, dtype=np.int64)
-        in_diag = np.zeros(self.size, dtype=bool)
+        size = self.diag_size if diag_only else self.size
+        zeta1 = np.empty(size, dtype=np.int64)
+        zeta2 = np.empty(size, dtype=np.int64)
+        in_diag = np.zeros(size, dtype=bool)
         for k in range(self.K):
             rk, Jk = int(r[k]), int(J[k])
             j = np.repeat(np.arange(Jk), rk * rk)
@@ -124,7 +140,7 @@ class ZtZPattern:
             zeta1[s] = self.q_offset[k] + j * rk + a
             zeta2[s] = self.q_offset[k] + j * rk + b
             in_diag[s] = True
-        for i, keys in enumerate(self.pair_keys):
+        for i, keys in enumerate(() if diag_only else self.pair_keys):
             k, l = int(self.pair_k[i]), int(self.pair_l[i])
             rk, rl = int(r[k]), int(r[l])
             jk, jl = np.divmod(keys, J[l])

@@ -48,12 +48,13 @@ class DenseSchur:
         self.qR, self.p = col, p
         m = col + p + 1
         self.m = m
-        z1, z2, in_diag = pt.entries()
-        rest_zz_pos = np.full(pt.size, -1, dtype=np.int32 if m * m < 2**31 else np.int64)
+        z1, z2, in_diag = pt.entries(diag_only=True)         # fill_rest reads only diagonal blocks
+        rest_zz_pos = np.full(pt.diag_size, -1, dtype=np.int32 if m * m < 2**31 else np.int64)
         sel = in_diag & (rest_pos[z1] >= 0) & (rest_pos[z1] >= rest_pos[z2])
         rest_zz_pos[sel] = rest_pos[z1[sel]] + rest_pos[z2[sel]] * m
         self.rest_zz_pos = rest_zz_pos
         self.rest_diag_zz = (z1 == z2).astype(np.int8)
+        del z1, z2, in_diag
         self.rest_pos = rest_pos
         # neighbours of each level of s among the other terms' levels (from the pair blocks)
         lv, cols, rr, offs, trans, terms = [], [], [], [], [], []
@@ -77,8 +78,8 @@ class DenseSchur:
                   trans=cat(trans, np.int8)[order], term=cat(terms, np.int64)[order])
         del level, order, lv, cols, rr, offs, trans, terms
         self._build_entries(nb)
-        self.key_offset = np.concatenate([[0], np.cumsum([len(k) for k in pt.pair_keys])]).astype(np.int64)
-        self.keys_flat = cat(list(pt.pair_keys), np.int64)
+        self.key_offset = pt.key_offset
+        self.keys_flat = pt.keys_flat
         self.S = np.zeros((m, m), order="F")
         self._factored = self._factored_T = None      # S's Cholesky factor (in S) and its T
         ia, ib = np.tril_indices(p)

@@ -111,6 +111,8 @@ def drop_aliased(X, x_names, tol=RANK_TOL):
     keep = np.sort(piv[:rank])
     keep = keep[~zero[keep]]
     dropped = [x_names[i] for i in range(p) if i not in set(keep.tolist())]
+    if len(keep) == p:               # nothing dropped: no copy of an n × p matrix
+        return X, list(x_names), dropped
     return X[:, keep], [x_names[i] for i in keep], dropped
 
 
@@ -157,7 +159,7 @@ def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True) -> 
     n = yv.shape[0]
     Xa, names = _design(X, n, x_names, copy=copy)
     if weights is None:
-        w = np.ones(n)
+        w = np.broadcast_to(np.float64(1.0), (n,))      # unit weights without n stored values
     else:
         w = _vector("weights", weights, n)
         if np.any(w <= 0):
