@@ -29,6 +29,7 @@ MAX_ESCAPES = 3       # restarts of L-BFGS-B from a better point off the bound (
 ESCAPE_STEPS = (1e-2, 1e-1)
 NEWTON_TOL = 1e-12     # stop at a predicted decrease below this, relative to the criterion
 NEWTON_MAXITER = 50
+NOISE_TOL = 1e-10      # a predicted decrease this small that no step achieves is rounding
 NEWTON_BACKTRACKS = 8
 NOISE_GTOL_REL = 1e-7  # an "abnormal" line search with a projected gradient this small has converged
 GTOL_REL = 1e-8       # L-BFGS-B stops at a projected gradient ≤ GTOL_REL · max(1, |criterion|)
@@ -278,22 +279,29 @@ def _newton_iterations(call, x, lower, bounded, tol):
         step = np.zeros_like(x)
         if np.any(free):
             step[free] = _newton_step(H[np.ix_(free, free)], g[free])
-        predicted = -float(g @ step)
+        # a bounded entry moves at most 90% of the way to its bound in one step: the criterion is
+        # even in a scalar term's θ_k, so landing on θ_k = 0 would stop there (zero gradient); an
+        # entry already within BOUNDARY_TRY of its bound may land on it (escape tries follow)
+        gap = x - lower
+        floor = np.full_like(x, -np.inf)
+        bnd = bounded & (x > lower)
+        floor[bnd] = np.where(gap[bnd] > BOUNDARY_TRY, lower[bnd] + 0.1 * gap[bnd], lower[bnd])
+        floor[bounded & (x <= lower)] = lower[bounded & (x <= lower)]
+        full = np.maximum(x + step, floor) - x
+        predicted = -float(g @ full)
         if predicted <= (NEWTON_TOL if tol is None else tol) * max(1.0, abs(fx)):
             return True, x, fx, "predicted decrease below tolerance"
         alpha = 1.0
         for _ in range(NEWTON_BACKTRACKS):
-            # a bounded entry moves at most 90% of the way to its bound in one step: the criterion is
-            # even in a scalar term's θ_k, so landing on θ_k = 0 would stop there (zero gradient)
-            floor = np.full_like(x, -np.inf)
-            floor[bounded] = lower[bounded] + 0.1 * (x[bounded] - lower[bounded])
-            xn = np.maximum(x + alpha * step, np.where(x <= lower, lower, floor))
+            xn = np.maximum(x + alpha * step, floor)
             fn, gn, Hn = call(xn)
             if fn <= fx + 1e-4 * float(g @ (xn - x)):
                 x, fx, g, H = xn, fn, gn, Hn
                 break
             alpha *= 0.25
         else:
+            if predicted <= NOISE_TOL * max(1.0, abs(fx)):    # no decrease left above rounding
+                return True, x, fx, "no decrease along the Newton step at the rounding level"
             return False, x, fx, "no decrease along the Newton step"
     return False, x, fx, "iteration limit"
 
