@@ -26,9 +26,10 @@ XTOL_ABS = 1e-10
 MAXEVAL = 100_000
 BOUNDARY_TRY = 1e-4   # θ entries with a bound of 0 below this are tried at 0
 MAX_ESCAPES = 3       # restarts of L-BFGS-B from a better point off the bound (see _escape)
-ESCAPE_STEPS = (1e-2, 1e-1)
+ESCAPE_STEPS = (1e-2, 1e-1, 1.0)
 NEWTON_TOL = 1e-12     # stop at a predicted decrease below this, relative to the criterion
 NEWTON_MAXITER = 50
+NEWTON_GTOL = 1e-5     # ... with |projected gradient| · max(1, |θ|) below this, relative to the criterion
 NOISE_TOL = 1e-10      # a predicted decrease this small that no step achieves is rounding
 NEWTON_BACKTRACKS = 8
 NOISE_GTOL_REL = 1e-7  # an "abnormal" line search with a projected gradient this small has converged
@@ -290,6 +291,12 @@ def _newton_iterations(call, x, lower, bounded, tol):
         full = np.maximum(x + step, floor) - x
         predicted = -float(g @ full)
         if predicted <= (NEWTON_TOL if tol is None else tol) * max(1.0, abs(fx)):
+            # the AI matrix can be far from the Hessian far from the optimum: trust the prediction
+            # only with a small projected gradient too
+            pg = np.where(free, g, 0.0)
+            if np.max(np.abs(pg), initial=0.0) * max(1.0, float(np.max(np.abs(x), initial=0.0))) \
+                    > NEWTON_GTOL * max(1.0, abs(fx)):
+                return False, x, fx, "predicted decrease small but gradient not"
             return True, x, fx, "predicted decrease below tolerance"
         alpha = 1.0
         for _ in range(NEWTON_BACKTRACKS):

@@ -66,7 +66,9 @@ def _anova_one_way(objective, k):
 def moment_start(objective, compare: bool = True) -> np.ndarray | None:
     """A joint starting θ from single-term fits, or None when it is not better than T = I.
 
-    compare=False skips that comparison (two evaluations): the Newton method does not need it."""
+    compare=False skips that comparison (two evaluations) unless the start looks doubtful: the
+    single-term estimates disagree (σ² at its floor) or some |θ| > 5 (a nested design, where the
+    outer term's one-way estimate absorbs the inner one)."""
     spec = objective.spec
     terms = spec.terms
     if len(terms) < 2:
@@ -93,11 +95,12 @@ def moment_start(objective, compare: bool = True) -> np.ndarray | None:
     total = [f[2] for f in fits]
     est = [fits[k][1] - (sum(total) - total[k]) for k in range(len(fits))]
     s2_min = min(f[1] for f in fits)
+    floored = float(np.mean(est)) < 0.05 * s2_min        # the single-term fits disagree
     sigma2 = max(float(np.mean(est)), 0.05 * s2_min)
     theta0 = np.concatenate([th * np.sqrt(s2 / sigma2) for th, s2, _ in fits])
     lower = np.concatenate([t.theta_lower() for t in terms])
     theta0 = np.where(lower == 0, np.maximum(theta0, 1e-3), theta0)
-    if not compare:
+    if not compare and not floored and np.max(np.abs(theta0)) <= 5.0:
         return theta0
     default = np.concatenate([t.theta_start() for t in terms])
     try:
