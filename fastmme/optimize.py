@@ -54,6 +54,30 @@ _STATUS = {
 }
 
 
+class _Budget:
+    """Counts evaluations against maxeval (raising _Stop past it), keeps the best point seen and
+    reports progress; wrap(fn) returns fn counted, for fn returning a value or a tuple led by one."""
+
+    def __init__(self, maxeval, start, progress=None, stop=True):
+        self.maxeval, self.progress, self.stop = maxeval, progress, stop
+        self.count = 0
+        self.fmin, self.theta = np.inf, np.array(start, dtype=np.float64)
+
+    def wrap(self, fn):
+        def counted(x, *args):
+            self.count += 1
+            if self.stop and self.count > self.maxeval:
+                raise _Stop
+            out = fn(x)
+            val = out[0] if isinstance(out, tuple) else out
+            if val < self.fmin:
+                self.fmin, self.theta = val, np.array(x, dtype=np.float64)
+            if self.progress is not None:
+                self.progress(self.count, self.fmin)
+            return out
+        return counted
+
+
 def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, progress=None,
                     step=None) -> OptSummary:
     """Minimise f(θ) from `start` subject to lower ≤ θ ≤ upper (entrywise; ±inf = unbounded).
@@ -62,17 +86,8 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, pro
     start = np.asarray(start, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
     k = start.shape[0]
-    count = [0]
-    best = [np.inf, start.copy()]
-
-    def objective(x, grad):
-        count[0] += 1
-        val = f(x)
-        if val < best[0]:
-            best[0], best[1] = val, x.copy()
-        if progress is not None:
-            progress(count[0], best[0])
-        return val
+    budget = _Budget(maxeval, start, progress, stop=False)    # NLopt enforces maxeval itself
+    objective = budget.wrap(f)
 
     opt = nlopt.opt(nlopt.LN_BOBYQA, k)
     opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -np.inf).tolist())
@@ -93,7 +108,7 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, pro
             converged = False
     except nlopt.RoundoffLimited:
         message = "roundoff limited"
-    return _finish(f, best[1].copy(), best[0], count[0], converged, message, lower, warn, start)
+    return _finish(f, budget.theta.copy(), budget.fmin, budget.count, converged, message, lower, warn, start)
 
 
 def _finish(f, theta, fmin, count, converged, message, lower, warn, start) -> OptSummary:
@@ -120,28 +135,8 @@ def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=
     model in a canonical form (semi-definite Cholesky factors), used to leave the bound (_escape)."""
     start = np.asarray(start, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
-    count = [0]
-    best = [np.inf, start.copy()]
-
-    def objective(x):
-        count[0] += 1
-        if count[0] > maxeval:
-            raise _Stop
-        val, grad = fg(x)
-        if val < best[0]:
-            best[0], best[1] = val, x.copy()
-        if progress is not None:
-            progress(count[0], best[0])
-        return val, grad
-
-    def value(x):
-        count[0] += 1
-        if count[0] > maxeval:
-            raise _Stop
-        val = f(x)
-        if val < best[0]:
-            best[0], best[1] = val, x.copy()
-        return val
+    budget = _Budget(maxeval, start, progress)
+    objective, value = budget.wrap(fg), budget.wrap(f)
 
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     x0, message = start, ""
@@ -162,26 +157,26 @@ def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=
                 ok = bool(np.max(np.abs(pg), initial=0.0) <= NOISE_GTOL_REL * max(1.0, abs(res.fun)))
             if not ok:
                 break
-            if best[0] < res.fun - 1e-12 * abs(res.fun):   # it passed a better point and left it
-                ok, message, x0 = False, message + " at a worse point than one it passed", best[1].copy()
+            if budget.fmin < res.fun - 1e-12 * abs(res.fun):   # it passed a better point and left it
+                ok, message, x0 = False, message + " at a worse point than one it passed", budget.theta.copy()
                 continue
             x0 = _escape(value, res.x, res.fun, lower, canonical)
             if x0 is None:
                 break
             ok, message = False, message + " on the bound; a point off it is better"
     except _Stop:
-        return _finish(f, best[1].copy(), best[0], maxeval, False,
+        return _finish(f, budget.theta.copy(), budget.fmin, maxeval, False,
                        "maximum number of evaluations reached", lower, warn, start)
     except Exception as err:   # an evaluation failed (not positive definite): fall back
         ok, message = False, f"L-BFGS-B failed ({err})"
     if not ok:
-        used = count[0]
-        opt = minimize_bobyqa(f, best[1], lower, maxeval=max(1, maxeval - used), warn=warn,
+        used = budget.count
+        opt = minimize_bobyqa(f, budget.theta, lower, maxeval=max(1, maxeval - used), warn=warn,
                               progress=None if progress is None else (lambda k, v: progress(used + k, v)))
         return OptSummary(theta=opt.theta, fmin=opt.fmin, n_evals=used + opt.n_evals,
                           converged=opt.converged, message=f"{message}; then BOBYQA: {opt.message}",
                           theta_start=start)
-    return _finish(f, best[1].copy(), best[0], count[0], True, message, lower, warn, start)
+    return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start)
 
 
 def _escape(value, x, fx, lower, canonical=None):
@@ -217,30 +212,8 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
     L-BFGS-B continues from the best point (minimize_gradient), and BOBYQA after it if needed."""
     start = np.asarray(start, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
-    count = 0
-    best = [np.inf, start.copy()]
-
-    def call(x):
-        nonlocal count
-        count += 1
-        if count > maxeval:
-            raise _Stop
-        out = fgh(x)
-        if out[0] < best[0]:
-            best[0], best[1] = out[0], x.copy()
-        if progress is not None:
-            progress(count, best[0])
-        return out
-
-    def value(x):
-        nonlocal count
-        count += 1
-        if count > maxeval:
-            raise _Stop
-        val = f(x)
-        if val < best[0]:
-            best[0], best[1] = val, x.copy()
-        return val
+    budget = _Budget(maxeval, start, progress)
+    call, value = budget.wrap(fgh), budget.wrap(f)
 
     message, ok = "Newton (average information): ", False
     bounded = np.isfinite(lower)
@@ -256,18 +229,18 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
                 break
             ok, x, message = False, x0, message + "; on the bound, a point off it is better; "
     except _Stop:
-        return _finish(f, best[1].copy(), best[0], maxeval, False,
+        return _finish(f, budget.theta.copy(), budget.fmin, maxeval, False,
                        "maximum number of evaluations reached", lower, warn, start)
     except Exception as err:     # an evaluation failed (not positive definite)
         message += f"failed ({err})"
     if not ok:
-        used = count
-        opt = minimize_gradient(fg, f, best[1], lower, maxeval=max(1, maxeval - used), warn=warn,
+        used = budget.count
+        opt = minimize_gradient(fg, f, budget.theta, lower, maxeval=max(1, maxeval - used), warn=warn,
                                 progress=None if progress is None else (lambda k, v: progress(used + k, v)),
                                 canonical=canonical)
         return OptSummary(theta=opt.theta, fmin=opt.fmin, n_evals=used + opt.n_evals,
                           converged=opt.converged, message=f"{message}; then {opt.message}", theta_start=start)
-    return _finish(f, best[1].copy(), best[0], count, True, message, lower, warn, start)
+    return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start)
 
 
 def _newton_iterations(call, x, lower, bounded, tol):
