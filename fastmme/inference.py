@@ -89,7 +89,6 @@ def varpar_covariance(objective: ProfiledDeviance, theta, sigma, reml) -> Varpar
     pos = w > 1e-8                         # lmerTest: pseudo-inverse over the positive eigenvalues
     A = 2.0 * (V[:, pos] / w[pos]) @ V[:, pos].T
     U0, dU, _ = derivatives(lambda th: objective.unscaled_beta_cov(th), theta, hessian=False)
-    objective.factorize(theta)
     return VarparCovariance(A=A, U=U0, dU=dU, sigma=float(sigma))
 
 
