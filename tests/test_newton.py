@@ -102,3 +102,22 @@ def test_newton_reaches_the_same_optimum_in_few_evaluations(kind):
         assert a.optimizer_message.startswith("Newton")
         assert a.deviance == pytest.approx(b.deviance, rel=1e-10)
         assert a.n_evals <= 15
+
+
+@pytest.mark.parametrize("kind", ["oneway", "crossed", "nested", "slopes", "slopes3", "diagonal", "identity",
+                                  "partial"])
+def test_newton_fit_is_never_worse_than_bobyqa(kind):
+    """The fitted criterion (Newton with its fallbacks, from the default start) is at least as low as
+    BOBYQA's from lme4's start, on random designs of several sizes, REML and ML, with weights.
+    (A sweep of 192 such cases found none worse; this keeps 48 of them.)"""
+    import warnings
+    from fastmme.optimize import minimize_bobyqa
+    for seed in range(3):
+        for reml in (True, False):
+            y, X, terms, theta, w = random_design(kind, seed=100 + seed, n=60 + 40 * seed, weights=seed == 0)
+            m = fastmme.Model(y, X, terms, weights=w, reml=reml)
+            r = m.fit()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                o = minimize_bobyqa(m.deviance, m.theta_start, m.theta_lower, warn=False)
+            assert r.deviance <= o.fmin + 1e-9 * abs(o.fmin)
