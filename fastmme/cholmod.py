@@ -53,6 +53,23 @@ class SparseCholesky:
         """A⁻¹ b (b a vector or a dense matrix)."""
         return self._factor.solve_A(b)
 
+    def selected_inverse(self):
+        """(Z, perm): A⁻¹ on the pattern of L as a lower-triangular CSC matrix in factor order (entry
+        (a, b) is A⁻¹ at original indices perm[a], perm[b]).  Takahashi's recurrences
+        (kernels/takahashi.py) on the current numeric factor; A⁻¹ itself is never formed."""
+        from .kernels.takahashi import selected_inverse
+        L = self._factor.L().tocsc()
+        L.sort_indices()
+        Z = selected_inverse(L.indptr.astype(np.int64), L.indices.astype(np.int64), L.data)
+        return sp.csc_matrix((Z, L.indices, L.indptr), shape=L.shape), self.perm
+
+    def inverse_diagonal(self) -> np.ndarray:
+        """diag(A⁻¹) in the original order (what prediction-error variances need)."""
+        Z, perm = self.selected_inverse()
+        out = np.empty(Z.shape[0])
+        out[perm] = Z.diagonal()
+        return out
+
     def nnz_L(self) -> int:
         return int(self._factor.L().nnz)
 
