@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .objective import ProfiledDeviance
-from .optimize import MAXEVAL, OptSummary, minimize_bobyqa, minimize_gradient, minimize_newton
+from .optimize import MAXEVAL, OptSummary, minimize_bobyqa, minimize_newton
 from .results import FitResult, build_result
 from .start import initial_step, moment_start
 from .spec import make_spec

@@ -112,13 +112,13 @@ class DenseSchur:
         self.ent_b = take(bcol, np.zeros(extra), np.int8)
         self.ent_trans = take(nb["trans"][rep], np.zeros(extra), np.int8)
         self.ent_term = take(nb["term"][rep], np.zeros(extra), np.int16)
-        self.ent_xcol = take(np.zeros(len(rep)), np.tile(np.r_[np.arange(p), 0], J_s), i32)
+        self.ent_xcol = take(np.zeros(len(rep)), np.tile(np.r_[np.arange(p), 0], J_s), np.int8)  # p ≤ 100
         width = max(8, PANEL_BYTES // (8 * self.m))        # columns per panel
         panel = self.ent_col // width                      # entries are in level order: keep it
-        order = np.argsort(panel, kind="stable")
-        self.panel_ptr = np.searchsorted(panel[order], np.arange(-(-self.m // width) + 1)).astype(np.int64)
-        self.panel_ent = order.astype(np.int32 if len(order) < 2**31 else np.int64)
-        del panel, order
+        by_panel = np.argsort(panel, kind="stable")
+        self.panel_ptr = np.searchsorted(panel[by_panel], np.arange(-(-self.m // width) + 1)).astype(np.int64)
+        self.panel_ent = by_panel.astype(np.int32 if len(by_panel) < 2**31 else np.int64)
+        del panel, by_panel
         self.ent_level = np.repeat(np.arange(J_s, dtype=np.int32), np.diff(self.lev_ptr))
         # level pairs against S's size: ≥ 1 means S is almost surely dense (a crossed design)
         self.pair_fraction = float(np.sum(np.diff(self.lev_ptr).astype(np.float64) ** 2) / (self.m * self.m))

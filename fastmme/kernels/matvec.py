@@ -2,7 +2,6 @@
 
 Tests: tests/test_newton.py (against the dense ZᵀWZ of tests/naive.py).
 """
-import numpy as np
 from numba import njit
 
 from ..config import JIT
