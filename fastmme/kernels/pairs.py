@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit
 
 from ..config import JIT
+from .small import find_sorted
 
 
 @njit(**JIT)
@@ -63,18 +64,8 @@ def locate_rows(ck, cl, Jk, Jl, keys, row_pos):
         seg[j + 1] += seg[j]
     missing = 0
     for i in range(ck.shape[0]):
-        key = ck[i] * Jl + cl[i]
-        lo = seg[ck[i]]
-        hi = seg[ck[i] + 1]
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if keys[mid] < key:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < seg[ck[i] + 1] and keys[lo] == key:
-            row_pos[i] = lo
-        else:
-            row_pos[i] = -1
+        pos = find_sorted(keys, seg[ck[i]], seg[ck[i] + 1], ck[i] * Jl + cl[i])
+        row_pos[i] = pos
+        if pos < 0:
             missing += 1
     return missing

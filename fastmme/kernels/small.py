@@ -20,3 +20,16 @@ def congruence(zz, base, T, ta, ra, tb, rb, tmp, out):
             for c in range(ra):
                 acc += T[ta + c * ra + a] * tmp[c * rb + b]
             out[a * rb + b] = acc
+
+
+@njit(inline="always", **JIT)
+def find_sorted(a, lo, hi, key):
+    """Position of `key` among the sorted a[lo:hi], or −1 if it is not there (binary search)."""
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < end and a[lo] == key else -1

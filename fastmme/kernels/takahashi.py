@@ -12,18 +12,7 @@ import numpy as np
 from numba import njit
 
 from ..config import JIT
-
-
-@njit(inline="always", **JIT)
-def _find(indices, lo, hi, row):
-    """Position of `row` among the sorted indices[lo:hi] (−1 if absent)."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if indices[mid] < row:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo if lo < indices.shape[0] and indices[lo] == row else -1
+from .small import find_sorted
 
 
 @njit(**JIT)
@@ -41,9 +30,9 @@ def selected_inverse(indptr, indices, data):
             for b in range(p0 + 1, p1):
                 k = indices[b]
                 if i >= k:                        # Z_ik lives in column k, row i
-                    pos = _find(indices, indptr[k], indptr[k + 1], i)
+                    pos = find_sorted(indices, indptr[k], indptr[k + 1], i)
                 else:                             # Z_ik = Z_ki, in column i, row k
-                    pos = _find(indices, indptr[i], indptr[i + 1], k)
+                    pos = find_sorted(indices, indptr[i], indptr[i + 1], k)
                 if pos < 0:
                     raise ValueError("the pattern of L is not closed under the recurrence")
                 acc += Z[pos] * data[b]
