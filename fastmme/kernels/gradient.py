@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..config import JIT
+from .small import pair_block
 
 NCHUNK = 64
 
@@ -277,10 +278,7 @@ def rest_gradient(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset, s, res
         tk = t_offset[k]
         tl = t_offset[l]
         for mm in range(key_offset[pr + 1] - key_offset[pr]):
-            key = pair_keys[key_offset[pr] + mm]
-            jk = key // J[l]
-            jl = key - jk * J[l]
-            base = pair_offset[pr] + mm * rk * rl
+            jk, jl, base = pair_block(pair_keys, key_offset, pair_offset, J[l], rk, rl, pr, mm)
             for a in range(rk):
                 pos[a] = rest_pos[q_offset[k] + jk * rk + a]
             for b in range(rl):

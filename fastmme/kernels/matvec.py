@@ -5,6 +5,7 @@ Tests: tests/test_newton.py (against the dense ZᵀWZ of tests/naive.py).
 from numba import njit
 
 from ..config import JIT
+from .small import pair_block
 
 
 @njit(**JIT)
@@ -29,10 +30,7 @@ def zz_matvec(zz, r, J, q_offset, diag_offset, pair_k, pair_l, pair_offset, pair
         rk = r[tk]
         rl = r[tl]
         for m in range(key_offset[pr + 1] - key_offset[pr]):
-            key = pair_keys[key_offset[pr] + m]
-            jk = key // J[tl]
-            jl = key - jk * J[tl]
-            base = pair_offset[pr] + m * rk * rl
+            jk, jl, base = pair_block(pair_keys, key_offset, pair_offset, J[tl], rk, rl, pr, m)
             rowk = q_offset[tk] + jk * rk
             rowl = q_offset[tl] + jl * rl
             for a in range(rk):

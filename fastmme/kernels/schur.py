@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..config import JIT
-from .small import congruence
+from .small import congruence, pair_block
 
 
 @njit(**JIT)
@@ -72,10 +72,7 @@ def pair_blocks_rest(zz, T, t_offset, r, pair_k, pair_l, pair_offset, pair_keys,
         tl = t_offset[l]
         npr = key_offset[pr + 1] - key_offset[pr]
         for mm in range(npr):
-            key = pair_keys[key_offset[pr] + mm]
-            jk = key // J[l]
-            jl = key - jk * J[l]
-            base = pair_offset[pr] + mm * rk * rl
+            jk, jl, base = pair_block(pair_keys, key_offset, pair_offset, J[l], rk, rl, pr, mm)
             congruence(zz, base, T, tk, rk, tl, rl, tmp, out)
             for a in range(rk):
                 ca = rest_pos[q_offset[k] + jk * rk + a]
