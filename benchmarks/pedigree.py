@@ -2,10 +2,8 @@
 
     .venv/bin/python benchmarks/pedigree.py [--per-generation 50000] [--generations 20] [--sires 200]
 
-Generation 0 holds founders; every later generation has `per-generation` animals, half male, whose
-sires are `sires` males drawn from the previous generation and whose dams are random females of it
-(an artificial-insemination-like design: few sires, many dams, so inbreeding builds up).  Records
-are shuffled and labelled with integers, as they come from a data base.
+The population is fastmme.simulate.population: generation 0 holds founders, every later generation
+`per-generation` animals with sires drawn from `sires` males of the previous one.
 """
 import argparse
 import resource
@@ -15,21 +13,9 @@ import numpy as np
 
 
 def simulate(per_gen, n_gen, n_sires, seed=1):
-    rng = np.random.default_rng(seed)
-    n = per_gen * (n_gen + 1)
-    sire = np.zeros(n, dtype=np.int64)          # 0 = unknown; animals are 1..n
-    dam = np.zeros(n, dtype=np.int64)
-    male = rng.random(n) < 0.5
-    for g in range(1, n_gen + 1):
-        prev = np.arange((g - 1) * per_gen, g * per_gen)
-        males, females = prev[male[prev]], prev[~male[prev]]
-        used = rng.choice(males, size=min(n_sires, len(males)), replace=False)
-        cur = slice(g * per_gen, (g + 1) * per_gen)
-        sire[cur] = rng.choice(used, per_gen) + 1
-        dam[cur] = rng.choice(females, per_gen) + 1
-    animal = np.arange(1, n + 1)
-    order = rng.permutation(n)
-    return animal[order], sire[order], dam[order]
+    from fastmme.simulate import population
+    pf = population(per_gen, n_gen, n_sires, seed)
+    return pf.animal.to_numpy(), pf.sire.to_numpy(), pf.dam.to_numpy()
 
 
 def main():

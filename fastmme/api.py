@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import FastmmeError
 from .objective import ProfiledDeviance
 from .optimize import MAXEVAL, OptSummary, minimize_bobyqa, minimize_newton
 from .results import FitResult, build_result
@@ -64,6 +65,27 @@ class Model:
         opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
         return build_result(self.spec, self._objective, opt, self._kept_columns)
 
+    def solve(self, variances, residual: float) -> FitResult:
+        """BLUEs and BLUPs with given variance components, without estimating them (breeders' routine
+        evaluation: Henderson's mixed-model equations at known σ²_a/σ²_e).
+
+        variances: one entry per term, a variance (r_k = 1) or the r_k × r_k covariance matrix Σ_k;
+        residual: the residual variance σ².  The result's σ, covariances, Var(β̂), PEVs and reliabilities
+        use these values; its log-likelihood is the criterion at them."""
+        terms = self.spec.terms
+        if np.ndim(variances) == 0:
+            variances = [variances]
+        if len(variances) != len(terms):
+            raise FastmmeError(f"variances has {len(variances)} entries for {len(terms)} random-effects terms")
+        s2 = float(residual)
+        if not (np.isfinite(s2) and s2 > 0):
+            raise FastmmeError(f"the residual variance must be positive and finite; got {residual!r}")
+        th = np.concatenate([t.theta_from_covariance(np.asarray(v, dtype=float) / s2)
+                             for t, v in zip(terms, variances)])
+        opt = OptSummary(theta=th, fmin=self._objective.unprofiled_deviance(th, np.sqrt(s2)), n_evals=0,
+                         converged=True, message="variances given, not estimated", theta_start=th)
+        return build_result(self.spec, self._objective, opt, self._kept_columns, sigma2=s2)
+
     def at(self, theta) -> FitResult:
         """The result at a given θ without optimising (BLUEs and BLUPs for known relative variances)."""
         th = self._objective.check_theta(theta)
@@ -94,18 +116,40 @@ def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEV
     return minimize_bobyqa(objective.deviance, th0, lower, maxeval=maxeval, progress=progress, step=step)
 
 
-def lmm(formula: str, data, reml: bool = True, weights=None, **fit_options):
+def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, **fit_options):
     """Fit a linear mixed model given by an lme4 formula, e.g. ``"y ~ x + (1 + x | g)"``.
 
     data: pandas DataFrame (or polars / pyarrow table, or dict of columns).  weights: a column name
-    or an array of prior weights.  Rows with a missing value in a used column are dropped (counted in
-    ``n_dropped``).  Returns a MixedFit with lme4's accessors, summary, predict, anova and confint.
+    or an array of prior weights.  relmat: grouping factor → Pedigree or relationship matrix K
+    (Var(b) = Σ ⊗ K, the animal model; as lme4qtl / pedigreemm).  Rows with a missing value in a used
+    column are dropped (counted in ``n_dropped``).  Returns a MixedFit with lme4's accessors, summary,
+    predict, anova and confint.
     """
-    from .frame import build_design
     from .mixedfit import MixedFit
-    d = build_design(formula, data, weights=weights)
-    model = Model(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names, _owned=True)
+    d, model = _formula_model(formula, data, reml, weights, relmat)
     return MixedFit(core=model.fit(**fit_options), design=d, model=model, formula=formula)
+
+
+def blup(formula: str, data, variances, residual: float, weights=None, relmat=None):
+    """BLUEs and BLUPs with given variance components (no estimation): ``Model.solve`` from a formula.
+
+    variances: grouping factor → variance (or covariance matrix) in the formula's term order, or a
+    list with one entry per term; residual: σ²."""
+    from .mixedfit import MixedFit
+    d, model = _formula_model(formula, data, True, weights, relmat)
+    if isinstance(variances, dict):
+        names = [t.group for t in d.parsed.random]
+        missing = [g for g in names if g not in variances]
+        if missing or len(variances) != len(names):
+            raise FastmmeError(f"variances must give one entry per random term ({', '.join(names)})")
+        variances = [variances[g] for g in names]
+    return MixedFit(core=model.solve(variances, residual), design=d, model=model, formula=formula)
+
+
+def _formula_model(formula, data, reml, weights, relmat):
+    from .frame import build_design
+    d = build_design(formula, data, weights=weights, relmat=relmat)
+    return d, Model(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names, _owned=True)
 
 
 def fit(y, X, terms, reml=True, weights=None, x_names=None, **fit_options) -> FitResult:

@@ -74,6 +74,20 @@ class SparseCholesky:
         return int(self._factor.L().nnz)
 
 
+def logdet_spd(lower: sp.csc_matrix) -> float | None:
+    """log|A| of a sparse symmetric positive-definite A given by its lower triangle; None if not PD."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            f = _analyze(lower, mode="auto", ordering_method="default").cholesky(lower)
+        except CholmodNotPositiveDefiniteError:
+            return None
+    d = np.asarray(f.D())
+    if not np.all(d > 0):
+        return None
+    return float(np.sum(np.log(d)))
+
+
 def not_positive_definite(theta) -> FastmmeError:
     return FastmmeError(f"the mixed-model equations are not numerically positive definite at theta = {theta}; "
                         "this happens when the response is fitted exactly or theta is extreme (above ~1e7) — "

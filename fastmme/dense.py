@@ -35,12 +35,17 @@ def design_Z(terms) -> np.ndarray:
 
 
 def lambda_matrix(terms, theta) -> np.ndarray:
-    """Dense Λ(θ) = blockdiag_k(I_{J_k} ⊗ T_k)."""
+    """Dense Λ(θ) = blockdiag_k(L_k ⊗ T_k), L_k = I, or the Cholesky factor of a known K (ΛΛᵀ holds
+    K ⊗ T_kT_kᵀ, level-major)."""
     mats, i = [], 0
     for t in terms:
         T = t.lambda_block(np.asarray(theta)[i:i + t.n_theta])
         i += t.n_theta
-        mats.append(np.kron(np.eye(t.n_levels), T))
+        if t.known is None:
+            mats.append(np.kron(np.eye(t.n_levels), T))
+        else:
+            K = np.linalg.inv(t.known.precision.toarray())
+            mats.append(np.kron(np.linalg.cholesky(0.5 * (K + K.T)), T))
     return scipy.linalg.block_diag(*mats)
 
 

@@ -82,17 +82,34 @@ def _group_labels(formula: str, term: RandomTerm, df: pd.DataFrame) -> np.ndarra
     return out
 
 
-def build_design(formula: str, data, weights=None) -> Design:
-    """Parse, drop incomplete rows, and build y, X and the Terms."""
-    design = _build_design(formula, data, weights)
+def build_design(formula: str, data, weights=None, relmat=None) -> Design:
+    """Parse, drop incomplete rows, and build y, X and the Terms.  relmat: grouping factor name →
+    relationship (a Pedigree, a DataFrame K indexed by the labels, or a KnownCovariance)."""
+    design = _build_design(formula, data, weights, relmat)
     _release_arrow_memory()
     gc.collect(1)   # formulaic's materialiser leaves reference cycles holding evaluated columns (16 MB per
     #                 million rows) until the next automatic collection; the youngest generation takes 0.2 ms
     return design
 
 
-def _build_design(formula: str, data, weights) -> Design:
+def _relmats(pf: ParsedFormula, relmat) -> dict:
+    from .relationship import KnownCovariance, known_covariance
+    if relmat is None:
+        return {}
+    if not isinstance(relmat, dict):
+        raise FastmmeError("relmat must be a dict: grouping factor name → Pedigree or relationship matrix")
+    groups = {t.group for t in pf.random}
+    unknown = [g for g in relmat if g not in groups]
+    if unknown:
+        raise FastmmeError(f"relmat names {', '.join(map(repr, unknown))}, not a grouping factor of the formula "
+                           f"({', '.join(map(repr, sorted(groups)))})")
+    return {g: (v if isinstance(v, KnownCovariance) else known_covariance(relationship=v))
+            for g, v in relmat.items()}
+
+
+def _build_design(formula: str, data, weights, relmat=None) -> Design:
     pf = parse(formula)
+    knowns = _relmats(pf, relmat)
     df = to_pandas(data)
     try:
         fixed_vars = _variables(pf.fixed_formula)
@@ -148,7 +165,7 @@ def _build_design(formula: str, data, weights) -> Design:
                 raise point_at(formula, *t.span, f"{t.label} has no columns")
             z, zn, spec = np.asarray(zm, dtype=float), [r_name(c) for c in zm.columns], zm.model_spec
         terms.append(Term(labels, z=z, structure="diagonal" if t.diagonal else "unstructured",
-                          name=t.group, z_names=zn))
+                          name=t.group, z_names=zn, relationship=knowns.get(t.group)))
         specs.append(spec)
     return Design(parsed=pf, y=y, X=X, x_names=x_names, terms=terms, weights=w,
                   fixed_spec=mm.rhs.model_spec, random_specs=tuple(specs), kept_index=kept.index,

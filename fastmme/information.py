@@ -36,15 +36,35 @@ def _apply_T(objective, theta, vec, transpose=False):
     return out.reshape(vec.shape)
 
 
-def average_information(objective, theta, reml: bool) -> np.ndarray:
-    """The profiled AI matrix (n_θ × n_θ) at θ; uses (and needs) the dense evaluator's solves."""
-    dense, pt, b = objective.dense, objective.pattern, objective.blocks
+def _model_solver(objective, theta):
+    """rhs (N × k, model order: v by term, X, y) ↦ M_aug⁻¹ rhs, with the current evaluator's factors."""
+    if objective.dense is not None:
+        T_flat = objective._T_flat(theta)
+        return lambda rhs: objective.dense.solve(T_flat, objective.t_offset, rhs)
+    objective.factorize(theta)
+    iperm, q = objective.system.iperm_z, objective.q
+
+    def solve(rhs):
+        s = np.array(rhs, dtype=float, copy=True)
+        s[iperm] = rhs[:q]
+        out = np.asarray(objective.chol.solve(s)).reshape(rhs.shape)
+        res = out.copy()
+        res[:q] = out[iperm]
+        return res
+    return solve
+
+
+def average_information(objective, theta, reml: bool, profiled: bool = True) -> np.ndarray:
+    """The profiled AI matrix (n_θ × n_θ) at θ, from the current evaluator's solves (dense Schur or
+    CHOLMOD); profiled=False: the (n_θ + 1)-square matrix in (θ, σ²).  With a known relationship matrix K (Var(v) = σ² K ⊗ I), a_i uses K ∂Λᵀ t and the
+    penalty v̂ᵀK⁻¹v̂ replaces ûᵀû (the normal equations give Λᵀt = K⁻¹v̂)."""
+    pt, b = objective.pattern, objective.blocks
     spec = objective.spec
     q, p, N = objective.q, objective.p, objective.N
-    T_flat = objective._T_flat(theta)
+    solve = _model_solver(objective, theta)
     ey = np.zeros((N, 1))
     ey[-1] = 1.0
-    x = dense.solve(T_flat, objective.t_offset, ey)[:, 0]
+    x = solve(ey)[:, 0]
     sol = -x[:-1] / x[-1]
     u, beta, r2 = sol[:q], sol[q:q + p], 1.0 / x[-1]
     sigma2 = r2 / (b.n - p if reml else b.n)
@@ -52,12 +72,13 @@ def average_information(objective, theta, reml: bool) -> np.ndarray:
     def G(A):                       # ZᵀWZ · A
         out = np.empty_like(A)
         zz_matvec(b.zz, pt.r, pt.J, pt.q_offset, pt.diag_offset, pt.pair_k, pt.pair_l, pt.pair_offset,
-                  dense.keys_flat, dense.key_offset, A, out)
+                  pt.keys_flat, pt.key_offset, A, out)
         return out
 
     bvec = _apply_T(objective, theta, u)                      # b̂ = Λ û
     Gb = G(bvec[:, None])[:, 0]
     t = b.Zty - b.ZtX @ beta - Gb                             # ZᵀWe
+    Lt = _apply_T(objective, theta, t, transpose=True)        # Λᵀt = K⁻¹v̂ (= û for iid terms)
     # a_i for every θ_i (column i), term by term
     m = spec.n_theta
     A = np.zeros((q, m))
@@ -68,25 +89,28 @@ def average_information(objective, theta, reml: bool) -> np.ndarray:
         Tt = t[lo:hi].reshape(term.n_levels, term.r)
         for Erow in term.lambda_jacobian():
             E = Erow.reshape(term.r, term.r)
-            A[lo:hi, col] = (U @ E.T + (Tt @ E) @ T.T).reshape(-1)
+            KtE = Tt @ E if term.known is None else term.known.matvec(Tt @ E)
+            A[lo:hi, col] = (U @ E.T + KtE @ T.T).reshape(-1)
             col += 1
     GA = G(A)
     # CᵀW v for the θ variates (columns) and for e + Zb̂ (last column), then C_M⁻¹ of them
     rhs = np.zeros((N, m + 1))
     rhs[:q, :m] = _apply_T(objective, theta, GA, transpose=True)
     rhs[q:q + p, :m] = b.ZtX.T @ A
-    rhs[:q, m] = u + _apply_T(objective, theta, Gb, transpose=True)
+    rhs[:q, m] = Lt + _apply_T(objective, theta, Gb, transpose=True)
     rhs[q:q + p, m] = b.ZtX.T @ bvec
-    z = dense.solve(T_flat, objective.t_offset, rhs)
+    z = solve(rhs)
     cz = z[:-1] - np.outer(x[:-1], z[-1]) / x[-1]            # C_M⁻¹ (CᵀW v)
     g = rhs[:-1]
     W = np.empty((m + 1, m + 1))                              # vᵀ W v'
     W[:m, :m] = A.T @ GA
     W[:m, m] = W[m, :m] = t @ A + Gb @ A
-    W[m, m] = r2 + u @ u + bvec @ Gb
+    W[m, m] = r2 + u @ Lt + bvec @ Gb
     H = (W - g.T @ cz) / sigma2
     H = 0.5 * (H + H.T)
     H[:m, m] /= sigma2                                        # v_σ = (e + Zb̂)/σ²
     H[m, :m] /= sigma2
     H[m, m] /= sigma2 ** 2
+    if not profiled:
+        return H                    # (θ, σ²): the AI matrix of −2 log L before σ² is profiled out
     return H[:m, :m] - np.outer(H[:m, m], H[m, :m]) / H[m, m]

@@ -116,6 +116,27 @@ class MixedFit:
             out[g] = df
         return out
 
+    def breeding_values(self, group: str) -> pd.DataFrame:
+        """For one grouping factor (one term), every level's BLUP (EBV), prediction-error variance
+        (fixed effects' uncertainty included), reliability 1 − PEV / ((1 + F) σ²_a) — K_jj in place of
+        1 + F for other relationship matrices, 1 for iid terms — and accuracy √reliability."""
+        ks = [k for k, t in enumerate(self.design.parsed.random) if t.group == group]
+        if len(ks) != 1:
+            raise FastmmeError(f"{group!r} is not the grouping factor of exactly one random term "
+                               f"(terms: {', '.join(t.group for t in self.design.parsed.random)})")
+        k = ks[0]
+        names = self.core.z_names[k]
+        pev = np.diagonal(self.core.pev[k], axis1=1, axis2=2)
+        rel = self.core.reliability(k)
+        cols = {}
+        for a, c in enumerate(names):
+            sfx = "" if len(names) == 1 else f".{c}"
+            cols[f"ebv{sfx}"] = self.core.blups[k][:, a]
+            cols[f"pev{sfx}"] = pev[:, a]
+            cols[f"reliability{sfx}"] = rel[:, a]
+            cols[f"accuracy{sfx}"] = np.sqrt(np.clip(rel[:, a], 0.0, None))
+        return pd.DataFrame(cols, index=pd.Index(self.core.levels[k], name=group))
+
     @functools.cached_property
     def coef(self) -> dict:
         """Per grouping factor, fixed + random coefficients for every level (lme4's coef)."""

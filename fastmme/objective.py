@@ -62,7 +62,11 @@ class ProfiledDeviance:
             blocks = assemble(pattern, codes, zcat, spec.X, spec.y, spec.weights, rows)
             del codes, zcat, rows
         self.pattern, self.blocks = pattern, blocks
-        dense_ok = evaluator != "cholmod" and blocks.ZtX.shape[1] <= MAX_DENSE_P and \
+        self.knowns = [t.known for t in terms]
+        has_known = any(k is not None for k in self.knowns)
+        if has_known and evaluator == "dense":
+            raise FastmmeError("the dense evaluator has no relationship matrices; use evaluator='cholmod'")
+        dense_ok = evaluator != "cholmod" and not has_known and blocks.ZtX.shape[1] <= MAX_DENSE_P and \
             dense_size(pattern, blocks.ZtX.shape[1]) <= MAX_DENSE
         if perm_z is None and dense_ok:
             # the dense evaluator will likely run the θ loop and CHOLMOD factorise once, at θ̂: the
@@ -91,7 +95,7 @@ class ProfiledDeviance:
     @property
     def system(self) -> AugmentedSystem:
         if self._system is None:
-            self._system = AugmentedSystem(self.pattern, self.blocks, perm_z=self.perm_z)
+            self._system = AugmentedSystem(self.pattern, self.blocks, perm_z=self.perm_z, knowns=self.knowns)
         return self._system
 
     @property
@@ -168,7 +172,7 @@ class ProfiledDeviance:
         if not np.all(d > 0):   # a simplicial LDLᵀ factor does not stop at a non-positive pivot
             self._last_theta = None
             raise not_positive_definite(th)
-        self._last = Evaluation(theta=th, ldL2=float(np.sum(np.log(d[self._is_z]))),
+        self._last = Evaluation(theta=th, ldL2=float(np.sum(np.log(d[self._is_z]))) + self.system.prior.logdet,
                                 ldRX2=float(np.sum(np.log(d[self._is_x]))), pwrss=float(d[self._y_at]))
         self._last_theta = th
 
@@ -189,17 +193,23 @@ class ProfiledDeviance:
 
     @property
     def has_gradient(self) -> bool:
-        """The analytic gradient needs the dense Schur evaluator's selected inverse."""
-        return self.dense is not None
+        """The analytic gradient: from the dense Schur evaluator's inverse, or, with relationship
+        matrices, from the selected inverse of the sparse factor (fastmme.sparse_gradient; exact but
+        costlier than an evaluation, so plain sparse designs keep the derivative-free optimiser)."""
+        return self.dense is not None or any(k is not None for k in self.knowns)
 
     def deviance_and_gradient(self, theta, reml: bool | None = None, information: bool = False):
         """(criterion, ∂criterion/∂θ) at θ, from one dense Schur evaluation and its selected inverse;
         with information=True also the average-information approximation of the Hessian
         (fastmme.information), from solves with the same factors."""
-        if self.dense is None:
-            raise FastmmeError("the analytic gradient needs the dense Schur evaluator (evaluator='dense')")
         reml = self.spec.reml if reml is None else reml
         th = self.check_theta(theta)
+        if self.dense is None:
+            from .sparse_gradient import sparse_gradient
+            f = self.deviance(th, reml)
+            H = average_information(self, th, reml) if information else None
+            grad = sparse_gradient(self, th, reml)
+            return (f, grad, H) if information else (f, grad)
         T = self._T_flat(th)
         out = self.dense.evaluate(T, self.t_offset)
         if out is None:
@@ -262,6 +272,37 @@ class ProfiledDeviance:
         s2 = sigma * sigma
         return (ev.ldL2 + (ev.ldRX2 if reml else 0.0) - self.blocks.sum_log_w + ev.pwrss / s2
                 + m * (LOG_2PI + np.log(s2)))
+
+    def inverse_blocks(self, theta, fixed_known: bool) -> list:
+        """Per term, the (J_k, r_k, r_k) diagonal blocks of an inverse coefficient matrix in the
+        system's unknowns v (unscaled: multiply by σ² and congruence with T_k for b), from the selected
+        inverse of the augmented factor (Takahashi) and a few solves, never the inverse itself:
+
+        fixed_known=False: [C⁻¹]_vv, C the coefficient matrix of (v, β): the fixed effects' uncertainty
+        included (breeders' prediction-error variance); fixed_known=True: (ΛᵀZᵀWZΛ + prior)⁻¹, β̂ taken
+        as known (lme4's condVar).  With R the rows removed (y, or X and y), the block of the inverse
+        is [M_aug⁻¹]_vv − G_v H⁻¹ G_vᵀ, G = M_aug⁻¹ E_R, H = G_R."""
+        self.factorize(theta)
+        Zs, perm = self.chol.selected_inverse()
+        fpos = np.empty_like(perm)
+        fpos[perm] = np.arange(perm.shape[0])
+        q, N = self.q, self.N
+        rest = np.arange(q, N) if fixed_known else np.array([N - 1])
+        G = self.inverse_columns(rest)
+        Hinv = np.linalg.inv(G[rest])
+        pt, iperm = self.pattern, self.system.iperm_z
+        out = []
+        for k in range(pt.K):
+            r, J, q0 = int(pt.r[k]), int(pt.J[k]), int(pt.q_offset[k])
+            idx = iperm[q0:q0 + r * J]
+            f = fpos[idx].reshape(J, r)
+            fa = np.broadcast_to(f[:, :, None], (J, r, r)).ravel()
+            fb = np.broadcast_to(f[:, None, :], (J, r, r)).ravel()
+            vals = np.asarray(Zs[np.maximum(fa, fb), np.minimum(fa, fb)]).reshape(J, r, r)
+            Gi = G[idx].reshape(J, r, -1)
+            vals -= np.einsum("jam,mn,jbn->jab", Gi, Hinv, Gi)
+            out.append(vals)
+        return out
 
     def inverse_columns(self, system_index: np.ndarray) -> np.ndarray:
         """Columns of M_aug⁻¹ at the given system indices (dense N × len)."""

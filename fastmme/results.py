@@ -92,6 +92,89 @@ class FitResult:
         """Per term, (J_k × r_k × r_k) conditional covariances of the random effects (lme4's condVar)."""
         return _cond_var(self._objective, self.theta, self.sigma)
 
+    @functools.cached_property
+    def pev(self) -> tuple:
+        """Per term, (J_k × r_k × r_k) prediction-error (co)variances Var(b̂ − b) = σ² [C⁻¹]_bb with C
+        the whole coefficient matrix, so the fixed effects' uncertainty is included (breeders' PEV;
+        lme4's condVar leaves it out).  From the selected inverse of the sparse factor."""
+        return _scaled_blocks(self._objective, self.theta, self.sigma, fixed_known=False)
+
+    @functools.cached_property
+    def _vc(self):
+        """(names, estimates, covariance) of the variance components: per term the lower triangle of
+        Σ_k (θ's order), then σ²; the covariance is 2 × the inverse average-information matrix of the
+        criterion in (θ, σ²) (AI-REML's standard errors), mapped by the Jacobian of σ² vech(T Tᵀ)."""
+        from .information import average_information
+        obj, th, s2 = self._objective, np.asarray(self.theta), self.sigma ** 2
+        H = average_information(obj, th, self.reml, profiled=False)
+        names, est, J = [], [], []
+        m = th.shape[0]
+        col = 0
+        for k, t in enumerate(obj.spec.terms):
+            T = t.lambda_block(th[col:col + t.n_theta])
+            jac = t.lambda_jacobian()
+            for i in range(t.r):
+                for j in range(i + 1):
+                    if t.structure != "unstructured" and i != j:
+                        continue
+                    row = np.zeros(m + 1)
+                    for a, Erow in enumerate(jac):
+                        E = Erow.reshape(t.r, t.r)
+                        row[col + a] = s2 * (E @ T.T + T @ E.T)[i, j]
+                    row[m] = (T @ T.T)[i, j]
+                    J.append(row)
+                    est.append(s2 * (T @ T.T)[i, j])
+                    zn = t.z_names
+                    names.append(f"{self.term_names[k]}.{zn[i]}" if i == j else f"{self.term_names[k]}.{zn[i]}.{zn[j]}")
+            col += t.n_theta
+        row = np.zeros(m + 1)
+        row[m] = 1.0
+        J.append(row)
+        est.append(s2)
+        names.append("Residual")
+        J = np.array(J)
+        try:
+            cov = J @ (2.0 * np.linalg.inv(H)) @ J.T
+        except np.linalg.LinAlgError:
+            cov = np.full((len(est), len(est)), np.nan)
+        return names, np.array(est), cov
+
+    def variance_components(self):
+        """A DataFrame of the variance components (variances and covariances of each term, then the
+        residual) with standard errors from the inverse average-information matrix, as AI-REML
+        programs report them.  At a boundary (a variance at 0) the standard errors are not meaningful."""
+        import pandas as pd
+        names, est, cov = self._vc
+        return pd.DataFrame({"estimate": est, "se": np.sqrt(np.clip(np.diag(cov), 0.0, None))},
+                            index=pd.Index(names, name="component"))
+
+    def heritability(self, term: int = 0) -> tuple:
+        """(h², standard error): term's variance over the sum of all variances of scalar terms and σ²
+        (σ²_a / (σ²_a + σ²_pe + … + σ²_e)), the standard error by the delta method on the inverse AI
+        matrix.  Needs every term to have one variance (r_k = 1)."""
+        terms = self._objective.spec.terms
+        if any(t.r != 1 for t in terms):
+            raise FastmmeError("heritability needs terms with one variance each (random intercepts); "
+                               "for random regression compute it from variance_components() per point")
+        names, est, cov = self._vc
+        total = float(np.sum(est))
+        h = est[term] / total
+        g = -np.full(est.shape[0], est[term] / total ** 2)
+        g[term] += 1.0 / total
+        return float(h), float(np.sqrt(max(g @ cov @ g, 0.0)))
+
+    def reliability(self, term: int = 0) -> np.ndarray:
+        """(J_k × r_k) reliabilities 1 − PEV / Var(b): Var(b_ja) = K_jj Σ_aa with K the term's
+        relationship matrix ((1 + F_j) Σ_aa for a pedigree), or Σ_aa for an iid term.  The accuracy is
+        its square root."""
+        t = self._objective.spec.terms[term]
+        kd = t.known.diagonal if t.known is not None else np.ones(t.n_levels)
+        pev = np.diagonal(self.pev[term], axis1=1, axis2=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = 1.0 - pev / (kd[:, None] * np.diag(self.covariances[term])[None, :])
+        out.setflags(write=False)
+        return out
+
     # ---- prediction ------------------------------------------------------------------------
     def predict(self, X_new, groups_new=None, z_new=None) -> np.ndarray:
         """x'β̂ + Σ_k z_k' b̂_k[level]; a level not seen in the fit contributes 0 (the population value).
@@ -146,12 +229,25 @@ class FitResult:
         return self.summary()
 
 
+def _scaled_blocks(objective, theta, sigma, fixed_known):
+    """σ² T_k B_j T_kᵀ for the blocks B of objective.inverse_blocks (selected inverse)."""
+    out = []
+    for B, T in zip(objective.inverse_blocks(theta, fixed_known), objective.T_blocks(theta)):
+        res = sigma ** 2 * np.einsum("ab,jbc,dc->jad", T, B, T)
+        res.setflags(write=False)
+        out.append(res)
+    return tuple(out)
+
+
 def _cond_var(objective, theta, sigma):
     """σ² T_k [A_Z⁻¹]_jj T_kᵀ with A_Z = ΛᵀZᵀWZΛ + I, from the factor of the augmented system.
 
     With R the fixed and response rows, A_Z⁻¹ = [M_aug⁻¹]_ZZ − G_Z H⁻¹ G_Zᵀ, G = M_aug⁻¹ E_R,
-    H = G_R.  The diagonal blocks of [M_aug⁻¹]_ZZ come from solves with unit vectors in chunks.
+    H = G_R.  The diagonal blocks of [M_aug⁻¹]_ZZ come from solves with unit vectors in chunks, or,
+    with relationship matrices (animal models: many levels, a sparse factor), from the selected inverse.
     """
+    if any(k is not None for k in objective.knowns):
+        return _scaled_blocks(objective, theta, sigma, fixed_known=True)
     objective.factorize(theta)
     sysm = objective.system
     q, N = sysm.q, sysm.N
@@ -181,11 +277,15 @@ def _cond_var(objective, theta, sigma):
     return tuple(out)
 
 
-def build_result(spec, objective, opt, kept_columns) -> FitResult:
+def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
+    """The result at opt.theta; sigma2: a given residual variance (BLUP with known variances) instead
+    of the profiled estimate."""
     theta = opt.theta
     u, beta, pwrss, _ = objective.solve(theta)
     n, p = spec.n, spec.p
-    sigma2 = pwrss / (n - p if spec.reml else n)
+    given = sigma2 is not None
+    if not given:
+        sigma2 = pwrss / (n - p if spec.reml else n)
     Ts = objective.T_blocks(theta)
     blups, covs = [], []
     off = spec.q_offsets
@@ -197,7 +297,8 @@ def build_result(spec, objective, opt, kept_columns) -> FitResult:
     fitted = spec.X @ beta
     for t, b in zip(spec.terms, blups):
         fitted = fitted + np.sum(t.zmatrix() * b[t.codes], axis=1)
-    dev = objective.deviance(theta, spec.reml)
+    dev = objective.unprofiled_deviance(theta, np.sqrt(sigma2), spec.reml) if given else \
+        objective.deviance(theta, spec.reml)
     lower = np.concatenate([t.theta_lower() for t in spec.terms])
     names = []
     for k, t in enumerate(spec.terms):           # lme4 names θ by the grouping factor

@@ -134,10 +134,12 @@ def _check_terms(terms, n):
         if t.n_levels < 2:
             raise FastmmeError(f"{label}: the grouping factor has a single level; a variance cannot be "
                                "estimated from one group — remove the term or add groups")
-        if t.n_levels >= n:
+        if t.known is not None:
+            pass      # levels without records are identified through K (the animal model)
+        elif t.n_levels >= n:
             raise FastmmeError(f"{label}: {t.n_levels} levels for {n} observations — the variance cannot be "
                                "separated from the residual; remove the term or add replicates")
-        if t.q >= n:
+        elif t.q >= n:
             raise FastmmeError(f"{label}: {t.q} random effects for {n} observations — the random-effects "
                                "parameters and the residual variance are unidentifiable; simplify the term")
         names.append(nm)

@@ -25,12 +25,45 @@ from .kernels.lambda_ import write_lambda
 from .pattern import ZtZPattern
 
 
-def _z_order(pattern: ZtZPattern) -> np.ndarray:
+class Prior:
+    """The precision of v in the system: I for iid terms, I_r ⊗ K⁻¹ (level-major) for terms with a
+    known relationship matrix (fastmme.relationship).  `diag` (q,) is added to the diagonal per θ;
+    the off-diagonal entries (u-indices row > col, values) are constant: θ never touches them."""
+
+    def __init__(self, pattern: ZtZPattern, knowns=None):
+        q = pattern.q
+        self.diag = np.ones(q)
+        rows, cols, vals = [], [], []
+        self.logdet = 0.0                 # Σ_k r_k log|K_k|, added to log|L_Z|²
+        for k, known in enumerate(knowns or ()):
+            if known is None:
+                continue
+            r, q0 = int(pattern.r[k]), int(pattern.q_offset[k])
+            P = known.precision.tocoo()
+            self.logdet += r * known.logdet
+            d = np.asarray(known.precision.diagonal())
+            low = P.row > P.col
+            i, j, v = P.row[low].astype(np.int64), P.col[low].astype(np.int64), P.data[low]
+            for a in range(r):
+                self.diag[q0 + np.arange(known.n) * r + a] = d
+                rows.append(q0 + i * r + a)
+                cols.append(q0 + j * r + a)
+                vals.append(v)
+        self.rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        self.cols = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        self.vals = np.concatenate(vals) if vals else np.zeros(0)
+
+    @property
+    def nnz(self) -> int:
+        return self.rows.shape[0]
+
+
+def _z_order(pattern: ZtZPattern, prior: Prior) -> np.ndarray:
     """Fill-reducing permutation of the random effects (new position i holds u-index perm[i])."""
     q = pattern.q
     z1, z2, _ = pattern.entries()
-    rows = np.concatenate([np.maximum(z1, z2), np.arange(q)])
-    cols = np.concatenate([np.minimum(z1, z2), np.arange(q)])
+    rows = np.concatenate([np.maximum(z1, z2), np.arange(q), prior.rows])
+    cols = np.concatenate([np.minimum(z1, z2), np.arange(q), prior.cols])
     A = sp.csc_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(q, q))
     A.sum_duplicates()
     return fill_reducing_order(A)
@@ -39,12 +72,13 @@ def _z_order(pattern: ZtZPattern) -> np.ndarray:
 class AugmentedSystem:
     """Pattern and value positions of M; `write(theta_blocks)` fills the θ-dependent values."""
 
-    def __init__(self, pattern: ZtZPattern, blocks: Blocks, perm_z=None):
+    def __init__(self, pattern: ZtZPattern, blocks: Blocks, perm_z=None, knowns=None):
         q, p = pattern.q, blocks.ZtX.shape[1]
         self.pattern, self.blocks, self.q, self.p = pattern, blocks, q, p
         N = q + p + 1
         self.N = N
-        perm_z = _z_order(pattern) if perm_z is None else np.asarray(perm_z, dtype=np.int64)
+        self.prior = prior = Prior(pattern, knowns)
+        perm_z = _z_order(pattern, prior) if perm_z is None else np.asarray(perm_z, dtype=np.int64)
         iperm = np.empty(q, dtype=np.int64)
         iperm[perm_z] = np.arange(q)
         self.perm_z, self.iperm_z = perm_z, iperm
@@ -60,8 +94,10 @@ class AugmentedSystem:
         zx_rows = np.repeat(q + np.arange(p)[None, :], q, axis=0).ravel()   # index ζ·p + c
         zx_cols = np.repeat(iperm, p)
         ia, ib = np.tril_indices(p)
+        pr1, pr2 = iperm[prior.rows].astype(it), iperm[prior.cols].astype(it)
         parts = [
             (zz_rows, zz_cols),
+            (np.maximum(pr1, pr2), np.minimum(pr1, pr2)),
             (zx_rows, zx_cols),
             (np.full(q, q + p), iperm[zeta]),
             (q + ia, q + ib),
@@ -86,14 +122,16 @@ class AugmentedSystem:
 
         self.pos_zz = np.full(pattern.size, -1, dtype=np.int64)
         self.pos_zz[keep] = pos[sizes[0]:sizes[1]]
-        self.pos_zx = pos[sizes[1]:sizes[2]]
-        self.pos_zy = pos[sizes[2]:sizes[3]]
-        self.pos_xx = pos[sizes[3]:sizes[4]]
-        self.pos_xy = pos[sizes[4]:sizes[5]]
-        self.pos_yy = pos[sizes[5]:sizes[6]]
+        pos_prior = pos[sizes[1]:sizes[2]]
+        self.pos_zx = pos[sizes[2]:sizes[3]]
+        self.pos_zy = pos[sizes[3]:sizes[4]]
+        self.pos_xx = pos[sizes[4]:sizes[5]]
+        self.pos_xy = pos[sizes[5]:sizes[6]]
+        self.pos_yy = pos[sizes[6]:sizes[7]]
 
-        # constant part: XᵀWX, XᵀWy, yᵀWy never change with θ
+        # constant part: XᵀWX, XᵀWy, yᵀWy and the off-diagonal of K⁻¹ never change with θ
         self.data = np.zeros(self.nnz)
+        self.data[pos_prior] = prior.vals
         self.data[self.pos_xx] = blocks.XtX[ia, ib]
         self.data[self.pos_xy] = blocks.Xty
         self.data[self.pos_yy] = blocks.yty
@@ -114,7 +152,8 @@ class AugmentedSystem:
     def write(self, T_flat, t_offset) -> np.ndarray:
         """Fill the θ-dependent entries of `data` for the relative factors T (flat, row-major)."""
         pt, b = self.pattern, self.blocks
-        write_lambda(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.J, pt.q_offset, pt.diag_offset,
+        write_lambda(b.zz, b.ZtX, b.Zty, T_flat, t_offset, self.prior.diag, pt.r, pt.J, pt.q_offset,
+                     pt.diag_offset,
                      pt.pair_k, pt.pair_l, pt.pair_offset, pt.pair_count,
                      self.pos_zz, self.pos_zx, self.pos_zy, self.data)
         return self.data

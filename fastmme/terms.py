@@ -34,6 +34,20 @@ def _as_labels(groups):
     return codes.astype(np.int32), np.asarray(levels)
 
 
+def _psd_cholesky(S) -> np.ndarray:
+    """Lower-triangular L with L Lᵀ = S for a positive semi-definite S (a zero pivot: a zero column)."""
+    r = S.shape[0]
+    L = np.zeros((r, r))
+    tol = 1e-14 * max(1.0, float(np.trace(S)))
+    for j in range(r):
+        d = S[j, j] - L[j, :j] @ L[j, :j]
+        if d <= tol:
+            continue
+        L[j, j] = np.sqrt(d)
+        L[j + 1:, j] = (S[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return L
+
+
 class Term:
     """One random-effects term.
 
@@ -51,12 +65,32 @@ class Term:
         Name of the grouping factor, used in messages and output.
     z_names : sequence of str, optional
         Names of the columns of z (default "(Intercept)" for z=None, else "z0", "z1", ...).
+    relationship : Pedigree, array, sparse matrix, DataFrame or KnownCovariance, optional
+        A known relationship matrix K between the levels: Var(b) = Σ_k ⊗ K (the animal model with a
+        pedigree's A; random regression with K).  The levels are then all of K's labels, in K's order,
+        including levels without observations (animals without records).
+    precision : sparse matrix, array or DataFrame, optional
+        K⁻¹ instead of K (a single-step H⁻¹, or a precomputed A⁻¹).
+    labels : sequence, optional
+        The labels of K's (or K⁻¹'s) rows when a plain matrix is given.
     """
 
-    def __init__(self, groups, z=None, structure="unstructured", name=None, z_names=None):
+    def __init__(self, groups, z=None, structure="unstructured", name=None, z_names=None,
+                 relationship=None, precision=None, labels=None):
         if structure not in STRUCTURES:
             raise FastmmeError(f"structure must be one of {STRUCTURES}; got {structure!r}")
-        self.codes, self.levels = _as_labels(groups)
+        self.known = None
+        if relationship is not None or precision is not None:
+            from .relationship import KnownCovariance, known_covariance
+            if isinstance(relationship, KnownCovariance) and precision is None and labels is None:
+                self.known = relationship
+            else:
+                self.known = known_covariance(relationship, precision, labels)
+            self.codes, self.levels = self.known.codes(groups), self.known.labels
+        elif labels is not None:
+            raise FastmmeError("labels= names the rows of a relationship or precision matrix; give one of those")
+        else:
+            self.codes, self.levels = _as_labels(groups)
         n = self.codes.shape[0]
         if z is None:
             self.z = None
@@ -145,16 +179,32 @@ class Term:
         if self.structure != "unstructured":
             return np.abs(t)
         T = self.lambda_block(t)
-        S = T @ T.T
+        return self._theta_of(_psd_cholesky(T @ T.T))
+
+    def theta_from_covariance(self, S) -> np.ndarray:
+        """θ_k with T_k T_kᵀ = S (S = Σ_k / σ², relative to the residual variance)."""
         r = self.r
-        L = np.zeros((r, r))
-        tol = 1e-14 * max(1.0, float(np.trace(S)))
-        for j in range(r):
-            d = S[j, j] - L[j, :j] @ L[j, :j]
-            if d <= tol:
-                continue
-            L[j, j] = np.sqrt(d)
-            L[j + 1:, j] = (S[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+        S = np.atleast_2d(np.asarray(S, dtype=np.float64))
+        if S.shape != (r, r) or not np.all(np.isfinite(S)) or not np.allclose(S, S.T):
+            raise FastmmeError(f"term {self.name or ''}: give a symmetric {r} × {r} covariance matrix "
+                               f"(a number when r = 1); got shape {S.shape}")
+        w = np.linalg.eigvalsh(S)
+        if w.min() < -1e-12 * max(1.0, w.max()):
+            raise FastmmeError(f"term {self.name or ''}: the covariance matrix is not positive semi-definite "
+                               f"(smallest eigenvalue {w.min():.3g})")
+        off = S - np.diag(np.diag(S))
+        if self.structure == "identity":
+            if np.any(off != 0) or not np.allclose(np.diag(S), S[0, 0]):
+                raise FastmmeError(f"term {self.name or ''} has structure 'identity': give σ² I")
+            return np.array([np.sqrt(S[0, 0])])
+        if self.structure == "diagonal":
+            if np.any(off != 0):
+                raise FastmmeError(f"term {self.name or ''} has structure 'diagonal': give a diagonal matrix")
+            return np.sqrt(np.diag(S))
+        return self._theta_of(_psd_cholesky(S))
+
+    def _theta_of(self, L) -> np.ndarray:
+        r = self.r
         return np.array([L[i, j] for j in range(r) for i in range(j, r)])
 
     def lambda_jacobian(self) -> np.ndarray:
@@ -183,4 +233,6 @@ class Term:
         s = f"({cols} {bar} {self.name or 'g'})"
         if self.structure == "identity":
             s += " [identity]"
+        if self.known is not None:
+            s += " [known relationship]"
         return f"Term{s}: {self.n_levels} levels"

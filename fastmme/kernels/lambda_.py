@@ -1,7 +1,7 @@
 """Write the θ-dependent part of the augmented system into its fixed CSC pattern.
 
 For a block B of ZᵀWZ between term k (level j) and term l (level j'), the system holds T_kᵀ B T_l
-(plus I on the diagonal); for ZᵀWX and ZᵀWy the rows of level j of term k become T_kᵀ (rows).
+(plus the prior precision's diagonal: 1, or K⁻¹_jj); for ZᵀWX and ZᵀWy the rows of level j of term k become T_kᵀ (rows).
 Only `data` is written; the pattern never changes.  No allocation in the loops except two small
 buffers.  Reference: tests/test_objective.py (against the dense ΛᵀZᵀWZΛ + I).
 """
@@ -13,10 +13,11 @@ from .small import congruence
 
 
 @njit(**JIT)
-def write_lambda(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset,
+def write_lambda(zz, ZtX, Zty, T, t_offset, diag_add, r, J, q_offset, diag_offset,
                  pair_k, pair_l, pair_offset, pair_count,
                  pos_zz, pos_zx, pos_zy, data):
-    """T: flat row-major T_k blocks at t_offset[k]; pos_*: positions in `data` (-1 = not stored)."""
+    """T: flat row-major T_k blocks at t_offset[k]; diag_add: the prior precision's diagonal (1, or
+    K⁻¹_jj for a term with a known relationship matrix); pos_*: positions in `data` (-1 = not stored)."""
     K = r.shape[0]
     p = ZtX.shape[1]
     rmax = r.max()       # largest block: buffers for the small dense products
@@ -32,7 +33,7 @@ def write_lambda(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset,
                 for b in range(rk):
                     pos = pos_zz[base + a * rk + b]
                     if pos >= 0:
-                        data[pos] = out[a * rk + b] + (1.0 if a == b else 0.0)
+                        data[pos] = out[a * rk + b] + (diag_add[q_offset[k] + j * rk + a] if a == b else 0.0)
             row0 = q_offset[k] + j * rk
             for a in range(rk):
                 for c in range(p):
