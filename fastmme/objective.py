@@ -31,6 +31,10 @@ from .schur import MAX_DENSE, MAX_DENSE_P, DenseSchur, dense_size
 from .system import AugmentedSystem
 
 LOG_2PI = np.log(2.0 * np.pi)
+# the selected inverse (kernels/takahashi.py, not supernodal) costs ~5 s per million entries of L
+# squared-ish; above this a derivative-free evaluation is cheaper than a gradient (measured:
+# 22,000 animals with 200 dense contemporary-group columns, nnz(L) 5.2M: 23 s per gradient)
+SPARSE_GRADIENT_MAX_NNZ = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class ProfiledDeviance:
         self._last: Evaluation | None = None
         self._last_theta: np.ndarray | None = None
         self._eval_cache: tuple | None = None
+        self._sparse_gradient_ok: bool | None = None
         self.dense = None
         if evaluator not in ("auto", "cholmod", "dense"):
             raise FastmmeError(f"evaluator must be 'auto', 'cholmod' or 'dense'; got {evaluator!r}")
@@ -195,8 +200,17 @@ class ProfiledDeviance:
     def has_gradient(self) -> bool:
         """The analytic gradient: from the dense Schur evaluator's inverse, or, with relationship
         matrices, from the selected inverse of the sparse factor (fastmme.sparse_gradient; exact but
-        costlier than an evaluation, so plain sparse designs keep the derivative-free optimiser)."""
-        return self.dense is not None or any(k is not None for k in self.knowns)
+        costlier than an evaluation, so plain sparse designs, and factors above SPARSE_GRADIENT_MAX_NNZ
+        where the selected inverse costs more than the evaluations it saves, keep BOBYQA)."""
+        if self.dense is not None:
+            return True
+        if not any(k is not None for k in self.knowns):
+            return False
+        if self._sparse_gradient_ok is None:
+            if self._last is None:          # nnz(L) is known after a numeric factorisation
+                self.factorize(np.concatenate([t.theta_start() for t in self.spec.terms]))
+            self._sparse_gradient_ok = self.chol.nnz_L() <= SPARSE_GRADIENT_MAX_NNZ
+        return self._sparse_gradient_ok
 
     def deviance_and_gradient(self, theta, reml: bool | None = None, information: bool = False):
         """(criterion, ∂criterion/∂θ) at θ, from one dense Schur evaluation and its selected inverse;
