@@ -172,6 +172,7 @@ class FitResult:
         pev = np.diagonal(self.pev[term], axis1=1, axis2=2)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = 1.0 - pev / (kd[:, None] * np.diag(self.covariances[term])[None, :])
+        out[np.abs(out) < 1e-12] = 0.0          # no information (PEV = prior variance): round-off only
         out.setflags(write=False)
         return out
 

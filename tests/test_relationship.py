@@ -215,3 +215,19 @@ def test_variance_component_standard_errors_from_the_average_information(simulat
     h2, se = f.core.heritability(0)
     assert h2 == pytest.approx(est[0] / est.sum(), rel=1e-12)
     assert 0.1 < h2 < 0.5 and 0.01 < se < 0.1
+
+
+def test_maternal_genetic_term_on_the_dam_equals_dense_gls():
+    """Animal + maternal genetic effect (a second relationship term indexed by the dam)."""
+    a, s, d = random_pedigree(60, 8, p_unknown=0.0)
+    ped = pedigree.read(a, s, d)
+    rng = np.random.default_rng(8)
+    idx = rng.choice(np.arange(10, len(ped)), 80)
+    dams = ped.labels[ped.dam[idx]]
+    recs = ped.labels[idx]
+    X = np.column_stack([np.ones(80), rng.integers(0, 2, 80)])
+    y = rng.normal(size=80) + X[:, 1]
+    terms = [Term(recs, relationship=ped, name="animal"), Term(dams, relationship=ped, name="dam")]
+    m, dm = Model(y, X, terms), DenseModel(y, X, terms)
+    for th in ([0.5, 0.3], [1.2, 0.0]):
+        assert m.deviance(th) == pytest.approx(dm.deviance(th), rel=1e-11)
