@@ -31,9 +31,9 @@ from .schur import MAX_DENSE, MAX_DENSE_P, DenseSchur, dense_size
 from .system import AugmentedSystem
 
 LOG_2PI = np.log(2.0 * np.pi)
-# the selected inverse (kernels/takahashi.py, not supernodal) costs ~5 s per million entries of L
-# squared-ish; above this a derivative-free evaluation is cheaper than a gradient (measured:
-# 22,000 animals with 200 dense contemporary-group columns, nnz(L) 5.2M: 23 s per gradient)
+# above this many entries of L a gradient (the selected inverse, kernels/takahashi.py, not supernodal)
+# costs more than the derivative-free evaluations it saves (measured: 22,000 animals with 200 dense
+# contemporary-group columns, nnz(L) 5.2M: 23 s per gradient against 2.4 s per evaluation)
 SPARSE_GRADIENT_MAX_NNZ = 1_000_000
 
 
@@ -67,7 +67,7 @@ class ProfiledDeviance:
             del codes, zcat, rows
         self.pattern, self.blocks = pattern, blocks
         self.knowns = [t.known for t in terms]
-        has_known = any(k is not None for k in self.knowns)
+        self.has_known = has_known = any(k is not None for k in self.knowns)
         if has_known and evaluator == "dense":
             raise FastmmeError("the dense evaluator has no relationship matrices; use evaluator='cholmod'")
         dense_ok = evaluator != "cholmod" and not has_known and blocks.ZtX.shape[1] <= MAX_DENSE_P and \
@@ -204,7 +204,7 @@ class ProfiledDeviance:
         where the selected inverse costs more than the evaluations it saves, keep BOBYQA)."""
         if self.dense is not None:
             return True
-        if not any(k is not None for k in self.knowns):
+        if not self.has_known:
             return False
         if self._sparse_gradient_ok is None:
             if self._last is None:          # nnz(L) is known after a numeric factorisation

@@ -247,7 +247,7 @@ def _cond_var(objective, theta, sigma):
     H = G_R.  The diagonal blocks of [M_aug⁻¹]_ZZ come from solves with unit vectors in chunks, or,
     with relationship matrices (animal models: many levels, a sparse factor), from the selected inverse.
     """
-    if any(k is not None for k in objective.knowns):
+    if objective.has_known:
         return _scaled_blocks(objective, theta, sigma, fixed_known=True)
     objective.factorize(theta)
     sysm = objective.system
