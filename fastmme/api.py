@@ -25,10 +25,13 @@ class Model:
     y : (n,) response.  X : (n, p) fixed-effect model matrix (array or DataFrame).
     terms : a fastmme.Term or a sequence of them.  reml : REML (default) or ML.
     weights : (n,) positive prior weights W (None: all 1).  x_names : names of the columns of X.
+    sparse_fixed : {name: labels (n,)} fixed factors with many levels (contemporary groups) carried in
+        the sparse factor, not as columns of X (fastmme.sparse_fixed; estimates in fixed_levels()).
     """
 
-    def __init__(self, y, X, terms, reml=True, weights=None, x_names=None, _owned=False):
-        self.spec = make_spec(y, X, terms, reml=reml, weights=weights, x_names=x_names, copy=not _owned)
+    def __init__(self, y, X, terms, reml=True, weights=None, x_names=None, sparse_fixed=None, _owned=False):
+        self.spec = make_spec(y, X, terms, reml=reml, weights=weights, x_names=x_names, copy=not _owned,
+                              sparse_fixed=sparse_fixed)
         original = list(x_names) if x_names is not None else (
             [str(c) for c in X.columns] if hasattr(X, "columns") else None)
         ncol = 1 if np.ndim(X) == 1 else np.shape(X)[1]
@@ -116,27 +119,29 @@ def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEV
     return minimize_bobyqa(objective.deviance, th0, lower, maxeval=maxeval, progress=progress, step=step)
 
 
-def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, **fit_options):
+def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse_fixed=None, **fit_options):
     """Fit a linear mixed model given by an lme4 formula, e.g. ``"y ~ x + (1 + x | g)"``.
 
     data: pandas DataFrame (or polars / pyarrow table, or dict of columns).  weights: a column name
     or an array of prior weights.  relmat: grouping factor → Pedigree or relationship matrix K
-    (Var(b) = Σ ⊗ K, the animal model; as lme4qtl / pedigreemm).  Rows with a missing value in a used
+    (Var(b) = Σ ⊗ K, the animal model; as lme4qtl / pedigreemm).  sparse_fixed: names of fixed factors
+    with many levels to carry in the sparse factor (None: every categorical main effect with at least
+    500 levels; False: none); their estimates are in ``fixed_levels(name)``.  Rows with a missing value in a used
     column are dropped (counted in ``n_dropped``).  Returns a MixedFit with lme4's accessors, summary,
     predict, anova and confint.
     """
     from .mixedfit import MixedFit
-    d, model = _formula_model(formula, data, reml, weights, relmat)
+    d, model = _formula_model(formula, data, reml, weights, relmat, sparse_fixed)
     return MixedFit(core=model.fit(**fit_options), design=d, model=model, formula=formula)
 
 
-def blup(formula: str, data, variances, residual: float, weights=None, relmat=None):
+def blup(formula: str, data, variances, residual: float, weights=None, relmat=None, sparse_fixed=None):
     """BLUEs and BLUPs with given variance components (no estimation): ``Model.solve`` from a formula.
 
     variances: grouping factor → variance (or covariance matrix) in the formula's term order, or a
     list with one entry per term; residual: σ²."""
     from .mixedfit import MixedFit
-    d, model = _formula_model(formula, data, True, weights, relmat)
+    d, model = _formula_model(formula, data, True, weights, relmat, sparse_fixed)
     if isinstance(variances, dict):
         names = [t.group for t in d.parsed.random]
         missing = [g for g in names if g not in variances]
@@ -146,10 +151,16 @@ def blup(formula: str, data, variances, residual: float, weights=None, relmat=No
     return MixedFit(core=model.solve(variances, residual), design=d, model=model, formula=formula)
 
 
-def _formula_model(formula, data, reml, weights, relmat):
+def _formula_model(formula, data, reml, weights, relmat, sparse_fixed=None):
     from .frame import build_design
-    d = build_design(formula, data, weights=weights, relmat=relmat)
-    return d, Model(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names, _owned=True)
+    d = build_design(formula, data, weights=weights, relmat=relmat, sparse_fixed=sparse_fixed)
+    return d, design_model(d, reml)
+
+
+def design_model(d, reml: bool) -> Model:
+    """The Model of a formula Design (fastmme.frame)."""
+    return Model(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names,
+                 sparse_fixed=d.sparse_fixed or None, _owned=True)
 
 
 def fit(y, X, terms, reml=True, weights=None, x_names=None, **fit_options) -> FitResult:

@@ -56,6 +56,7 @@ class Design:
     random_specs: tuple            # per random term: formulaic ModelSpec of its columns (None: intercept)
     kept_index: pd.Index           # index labels of the rows used
     n_dropped: int
+    sparse_fixed: dict = None      # fixed factors carried in the sparse factor: name → labels of the kept rows
 
 
 def _check_columns(formula: str, df: pd.DataFrame, names, what: str):
@@ -82,10 +83,12 @@ def _group_labels(formula: str, term: RandomTerm, df: pd.DataFrame) -> np.ndarra
     return out
 
 
-def build_design(formula: str, data, weights=None, relmat=None) -> Design:
+def build_design(formula: str, data, weights=None, relmat=None, sparse_fixed=None) -> Design:
     """Parse, drop incomplete rows, and build y, X and the Terms.  relmat: grouping factor name →
-    relationship (a Pedigree, a DataFrame K indexed by the labels, or a KnownCovariance)."""
-    design = _build_design(formula, data, weights, relmat)
+    relationship (a Pedigree, a DataFrame K indexed by the labels, or a KnownCovariance).
+    sparse_fixed: names of fixed factors to carry in the sparse factor; None: every categorical main
+    effect with at least SPARSE_FIXED_LEVELS levels; () or False: none."""
+    design = _build_design(formula, data, weights, relmat, sparse_fixed)
     _release_arrow_memory()
     gc.collect(1)   # formulaic's materialiser leaves reference cycles holding evaluated columns (16 MB per
     #                 million rows) until the next automatic collection; the youngest generation takes 0.2 ms
@@ -107,7 +110,42 @@ def _relmats(pf: ParsedFormula, relmat) -> dict:
             for g, v in relmat.items()}
 
 
-def _build_design(formula: str, data, weights, relmat=None) -> Design:
+SPARSE_FIXED_LEVELS = 500   # a categorical fixed effect with this many levels goes into the sparse factor
+
+
+def _split_sparse_fixed(formula: str, fixed_formula: str, df: pd.DataFrame, sparse_fixed):
+    """(fixed formula without the sparse factors, their column names)."""
+    if sparse_fixed is False:
+        return fixed_formula, []
+    f = formulaic.Formula(fixed_formula)
+    rhs = [str(t) for t in f.rhs]
+    column_of = {}
+    for t in rhs:
+        inner = t[2:-1] if t.startswith("C(") and t.endswith(")") else t
+        if inner in df.columns:
+            column_of[t] = inner
+    if sparse_fixed is None:
+        chosen = [t for t, c in column_of.items() if not pd.api.types.is_numeric_dtype(df[c])
+                  and df[c].nunique() >= SPARSE_FIXED_LEVELS]
+    else:
+        names = [sparse_fixed] if isinstance(sparse_fixed, str) else list(sparse_fixed)
+        chosen = []
+        for nm in names:
+            hit = [t for t, c in column_of.items() if c == nm]
+            if not hit:
+                raise point_at(formula, *_locate(formula, str(nm)),
+                               f"sparse_fixed names {nm!r}, which is not a main effect of the fixed part "
+                               f"({' + '.join(rhs)}); add it there (e.g. y ~ x + {nm} + (1 | g))")
+            chosen += hit
+    if not chosen:
+        return fixed_formula, []
+    rest = [t for t in rhs if t not in chosen and t != "1"]
+    lhs = fixed_formula.split("~", 1)[0].strip()
+    new = f"{lhs} ~ {'1' if '1' in rhs else '0'}" + "".join(f" + {t}" for t in rest)
+    return new, [column_of[t] for t in chosen]
+
+
+def _build_design(formula: str, data, weights, relmat=None, sparse_fixed=None) -> Design:
     pf = parse(formula)
     knowns = _relmats(pf, relmat)
     df = to_pandas(data)
@@ -142,8 +180,9 @@ def _build_design(formula: str, data, weights, relmat=None) -> Design:
         w = kept[weights].to_numpy(float)
     elif w is not None:
         w = w[~incomplete]
+    fixed_formula, sparse_names = _split_sparse_fixed(formula, pf.fixed_formula, kept, sparse_fixed)
     try:
-        mm = formulaic.model_matrix(pf.fixed_formula, kept, na_action="ignore")
+        mm = formulaic.model_matrix(fixed_formula, kept, na_action="ignore")
     except Exception as exc:
         raise FormulaError(f"cannot build the fixed part '{pf.fixed_formula}': {exc}") from exc
     if mm.lhs.shape[1] != 1:
@@ -169,7 +208,7 @@ def _build_design(formula: str, data, weights, relmat=None) -> Design:
         specs.append(spec)
     return Design(parsed=pf, y=y, X=X, x_names=x_names, terms=terms, weights=w,
                   fixed_spec=mm.rhs.model_spec, random_specs=tuple(specs), kept_index=kept.index,
-                  n_dropped=n_dropped)
+                  n_dropped=n_dropped, sparse_fixed={c: kept[c] for c in sparse_names})
 
 
 def _release_arrow_memory() -> None:

@@ -72,8 +72,8 @@ class VarparCovariance:
 def varpar_covariance(objective: ProfiledDeviance, theta, sigma, reml) -> VarparCovariance:
     theta = np.asarray(theta, dtype=float)
     m = theta.shape[0]
-    n, p = objective.blocks.n, objective.p
-    nn = n - p if reml else n
+    n = objective.blocks.n
+    nn = n - objective.p_df if reml else n
 
     def parts(th):
         ev = objective.evaluate(th)

@@ -25,9 +25,10 @@ from .kernels.matvec import zz_matvec
 
 
 def _apply_T(objective, theta, vec, transpose=False):
-    """Λ vec (or Λᵀ vec) for a q-vector or q × k matrix: T_k (or T_kᵀ) on each level's rows."""
+    """Λ vec (or Λᵀ vec) for a q-vector or q × k matrix: T_k (or T_kᵀ) on each level's rows (the
+    rows of sparse fixed factors, after the random effects, are left as they are: Λ = 1 there)."""
     v = vec.reshape(vec.shape[0], -1)
-    out = np.empty_like(v)
+    out = v.copy()
     pt = objective.pattern
     for k, (term, T) in enumerate(zip(objective.spec.terms, objective.T_blocks(theta))):
         lo, hi = int(pt.q_offset[k]), int(pt.q_offset[k]) + term.r * term.n_levels
@@ -67,7 +68,7 @@ def average_information(objective, theta, reml: bool, profiled: bool = True) -> 
     x = solve(ey)[:, 0]
     sol = -x[:-1] / x[-1]
     u, beta, r2 = sol[:q], sol[q:q + p], 1.0 / x[-1]
-    sigma2 = r2 / (b.n - p if reml else b.n)
+    sigma2 = r2 / (b.n - objective.p_df if reml else b.n)
 
     def G(A):                       # ZᵀWZ · A
         out = np.empty_like(A)
@@ -75,9 +76,11 @@ def average_information(objective, theta, reml: bool, profiled: bool = True) -> 
                   pt.keys_flat, pt.key_offset, A, out)
         return out
 
-    bvec = _apply_T(objective, theta, u)                      # b̂ = Λ û
+    bfull = _apply_T(objective, theta, u)                     # b̂ = Λ û (and the sparse fixed levels' β̂)
+    t = b.Zty - b.ZtX @ beta - G(bfull[:, None])[:, 0]        # ZᵀWe
+    bvec = bfull.copy()
+    bvec[objective.q_random:] = 0.0                           # y − Xβ̂ = e + Zb̂: the random part only
     Gb = G(bvec[:, None])[:, 0]
-    t = b.Zty - b.ZtX @ beta - Gb                             # ZᵀWe
     Lt = _apply_T(objective, theta, t, transpose=True)        # Λᵀt = K⁻¹v̂ (= û for iid terms)
     # a_i for every θ_i (column i), term by term
     m = spec.n_theta

@@ -228,9 +228,9 @@ class MixedFit:
 
     def refit_ml(self) -> "MixedFit":
         """The same model fitted by maximum likelihood (what anova and profiles use)."""
-        from .api import Model
+        from .api import design_model
         d = self.design
-        model = Model(d.y, d.X, d.terms, reml=False, weights=d.weights, x_names=d.x_names, _owned=True)
+        model = design_model(d, reml=False)
         return MixedFit(core=model.fit(), design=d, model=model, formula=self.formula)
 
     def anova(self, *others) -> pd.DataFrame:
@@ -244,7 +244,10 @@ class MixedFit:
         if new_levels not in ("population", "error"):
             raise FastmmeError(f"new_levels must be 'population' or 'error'; got {new_levels!r}")
         if newdata is None:
-            return np.array(self.core.fitted) if re else self.design.X @ np.array(self.core.beta)
+            if re:
+                return np.array(self.core.fitted)
+            return self.design.X[:, self.core._kept_columns] @ np.array(self.core.beta) + \
+                self._sparse_fixed_part(self.design.sparse_fixed or {})
         df = to_pandas(newdata)
         try:
             X = np.asarray(self.design.fixed_spec.get_model_matrix(df, na_action="ignore"), dtype=float)
@@ -252,6 +255,11 @@ class MixedFit:
             raise FastmmeError(f"cannot build the fixed effects for newdata: {exc}") from exc
         pred = X[:, self.core._kept_columns] @ np.array(self.core.beta) if X.shape[1] != len(self.core.beta) \
             else X @ np.array(self.core.beta)
+        if self.core.sparse_fixed:
+            missing = [nm for nm, _, _ in self.core.sparse_fixed if nm not in df.columns]
+            if missing:
+                raise FastmmeError(f"newdata lacks the fixed factor column(s) {missing}")
+            pred = pred + self._sparse_fixed_part({nm: df[nm] for nm, _, _ in self.core.sparse_fixed})
         if not re:
             return pred
         for k, t in enumerate(self.design.parsed.random):
@@ -270,6 +278,22 @@ class MixedFit:
             seen = codes >= 0
             pred[seen] += np.sum(z[seen] * np.array(self.core.blups[k])[codes[seen]], axis=1)
         return pred
+
+    def _sparse_fixed_part(self, columns: dict) -> np.ndarray:
+        """Σ over the sparse fixed factors of the estimate of each row's level (an unseen level raises)."""
+        out = 0.0
+        for name, labels, est in self.core.sparse_fixed:
+            codes = _map_levels(np.asarray(labels), np.asarray(columns[name]))
+            if np.any(codes < 0):
+                new = sorted({str(v) for v in np.asarray(columns[name])[codes < 0]})
+                raise FastmmeError(f"levels of the fixed factor {name} not in the fit: {', '.join(new[:10])}; "
+                                   "a fixed effect has no estimate for them")
+            out = out + np.asarray(est)[codes]
+        return out
+
+    def fixed_levels(self, name: str | None = None) -> pd.DataFrame:
+        """Estimates of a sparse fixed factor's levels (FitResult.fixed_levels)."""
+        return self.core.fixed_levels(name)
 
     # ---- output ------------------------------------------------------------------------------
     def summary(self) -> str:

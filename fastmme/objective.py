@@ -58,10 +58,15 @@ class ProfiledDeviance:
                  perm_z=None, evaluator: str = "auto"):
         self.spec = spec
         terms = spec.terms
-        self.r = np.array([t.r for t in terms], dtype=np.int64)
-        self.J = np.array([t.n_levels for t in terms], dtype=np.int64)
+        # sparse fixed factors are laid out like r = 1 terms after the random ones (Λ = 1, no penalty)
+        units = list(terms) + list(spec.sparse_factors)
+        self.r = np.array([t.r for t in units], dtype=np.int64)
+        self.J = np.array([t.n_levels for t in units], dtype=np.int64)
+        self.q_random = int(spec.q)
+        self.has_sparse_fixed = has_sparse_fixed = bool(spec.sparse_factors)
+        self.p_df = int(spec.p_df)
         if blocks is None:
-            codes, zcat = stack_terms(terms)
+            codes, zcat = stack_terms(units)
             pattern, rows = ZtZPattern.from_codes(codes, self.r, self.J, with_rows=True)
             blocks = assemble(pattern, codes, zcat, spec.X, spec.y, spec.weights, rows)
             del codes, zcat, rows
@@ -70,7 +75,10 @@ class ProfiledDeviance:
         self.has_known = has_known = any(k is not None for k in self.knowns)
         if has_known and evaluator == "dense":
             raise FastmmeError("the dense evaluator has no relationship matrices; use evaluator='cholmod'")
-        dense_ok = evaluator != "cholmod" and not has_known and blocks.ZtX.shape[1] <= MAX_DENSE_P and \
+        if has_sparse_fixed and evaluator == "dense":
+            raise FastmmeError("the dense evaluator has no sparse fixed factors; use evaluator='cholmod'")
+        dense_ok = evaluator != "cholmod" and not has_known and not has_sparse_fixed and \
+            blocks.ZtX.shape[1] <= MAX_DENSE_P and \
             dense_size(pattern, blocks.ZtX.shape[1]) <= MAX_DENSE
         if perm_z is None and dense_ok:
             # the dense evaluator will likely run the θ loop and CHOLMOD factorise once, at θ̂: the
@@ -84,6 +92,9 @@ class ProfiledDeviance:
         self._system = None          # the augmented sparse system and its CHOLMOD factor: built on
         self._chol = None            # first use (not at all when the dense evaluator does everything)
         self.t_offset = np.concatenate([[0], np.cumsum(self.r * self.r)[:-1]]).astype(np.int64)
+        # ML needs log|L_Z|² of the random effects alone: the sparse fixed levels then come after them
+        # in the ordering (their Schur complement may fill in); REML needs only the sum, so they mix
+        self._fixed_last = has_sparse_fixed and not spec.reml
         self._last: Evaluation | None = None
         self._last_theta: np.ndarray | None = None
         self._eval_cache: tuple | None = None
@@ -100,7 +111,10 @@ class ProfiledDeviance:
     @property
     def system(self) -> AugmentedSystem:
         if self._system is None:
-            self._system = AugmentedSystem(self.pattern, self.blocks, perm_z=self.perm_z, knowns=self.knowns)
+            fixed_diag = np.concatenate([f.zeroed.astype(np.float64) for f in self.spec.sparse_factors]) \
+                if self.has_sparse_fixed else None
+            self._system = AugmentedSystem(self.pattern, self.blocks, perm_z=self.perm_z, knowns=self.knowns,
+                                           fixed_diag=fixed_diag, fixed_last=self._fixed_last)
         return self._system
 
     @property
@@ -109,8 +123,9 @@ class ProfiledDeviance:
             self._chol = SparseCholesky(self.system.matrix(), ordering="natural")
             q, p = self.q, self.p
             perm = self._chol.perm                     # factor position -> system index
-            self._is_z = perm < q
-            self._is_x = (perm >= q) & (perm < q + p)
+            u_index = self.system.perm_z[np.minimum(perm, q - 1)]
+            self._is_z = (perm < q) & (u_index < self.q_random)
+            self._is_x = (perm < q + p) & ~self._is_z
             self._y_at = int(np.flatnonzero(perm == q + p)[0])
         return self._chol
 
@@ -162,7 +177,14 @@ class ProfiledDeviance:
         return [t.lambda_block(theta[s]) for t, s in zip(self.spec.terms, self.spec.theta_slices)]
 
     def _T_flat(self, theta) -> np.ndarray:
-        return np.concatenate([T.ravel() for T in self.T_blocks(theta)])
+        ones = [np.ones(len(self.spec.sparse_factors))]          # Λ = 1 for the sparse fixed factors
+        return np.concatenate([T.ravel() for T in self.T_blocks(theta)] + ones)
+
+    def _check_criterion(self, reml: bool) -> None:
+        if self.has_sparse_fixed and not reml and not self._fixed_last:
+            raise FastmmeError("this model was built for REML: its sparse fixed factors are ordered among the "
+                               "random effects, which gives the REML criterion only; build it with reml=False "
+                               "for the ML criterion (MixedFit.refit_ml does)")
 
     # ---- evaluation --------------------------------------------------------------------------
     def factorize(self, theta) -> None:
@@ -217,6 +239,7 @@ class ProfiledDeviance:
         with information=True also the average-information approximation of the Hessian
         (fastmme.information), from solves with the same factors."""
         reml = self.spec.reml if reml is None else reml
+        self._check_criterion(reml)
         th = self.check_theta(theta)
         if self.dense is None:
             from .sparse_gradient import sparse_gradient
@@ -234,14 +257,15 @@ class ProfiledDeviance:
         gT = self.dense.gradient(T, self.t_offset, reml)
         grad = np.concatenate([t.lambda_jacobian() @ gT[o:o + t.r * t.r]
                                for t, o in zip(self.spec.terms, self.t_offset)])
-        f = ev.deviance(self.blocks.n, self.p, self.blocks.sum_log_w, reml)
+        f = ev.deviance(self.blocks.n, self.p_df, self.blocks.sum_log_w, reml)
         return (f, grad, H) if information else (f, grad)
 
     def deviance(self, theta, reml: bool | None = None) -> float:
         """The profiled criterion at θ: REML criterion (reml=True) or −2 log-likelihood (ML)."""
         reml = self.spec.reml if reml is None else reml
+        self._check_criterion(reml)
         ev = self.evaluate(theta)
-        return ev.deviance(self.blocks.n, self.p, self.blocks.sum_log_w, reml)
+        return ev.deviance(self.blocks.n, self.p_df, self.blocks.sum_log_w, reml)
 
     # ---- solutions at θ (used once, at the optimum) ------------------------------------------
     def solve(self, theta):
@@ -281,8 +305,9 @@ class ProfiledDeviance:
         """The criterion at (θ, σ) before profiling σ out (lmerTest's devfun_vp, lme4's devfun2):
         ldL2 [+ ldRX2] − Σ log w + r²/σ² + m log(2πσ²), m = n − p (REML) or n (ML)."""
         reml = self.spec.reml if reml is None else reml
+        self._check_criterion(reml)
         ev = self.evaluate(theta)
-        m = self.blocks.n - (self.p if reml else 0)
+        m = self.blocks.n - (self.p_df if reml else 0)
         s2 = sigma * sigma
         return (ev.ldL2 + (ev.ldRX2 if reml else 0.0) - self.blocks.sum_log_w + ev.pwrss / s2
                 + m * (LOG_2PI + np.log(s2)))
@@ -301,12 +326,17 @@ class ProfiledDeviance:
         fpos = np.empty_like(perm)
         fpos[perm] = np.arange(perm.shape[0])
         q, N = self.q, self.N
-        rest = np.arange(q, N) if fixed_known else np.array([N - 1])
+        iperm = self.system.iperm_z
+        rest = np.concatenate([iperm[self.q_random:q], np.arange(q, N)]) if fixed_known else np.array([N - 1])
         G = self.inverse_columns(rest)
-        Hinv = np.linalg.inv(G[rest])
-        pt, iperm = self.pattern, self.system.iperm_z
+        Hinv = np.linalg.inv(G[rest]) if rest.shape[0] < 2000 else None
+        pt = self.pattern
+        if Hinv is None:
+            raise FastmmeError("condVar with a sparse fixed factor of more than 2000 levels is not available; "
+                               "use the prediction-error variances (pev), which include the fixed effects' "
+                               "uncertainty")
         out = []
-        for k in range(pt.K):
+        for k in range(len(self.spec.terms)):
             r, J, q0 = int(pt.r[k]), int(pt.J[k]), int(pt.q_offset[k])
             idx = iperm[q0:q0 + r * J]
             f = fpos[idx].reshape(J, r)
@@ -316,6 +346,25 @@ class ProfiledDeviance:
             Gi = G[idx].reshape(J, r, -1)
             vals -= np.einsum("jam,mn,jbn->jab", Gi, Hinv, Gi)
             out.append(vals)
+        return out
+
+    def fixed_level_variances(self, theta) -> list:
+        """Per sparse fixed factor, (J,) diagonal of C⁻¹ at its levels (unscaled: times σ² it is the
+        variance of each level's estimate, i.e. of its contrast with the zeroed reference level of its
+        set; 0 for zeroed levels), from the selected inverse: [M_aug⁻¹]_jj − x_j² / x_y."""
+        self.factorize(theta)
+        Zs, perm = self.chol.selected_inverse()
+        fpos = np.empty_like(perm)
+        fpos[perm] = np.arange(perm.shape[0])
+        d = np.asarray(Zs.diagonal())
+        x = self.inverse_columns(np.array([self.N - 1]))[:, 0]
+        iperm, out, lo = self.system.iperm_z, [], self.q_random
+        for f in self.spec.sparse_factors:
+            idx = iperm[lo:lo + f.n_levels]
+            v = d[fpos[idx]] - x[idx] ** 2 / x[-1]
+            v[f.zeroed] = 0.0
+            out.append(v)
+            lo += f.n_levels
         return out
 
     def inverse_columns(self, system_index: np.ndarray) -> np.ndarray:

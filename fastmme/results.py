@@ -68,12 +68,13 @@ class FitResult:
     singular: bool
     _objective: object = field(repr=False)
     _kept_columns: np.ndarray = field(repr=False)
+    sparse_fixed: tuple = ()     # per sparse fixed factor: (name, level labels, estimates), zeroed levels 0
 
     # ---- derived ---------------------------------------------------------------------------
     @property
     def n_params(self) -> int:
-        """Parameters counted by lme4's logLik df: p + nθ + 1."""
-        return self.beta.shape[0] + self.n_theta + 1
+        """Parameters counted by lme4's logLik df: p + nθ + 1 (p with the sparse factors' estimable levels)."""
+        return self._objective.p_df + self.n_theta + 1
 
     @property
     def aic(self) -> float:
@@ -138,6 +139,31 @@ class FitResult:
         except np.linalg.LinAlgError:
             cov = np.full((len(est), len(est)), np.nan)
         return names, np.array(est), cov
+
+    def fixed_levels(self, name: str | None = None):
+        """A DataFrame of a sparse fixed factor's levels (fastmme.sparse_fixed): estimate, se, its
+        connected set and whether the level was set to zero.  Each estimate is the level's contrast
+        with the zeroed reference level of its set (treatment coding) and se is that contrast's
+        standard error, σ̂ √[C⁻¹]_jj from the selected inverse; differences between levels of one set
+        are estimable, across sets they are not."""
+        import pandas as pd
+        factors = self._objective.spec.sparse_factors
+        if not factors:
+            raise FastmmeError("this model has no sparse fixed factors")
+        names = [f.name for f in factors]
+        if name is None and len(factors) == 1:
+            name = names[0]
+        if name not in names:
+            raise FastmmeError(f"no sparse fixed factor {name!r}; the model has {', '.join(map(repr, names))}")
+        k = names.index(name)
+        f, est = factors[k], self.sparse_fixed[k][2]
+        var = self._fixed_level_variances[k]
+        return pd.DataFrame({"estimate": est, "se": np.sqrt(np.clip(var, 0.0, None)) * self.sigma,
+                             "set": f.sets, "zeroed": f.zeroed}, index=pd.Index(f.labels, name=name))
+
+    @functools.cached_property
+    def _fixed_level_variances(self):
+        return self._objective.fixed_level_variances(self.theta)
 
     def variance_components(self):
         """A DataFrame of the variance components (variances and covariances of each term, then the
@@ -247,7 +273,7 @@ def _cond_var(objective, theta, sigma):
     H = G_R.  The diagonal blocks of [M_aug⁻¹]_ZZ come from solves with unit vectors in chunks, or,
     with relationship matrices (animal models: many levels, a sparse factor), from the selected inverse.
     """
-    if objective.has_known:
+    if objective.has_known or objective.has_sparse_fixed:
         return _scaled_blocks(objective, theta, sigma, fixed_known=True)
     objective.factorize(theta)
     sysm = objective.system
@@ -283,7 +309,7 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
     of the profiled estimate."""
     theta = opt.theta
     u, beta, pwrss, _ = objective.solve(theta)
-    n, p = spec.n, spec.p
+    n, p = spec.n, spec.p_df
     given = sigma2 is not None
     if not given:
         sigma2 = pwrss / (n - p if spec.reml else n)
@@ -298,6 +324,13 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
     fitted = spec.X @ beta
     for t, b in zip(spec.terms, blups):
         fitted = fitted + np.sum(t.zmatrix() * b[t.codes], axis=1)
+    sparse_fixed, lo = [], spec.q
+    for f in spec.sparse_factors:
+        est = u[lo:lo + f.n_levels].copy()
+        est[f.zeroed] = 0.0
+        fitted = fitted + est[f.codes]
+        sparse_fixed.append((f.name, f.labels, _freeze(est)))
+        lo += f.n_levels
     dev = objective.unprofiled_deviance(theta, np.sqrt(sigma2), spec.reml) if given else \
         objective.deviance(theta, spec.reml)
     lower = np.concatenate([t.theta_lower() for t in spec.terms])
@@ -313,8 +346,18 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         residuals=_freeze(spec.y - fitted), loglik=-0.5 * dev, deviance=dev, n_theta=spec.n_theta,
         converged=opt.converged, n_evals=opt.n_evals, optimizer_message=opt.message,
         singular=bool(np.any(theta[lower == 0] < SINGULAR_TOL)),
-        _objective=objective, _kept_columns=_freeze(kept_columns),
+        _objective=objective, _kept_columns=_freeze(kept_columns), sparse_fixed=tuple(sparse_fixed),
     )
+
+
+def sparse_fixed_lines(res: FitResult) -> list:
+    """One summary line per sparse fixed factor: levels, zeroed levels, connected sets."""
+    out = []
+    for f in res._objective.spec.sparse_factors:
+        sets = int(f.sets.max()) + 1
+        out.append(f"sparse fixed factor {f.name}: {f.n_levels} levels, {int(f.zeroed.sum())} set to zero, "
+                   f"{sets} connected set{'s' if sets > 1 else ''} (estimates: fixed_levels('{f.name}'))")
+    return out
 
 
 def format_summary(res: FitResult) -> str:
@@ -339,6 +382,7 @@ def format_summary(res: FitResult) -> str:
     lines += ["", "Fixed effects:", f"{'':<14} {'Estimate':>10} {'Std. Error':>10} {'t value':>8}"]
     for nm, b, se in zip(res.x_names, res.beta, res.beta_se):
         lines.append(f"{nm:<14} {b:>10.4f} {se:>10.4f} {b / se:>8.3f}")
+    lines += sparse_fixed_lines(res)
     if res.dropped:
         lines.append(f"fixed-effect columns dropped as aliased: {', '.join(res.dropped)}")
     if res.singular:

@@ -54,10 +54,10 @@ def sparse_gradient(objective, theta, reml: bool) -> np.ndarray:
     keep[-1] = False
     if reml:
         Gc, Hinv = x[:, None], np.array([[1.0 / x[-1]]])
-        m = obj.blocks.n - p
+        m = obj.blocks.n - obj.p_df
     else:
-        keep[q:] = False
-        rest = np.arange(q, N)
+        rest = np.concatenate([sysm.iperm_z[obj.q_random:q], np.arange(q, N)])   # the fixed effects and y
+        keep[rest] = False
         Gc = obj.inverse_columns(rest)
         Hinv = np.linalg.inv(Gc[rest])
         m = obj.blocks.n

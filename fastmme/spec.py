@@ -30,6 +30,7 @@ class ModelSpec:
     terms: tuple               # Term objects in the caller's order
     term_names: tuple          # grouping-factor names (unique)
     reml: bool
+    sparse_factors: tuple = ()  # fixed factors carried in the sparse factor (fastmme.sparse_fixed)
 
     @property
     def n(self) -> int:
@@ -38,6 +39,12 @@ class ModelSpec:
     @property
     def p(self) -> int:
         return self.X.shape[1]
+
+    @property
+    def p_df(self) -> int:
+        """Estimable fixed effects: the dense columns and the sparse factors' non-zeroed levels (the
+        p of REML's n − p)."""
+        return self.X.shape[1] + sum(f.n_estimable for f in self.sparse_factors)
 
     @property
     def q(self) -> int:
@@ -153,9 +160,10 @@ def _check_terms(terms, n):
     return tuple(terms), tuple(uniq)
 
 
-def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True) -> ModelSpec:
+def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True, sparse_fixed=None) -> ModelSpec:
     """Validate and copy the inputs; drop aliased columns of X with a warning naming them.
 
+    sparse_fixed: {name: labels (n,)} fixed factors to carry in the sparse factor (fastmme.sparse_fixed).
     copy=False is for arrays fastmme built itself (the formula layer): they are not the caller's."""
     yv = _vector("y", y, copy=copy)
     n = yv.shape[0]
@@ -173,12 +181,20 @@ def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True) -> 
         warnings.warn(f"fixed-effect model matrix is rank deficient: dropping {len(dropped)} column(s) "
                       f"{', '.join(dropped)} (aliased with the others); their effects are not estimable",
                       RankDeficiencyWarning, stacklevel=3)
-    if n <= Xk.shape[1]:
-        raise FastmmeError(f"{n} observations for {Xk.shape[1]} fixed effects: need more observations "
+    factors = ()
+    if sparse_fixed:
+        from .sparse_fixed import resolve
+        if not isinstance(sparse_fixed, dict):
+            raise FastmmeError("sparse_fixed must be a dict: factor name → one label per observation")
+        factors, Xk, kept, more = resolve(sparse_fixed, Xk, kept)
+        dropped = list(dropped) + list(more)
+    p_df = Xk.shape[1] + sum(f.n_estimable for f in factors)
+    if n <= p_df:
+        raise FastmmeError(f"{n} observations for {p_df} fixed effects: need more observations "
                            "than fixed-effect columns")
     yv.setflags(write=False)
     Xk = np.ascontiguousarray(Xk)
     Xk.setflags(write=False)
     return ModelSpec(y=yv, X=Xk, x_names=tuple(kept), dropped=tuple(dropped),
                      weights=w, has_weights=weights is not None, terms=terms_t, term_names=term_names,
-                     reml=bool(reml))
+                     reml=bool(reml), sparse_factors=tuple(factors))

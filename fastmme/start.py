@@ -71,8 +71,8 @@ def moment_start(objective, compare: bool = True) -> np.ndarray | None:
     outer term's one-way estimate absorbs the inner one)."""
     spec = objective.spec
     terms = spec.terms
-    if len(terms) < 2 or any(t.known is not None for t in terms):
-        return None           # (single-term fits ignore K: T = I is the better start there)
+    if len(terms) < 2 or any(t.known is not None for t in terms) or spec.sparse_factors:
+        return None           # (single-term fits ignore K and sparse fixed factors: T = I is the better start)
     n, p = objective.blocks.n, objective.p
     nn = n - p if spec.reml else n
     fits = []

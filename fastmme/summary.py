@@ -10,6 +10,8 @@ import html
 import numpy as np
 import pandas as pd
 
+from .results import sparse_fixed_lines
+
 
 def _pval(p) -> str:
     if not np.isfinite(p):
@@ -58,6 +60,7 @@ def _messages(fit) -> list:
     out = []
     if fit.n_dropped:
         out.append(f"{fit.n_dropped} observation(s) with missing values dropped")
+    out += sparse_fixed_lines(fit.core)
     if fit.core.dropped:
         out.append(f"fixed-effect columns dropped as aliased: {', '.join(fit.core.dropped)}")
     if fit.singular:

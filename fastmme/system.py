@@ -30,9 +30,11 @@ class Prior:
     known relationship matrix (fastmme.relationship).  `diag` (q,) is added to the diagonal per θ;
     the off-diagonal entries (u-indices row > col, values) are constant: θ never touches them."""
 
-    def __init__(self, pattern: ZtZPattern, knowns=None):
+    def __init__(self, pattern: ZtZPattern, knowns=None, fixed_diag=None):
         q = pattern.q
         self.diag = np.ones(q)
+        if fixed_diag is not None:      # sparse fixed factors (the last u-indices): no penalty, 1 where zeroed
+            self.diag[q - fixed_diag.shape[0]:] = fixed_diag
         rows, cols, vals = [], [], []
         self.logdet = 0.0                 # Σ_k r_k log|K_k|, added to log|L_Z|²
         for k, known in enumerate(knowns or ()):
@@ -58,12 +60,19 @@ class Prior:
         return self.rows.shape[0]
 
 
-def _z_order(pattern: ZtZPattern, prior: Prior) -> np.ndarray:
-    """Fill-reducing permutation of the random effects (new position i holds u-index perm[i])."""
+def _z_order(pattern: ZtZPattern, prior: Prior, n_last: int = 0) -> np.ndarray:
+    """Fill-reducing permutation of the random effects (new position i holds u-index perm[i]);
+    n_last > 0 keeps the last n_last u-indices (sparse fixed levels, for ML) after the others."""
     q = pattern.q
     z1, z2, _ = pattern.entries()
     rows = np.concatenate([np.maximum(z1, z2), np.arange(q), prior.rows])
     cols = np.concatenate([np.minimum(z1, z2), np.arange(q), prior.cols])
+    if n_last:
+        m = q - n_last
+        inside = rows < m
+        A = sp.csc_matrix((np.ones(int(inside.sum())), (rows[inside], cols[inside])), shape=(m, m))
+        A.sum_duplicates()
+        return np.concatenate([fill_reducing_order(A), np.arange(m, q)])
     A = sp.csc_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(q, q))
     A.sum_duplicates()
     return fill_reducing_order(A)
@@ -72,13 +81,16 @@ def _z_order(pattern: ZtZPattern, prior: Prior) -> np.ndarray:
 class AugmentedSystem:
     """Pattern and value positions of M; `write(theta_blocks)` fills the θ-dependent values."""
 
-    def __init__(self, pattern: ZtZPattern, blocks: Blocks, perm_z=None, knowns=None):
+    def __init__(self, pattern: ZtZPattern, blocks: Blocks, perm_z=None, knowns=None, fixed_diag=None,
+                 fixed_last: bool = False):
         q, p = pattern.q, blocks.ZtX.shape[1]
         self.pattern, self.blocks, self.q, self.p = pattern, blocks, q, p
         N = q + p + 1
         self.N = N
-        self.prior = prior = Prior(pattern, knowns)
-        perm_z = _z_order(pattern, prior) if perm_z is None else np.asarray(perm_z, dtype=np.int64)
+        self.prior = prior = Prior(pattern, knowns, fixed_diag)
+        if perm_z is None:
+            perm_z = _z_order(pattern, prior, fixed_diag.shape[0] if fixed_last else 0)
+        perm_z = np.asarray(perm_z, dtype=np.int64)
         iperm = np.empty(q, dtype=np.int64)
         iperm[perm_z] = np.arange(q)
         self.perm_z, self.iperm_z = perm_z, iperm
