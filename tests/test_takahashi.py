@@ -43,3 +43,25 @@ def test_selected_inverse_of_a_pedigree_ainv_gives_A():
     chol = SparseCholesky(sp.tril(Ainv).tocsc(), ordering="default")
     assert chol.factorize(sp.tril(Ainv).tocsc().data)
     np.testing.assert_allclose(chol.inverse_diagonal(), 1.0 + ped.inbreeding, rtol=1e-10)
+
+
+def test_supernodal_blocks_wide_and_narrow():
+    """A banded part (narrow supernodes) and dense trailing rows (one wide supernode): still the dense
+    inverse on the pattern, and the supernodes really are wider than one column."""
+    from fastmme.kernels.takahashi import supernodes
+    rng = np.random.default_rng(7)
+    n, k = 150, 25
+    A = sp.diags([np.full(n - 1, 0.3), np.full(n, 8.0), np.full(n - 1, 0.3)], [-1, 0, 1]).tolil()
+    A[n - k:, n - k:] = rng.normal(size=(k, k)) * 0.05 + np.eye(k) * 8
+    A[n - k:, :n - k:7] = 0.2
+    A[:n - k:7, n - k:] = 0.2
+    A = ((A + A.T) / 2).tocsc()
+    chol = SparseCholesky(sp.tril(A).tocsc(), ordering="natural")
+    assert chol.factorize(sp.tril(A).tocsc().data)
+    Z, perm = chol.selected_inverse()
+    L = chol._factor.L().tocsc()
+    start, _ = supernodes(L.indptr.astype(np.int64), L.indices.astype(np.int64))
+    assert np.max(np.diff(start)) >= k and len(start) - 1 < n
+    Ainv = np.linalg.inv(A.toarray())
+    Zc = Z.tocoo()
+    np.testing.assert_allclose(Zc.data, Ainv[perm[Zc.row], perm[Zc.col]], rtol=1e-10, atol=1e-13)

@@ -6,39 +6,127 @@ With A = L Lᵀ and Z = A⁻¹, Z L = L⁻ᵀ is upper triangular with diagonal 
 
 Processing columns from last to first, every Z_ik needed lies on the pattern of L (the pattern is
 closed under this recurrence), so Z is computed there and nowhere else.  What AI-REML's traces and
-breeders' PEVs (diag C⁻¹) need, without forming C⁻¹.  Tests: tests/test_takahashi.py (dense inverse).
+breeders' PEVs (diag C⁻¹) need, without forming C⁻¹.
+
+The recurrence is run by supernodes (Lin et al. 2011, SelInv): consecutive columns f..l whose
+patterns nest (column c holds rows c..l and the same rows R below l) form a dense diagonal block
+L_D (w × w) and a dense block L_B (|R| × w).  With Û = L_B L_D⁻¹ and Z_RR gathered from the later
+columns,
+
+    Z_RJ = −Z_RR Û,        Z_JJ = L_D⁻ᵀ L_D⁻¹ − Ûᵀ Z_RJ,
+
+dense products (BLAS) instead of one sparse dot product per entry.  Z_RR is gathered through the
+supernode of each of its columns (rows at fixed offsets), not by searching.
+Tests: tests/test_takahashi.py (dense inverse).
 """
 import numpy as np
 from numba import njit
 
 from ..config import JIT
-from .small import find_sorted
+
+
+@njit(**JIT)
+def supernodes(indptr, indices):
+    """(start (ns + 1,), supernode of each column (n,)): maximal runs of columns j, j+1 with the
+    pattern of j equal to {j} ∪ the pattern of j + 1."""
+    n = indptr.shape[0] - 1
+    start = np.empty(n + 1, dtype=np.int64)
+    of = np.empty(n, dtype=np.int64)
+    ns = 0
+    for j in range(n):
+        if j > 0:
+            c0 = indptr[j] - indptr[j - 1]
+            c1 = indptr[j + 1] - indptr[j]
+            if c0 == c1 + 1 and c0 > 1 and indices[indptr[j - 1] + 1] == j:
+                of[j] = ns - 1
+                continue
+        start[ns] = j
+        of[j] = ns
+        ns += 1
+    start[ns] = n
+    return start[:ns + 1].copy(), of
+
+
+@njit(**JIT)
+def _row_offset(indices, indptr, start, s, row):
+    """Offset of `row` in the pattern of the first column of supernode s (binary search below it)."""
+    f = start[s]
+    l = start[s + 1] - 1
+    if row <= l:
+        return row - f
+    lo = indptr[f] + (l - f + 1)
+    hi = indptr[f + 1]
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if indices[mid] < row:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo >= end or indices[lo] != row:
+        raise ValueError("the pattern of L is not closed under the recurrence")
+    return lo - indptr[f]
 
 
 @njit(**JIT)
 def selected_inverse(indptr, indices, data):
     """Z on the pattern of the lower-triangular L (CSC, sorted rows, diagonal first in each column)."""
-    n = indptr.shape[0] - 1
+    start, of = supernodes(indptr, indices)
+    ns = start.shape[0] - 1
     Z = np.zeros(data.shape[0])
-    for j in range(n - 1, -1, -1):
-        p0 = indptr[j]
-        p1 = indptr[j + 1]
-        ljj = data[p0]
-        for a in range(p1 - 1, p0, -1):          # Z_ij for the rows i > j of column j
-            i = indices[a]
-            acc = 0.0
-            for b in range(p0 + 1, p1):
-                k = indices[b]
-                if i >= k:                        # Z_ik lives in column k, row i
-                    pos = find_sorted(indices, indptr[k], indptr[k + 1], i)
-                else:                             # Z_ik = Z_ki, in column i, row k
-                    pos = find_sorted(indices, indptr[i], indptr[i + 1], k)
-                if pos < 0:
-                    raise ValueError("the pattern of L is not closed under the recurrence")
-                acc += Z[pos] * data[b]
-            Z[a] = -acc / ljj
-        acc = 0.0
-        for b in range(p0 + 1, p1):
-            acc += Z[b] * data[b]
-        Z[p0] = (1.0 / ljj - acc) / ljj
+    for s in range(ns - 1, -1, -1):
+        f = start[s]
+        w = start[s + 1] - f
+        p0 = indptr[f]
+        m = indptr[f + 1] - p0 - w
+        R = indices[p0 + w:p0 + w + m]
+        # L_D (w × w lower) and L_B (m × w)
+        LD = np.zeros((w, w))
+        LB = np.empty((m, w))
+        for c in range(w):
+            pc = indptr[f + c]
+            for r in range(c, w):
+                LD[r, c] = data[pc + r - c]
+            for t in range(m):
+                LB[t, c] = data[pc + w - c + t]
+        # LDinv = L_D⁻¹ by forward substitution
+        LDinv = np.zeros((w, w))
+        for c in range(w):
+            LDinv[c, c] = 1.0 / LD[c, c]
+            for r in range(c + 1, w):
+                acc = 0.0
+                for k in range(c, r):
+                    acc += LD[r, k] * LDinv[k, c]
+                LDinv[r, c] = -acc / LD[r, r]
+        ZJJ = LDinv.T @ LDinv
+        if m > 0:
+            U = LB @ LDinv                                  # Û = L_B L_D⁻¹
+            ZRR = np.empty((m, m))
+            b = 0
+            while b < m:                                    # the columns of R, by their supernode
+                sk = of[R[b]]
+                e = b
+                while e < m and of[R[e]] == sk:
+                    e += 1
+                fk = start[sk]
+                offs = np.empty(m - b, dtype=np.int64)
+                for a in range(b, m):
+                    offs[a - b] = _row_offset(indices, indptr, start, sk, R[a])
+                for c in range(b, e):
+                    base = indptr[R[c]] - (R[c] - fk)       # column R[c] holds rows from R[c] on
+                    for a in range(c, m):
+                        v = Z[base + offs[a - b]]
+                        ZRR[a, c] = v
+                        ZRR[c, a] = v
+                b = e
+            ZRJ = -(ZRR @ U)
+            ZJJ -= U.T @ ZRJ
+            for c in range(w):
+                pc = indptr[f + c]
+                for t in range(m):
+                    Z[pc + w - c + t] = ZRJ[t, c]
+        for c in range(w):
+            pc = indptr[f + c]
+            for r in range(c, w):
+                Z[pc + r - c] = ZJJ[r, c]
     return Z
