@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .errors import FastmmeError
@@ -113,9 +115,13 @@ def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEV
     else:
         th0 = objective.check_theta(start)
     if objective.has_gradient:
+        em = None
+        if objective.dense is None and objective.spec.reml:
+            from .em import em_theta
+            em = functools.partial(em_theta, objective)
         return minimize_newton(lambda th: objective.deviance_and_gradient(th, information=True),
                                objective.deviance_and_gradient, objective.deviance, th0, lower,
-                               maxeval=maxeval, progress=progress, canonical=objective.canonical_theta)
+                               maxeval=maxeval, progress=progress, canonical=objective.canonical_theta, em=em)
     return minimize_bobyqa(objective.deviance, th0, lower, maxeval=maxeval, progress=progress, step=step)
 
 

@@ -200,7 +200,7 @@ def _escape(value, x, fx, lower, canonical=None):
 
 
 def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=None,
-                    canonical=None, tol=None) -> OptSummary:
+                    canonical=None, tol=None, em=None) -> OptSummary:
     """Projected Newton with the average-information Hessian: fgh(θ) -> (value, gradient, H).
 
     Each iteration solves H_FF δ = −g_F on the free set F (θ entries not held at their bound by a
@@ -208,7 +208,9 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
     decreases enough (Armijo), and stops when the predicted decrease −gᵀδ falls below
     tol · max(1, |criterion|) (default NEWTON_TOL).  Near the optimum the AI matrix is close to the
     Hessian, so a fit takes a handful of iterations.  Entries at their bound of 0 are tried off it
-    afterwards (_escape) and Newton restarts from a better point.  If a step cannot be found,
+    afterwards (_escape) and Newton restarts from a better point.  em: optional θ ↦ θ after one
+    EM-REML step (fastmme.em), tried first whenever the Newton step would leave the parameter space
+    (cross a bound) and taken if it lowers the criterion.  If a step cannot be found,
     L-BFGS-B continues from the best point (minimize_gradient), and BOBYQA after it if needed."""
     start = np.asarray(start, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
@@ -220,7 +222,7 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
     try:
         x = start.copy()
         for _ in range(1 + MAX_ESCAPES):
-            ok, x, fx, note = _newton_iterations(call, x, lower, bounded, tol)
+            ok, x, fx, note = _newton_iterations(call, x, lower, bounded, tol, em)
             message += note
             if not ok:
                 break
@@ -243,7 +245,7 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
     return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start)
 
 
-def _newton_iterations(call, x, lower, bounded, tol):
+def _newton_iterations(call, x, lower, bounded, tol, em=None):
     """Newton iterations from x until the predicted decrease is small: (converged, x, f(x), note).
     (Keeping the AI matrix of an earlier iterate when it predicted well was tried: fits took more
     evaluations, up to 65 where 17 sufficed, and stopped less precisely.)"""
@@ -261,6 +263,12 @@ def _newton_iterations(call, x, lower, bounded, tol):
         bnd = bounded & (x > lower)
         floor[bnd] = np.where(gap[bnd] > BOUNDARY_TRY, lower[bnd] + 0.1 * gap[bnd], lower[bnd])
         floor[bounded & (x <= lower)] = lower[bounded & (x <= lower)]
+        if em is not None and np.any(bounded & (x + step < lower)):
+            xe = em(x)                      # the AI step leaves the parameter space: an EM step instead
+            fe, ge, He = call(xe)
+            if fe < fx:
+                x, fx, g, H = xe, fe, ge, He
+                continue
         full = np.maximum(x + step, floor) - x
         predicted = -float(g @ full)
         if predicted <= (NEWTON_TOL if tol is None else tol) * max(1.0, abs(fx)):

@@ -117,6 +117,11 @@ def known_covariance(relationship=None, precision=None, labels=None) -> KnownCov
     from .pedigree import Pedigree
     if (relationship is None) == (precision is None):
         raise FastmmeError("give exactly one of relationship= (a Pedigree, or K) and precision= (K⁻¹)")
+    given = relationship if relationship is not None else precision
+    if hasattr(given, "known_covariance"):          # fastmme.genomic.HInverse (single step)
+        if labels is not None:
+            raise FastmmeError("an H⁻¹ from fastmme.genomic carries its own labels; do not pass labels=")
+        return given.known_covariance()
     if isinstance(relationship, Pedigree):
         ped = relationship
         if labels is not None:

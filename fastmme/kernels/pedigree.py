@@ -174,3 +174,34 @@ def ainv_triplets(sire, dam, d, rows, cols, vals):
                     cols[base + t] = i
                     vals[base + t] = 0.0
                 t += 1
+
+
+@njit(parallel=True, **JIT)
+def relationship_block(sire, dam, d, idx, work_B, work_X, out):
+    """out = A[idx, idx] (the relationships among the animals idx, e.g. the genotyped A₂₂): columns
+    A e_j = T D Tᵀ e_j by Colleau's sweeps, BATCH at a time, the batches shared out among the workers
+    (own B and X each); A is never formed.  Cost O(n · len(idx))."""
+    nw = work_B.shape[0]
+    K = work_B.shape[2]
+    m = idx.shape[0]
+    hi = 0
+    for a in range(m):
+        hi = max(hi, idx[a])
+    nb = (m + K - 1) // K
+    for w in prange(nw):
+        B = work_B[w]
+        X = work_X[w]
+        cols = np.empty(K, dtype=np.int64)
+        for bi in range(w, nb, nw):
+            smax = -1
+            for c in range(K):
+                g = bi * K + c
+                cols[c] = idx[g] if g < m else -1
+                if g < m:
+                    smax = max(smax, idx[g])
+            _sweep_batch(sire, dam, d, cols, smax, hi, B, X)
+            for c in range(K):
+                g = bi * K + c
+                if g < m:
+                    for a in range(m):
+                        out[a, g] = X[idx[a], c]
