@@ -65,3 +65,15 @@ def test_supernodal_blocks_wide_and_narrow():
     Ainv = np.linalg.inv(A.toarray())
     Zc = Z.tocoo()
     np.testing.assert_allclose(Zc.data, Ainv[perm[Zc.row], perm[Zc.col]], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("n", [7, 48, 49, 130, 257])
+def test_dense_block_helpers_against_numpy(n):
+    """The recursive (BLAS) triangular inverse and Gram product used for wide supernodes."""
+    from fastmme.kernels.takahashi import _lower_gram, _tri_inv
+    rng = np.random.default_rng(n)
+    L = np.tril(rng.normal(size=(n, n))) * 0.1 + 2 * np.eye(n)
+    X = _tri_inv(L)
+    np.testing.assert_allclose(X, np.linalg.inv(L), rtol=1e-12, atol=1e-14)
+    assert np.all(np.triu(X, 1) == 0)
+    np.testing.assert_allclose(_lower_gram(X), X.T @ X, rtol=1e-12, atol=1e-14)
