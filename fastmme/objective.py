@@ -322,31 +322,54 @@ class ProfiledDeviance:
         as known (lme4's condVar).  With R the rows removed (y, or X and y), the block of the inverse
         is [M_aug⁻¹]_vv − G_v H⁻¹ G_vᵀ, G = M_aug⁻¹ E_R, H = G_R."""
         self.factorize(theta)
+        q, N = self.q, self.N
+        iperm = self.system.iperm_z
+        if fixed_known and self.has_sparse_fixed:
+            return self._random_block_inverse_blocks()
         Zs, perm = self.chol.selected_inverse()
         fpos = np.empty_like(perm)
         fpos[perm] = np.arange(perm.shape[0])
-        q, N = self.q, self.N
-        iperm = self.system.iperm_z
-        rest = np.concatenate([iperm[self.q_random:q], np.arange(q, N)]) if fixed_known else np.array([N - 1])
+        rest = np.arange(q, N) if fixed_known else np.array([N - 1])
         G = self.inverse_columns(rest)
-        Hinv = np.linalg.inv(G[rest]) if rest.shape[0] < 2000 else None
-        pt = self.pattern
-        if Hinv is None:
-            raise FastmmeError("condVar with a sparse fixed factor of more than 2000 levels is not available; "
-                               "use the prediction-error variances (pev), which include the fixed effects' "
-                               "uncertainty")
-        out = []
+        Hinv = np.linalg.inv(G[rest])
+        return self._diagonal_blocks(Zs, fpos, iperm, G, Hinv)
+
+    def _diagonal_blocks(self, Zs, fpos, position, G=None, Hinv=None) -> list:
+        """Per term, the (J, r, r) blocks of Zs (a selected inverse, lower CSC in factor order) at the
+        terms' unknowns (u-index → `position` → factor position `fpos`), less G_v H⁻¹ G_vᵀ if given."""
+        pt, out = self.pattern, []
         for k in range(len(self.spec.terms)):
             r, J, q0 = int(pt.r[k]), int(pt.J[k]), int(pt.q_offset[k])
-            idx = iperm[q0:q0 + r * J]
+            idx = position[q0:q0 + r * J]
             f = fpos[idx].reshape(J, r)
             fa = np.broadcast_to(f[:, :, None], (J, r, r)).ravel()
             fb = np.broadcast_to(f[:, None, :], (J, r, r)).ravel()
             vals = np.asarray(Zs[np.maximum(fa, fb), np.minimum(fa, fb)]).reshape(J, r, r)
-            Gi = G[idx].reshape(J, r, -1)
-            vals -= np.einsum("jam,mn,jbn->jab", Gi, Hinv, Gi)
+            if G is not None:
+                Gi = G[idx].reshape(J, r, -1)
+                vals -= np.einsum("jam,mn,jbn->jab", Gi, Hinv, Gi)
             out.append(vals)
         return out
+
+    def _random_block_inverse_blocks(self) -> list:
+        """(ΛᵀZᵀWZΛ + prior)⁻¹ blocks when sparse fixed levels sit among the random effects: the
+        random effects' rows and columns of M (already in a fill-reducing order) get a factor and a
+        selected inverse of their own (one more factorisation, no solve per fixed level)."""
+        from .cholmod import SparseCholesky
+        iperm = self.system.iperm_z
+        rand = np.sort(iperm[:self.q_random])
+        M = self.system.matrix()
+        M.data = self.system.data.copy()
+        sub = M[rand][:, rand].tocsc()
+        sub.sort_indices()
+        ch = SparseCholesky(sub, ordering="natural")
+        if not ch.factorize(sub.data):
+            raise not_positive_definite(self._last_theta)
+        Zs, perm = ch.selected_inverse()
+        fpos = np.empty_like(perm)
+        fpos[perm] = np.arange(perm.shape[0])
+        position = np.searchsorted(rand, iperm[:self.q_random])    # u-index → row of the sub-matrix
+        return self._diagonal_blocks(Zs, fpos, position)
 
     def fixed_level_variances(self, theta) -> list:
         """Per sparse fixed factor, (J,) diagonal of C⁻¹ at its levels (unscaled: times σ² it is the

@@ -46,6 +46,8 @@ def test_animal_model_matches_dense_coding(animal_fits):
     np.testing.assert_allclose(lv.loc[[c[2:] for c in cg_cols], "se"], se_dense[cg_cols], rtol=1e-7)
     np.testing.assert_allclose(np.sqrt(np.diag(sparse.vcov)), se_dense[["(Intercept)", "sexM"]], rtol=1e-7)
     np.testing.assert_allclose(sparse.core.pev[0], dense.core.pev[0], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(sparse.core.cond_var[0], dense.core.cond_var[0], rtol=1e-8, atol=1e-10)
+    assert sparse.ranef["animal"].shape == dense.ranef["animal"].shape
     np.testing.assert_allclose(sparse.core.variance_components(), dense.core.variance_components(), rtol=1e-6)
     assert sparse.core.n_params == dense.core.n_params
     assert "sparse fixed factor cg: 15 levels, 1 set to zero, 1 connected set" in sparse.summary()
