@@ -18,6 +18,7 @@ def main():
     ap.add_argument("--generations", type=int, default=10)
     ap.add_argument("--sires", type=int, default=100)
     ap.add_argument("--groups", type=int, default=1_000)
+    ap.add_argument("--verbose", action="store_true", help="print every evaluation of the criterion")
     a = ap.parse_args()
     import numpy as np
     from fastmme import pedigree, simulate
@@ -39,7 +40,12 @@ def main():
     obj = model._objective
     _ = obj.chol                         # symbolic analysis of the sparse system
     mark("model")
-    res = model.fit()
+    t_eval = [time.perf_counter()]
+
+    def progress(k, best):
+        t_eval.append(time.perf_counter())
+        print(f"#   evaluation {k}: {t_eval[-1] - t_eval[-2]:.1f} s, best criterion {best:.4f}", flush=True)
+    res = model.fit(progress=progress if a.verbose else None)
     mark(f"REML, {res.n_evals} evaluations")
     rel = res.reliability(0)
     mark("PEV")
