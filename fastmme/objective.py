@@ -31,10 +31,11 @@ from .schur import MAX_DENSE, MAX_DENSE_P, DenseSchur, dense_size
 from .system import AugmentedSystem
 
 LOG_2PI = np.log(2.0 * np.pi)
-# above this many entries of L a gradient (the selected inverse, kernels/takahashi.py, not supernodal)
-# costs more than the derivative-free evaluations it saves (measured: 22,000 animals with 200 dense
-# contemporary-group columns, nnz(L) 5.2M: 23 s per gradient against 2.4 s per evaluation)
-SPARSE_GRADIENT_MAX_NNZ = 1_000_000
+# above this many entries of L the selected inverse behind the gradient (a copy of L and Z, 24 bytes an
+# entry) is not attempted and BOBYQA runs.  With the supernodal selected inverse a Newton (AI-REML) step
+# costs about 4 evaluations and a fit takes 4-6 of them against BOBYQA's 25-30 evaluations (measured:
+# 210,000 animals, nnz(L) 22 M: 4 Newton steps 71 s, BOBYQA 29 evaluations 149 s, the same optimum)
+SPARSE_GRADIENT_MAX_NNZ = 300_000_000
 
 
 @dataclass(frozen=True)
