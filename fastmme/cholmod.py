@@ -53,13 +53,32 @@ class SparseCholesky:
         """A⁻¹ b (b a vector or a dense matrix)."""
         return self._factor.solve_A(b)
 
+    def _lower(self):
+        L = self._factor.L().tocsc()
+        L.sort_indices()
+        return L
+
+    def selected_inverse_bytes(self) -> int:
+        """Estimated peak memory of selected_inverse: L and Z (24 bytes an entry) and about six dense
+        copies of the widest supernode's diagonal block."""
+        from .kernels.takahashi import supernodes
+        L = self._lower()
+        start, _ = supernodes(L.indptr.astype(np.int64), L.indices.astype(np.int64))
+        w = int(np.max(np.diff(start))) if start.shape[0] > 1 else 0
+        return 24 * int(L.nnz) + 48 * w * w
+
     def selected_inverse(self):
         """(Z, perm): A⁻¹ on the pattern of L as a lower-triangular CSC matrix in factor order (entry
         (a, b) is A⁻¹ at original indices perm[a], perm[b]).  Takahashi's recurrences
         (kernels/takahashi.py) on the current numeric factor; A⁻¹ itself is never formed."""
         from .kernels.takahashi import selected_inverse
-        L = self._factor.L().tocsc()
-        L.sort_indices()
+        need, free = self.selected_inverse_bytes(), available_memory()
+        if need > 0.8 * free:
+            raise FastmmeError(f"the selected inverse of this factor needs about {need / 2**30:.1f} GB (its widest "
+                               f"dense block included) and {free / 2**30:.1f} GB are available: PEVs, "
+                               "reliabilities and AI-REML gradients are not computed at this size; fewer "
+                               "levels in the largest separator (e.g. fewer contemporary groups) or more memory")
+        L = self._lower()
         Z = selected_inverse(L.indptr.astype(np.int64), L.indices.astype(np.int64), L.data)
         return sp.csc_matrix((Z, L.indices, L.indptr), shape=L.shape), self.perm
 
@@ -72,6 +91,22 @@ class SparseCholesky:
 
     def nnz_L(self) -> int:
         return int(self._factor.L().nnz)
+
+
+def available_memory() -> int:
+    """Bytes of physical memory available now (Linux), or a large number where unknown."""
+    import os
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 50
 
 
 def logdet_spd(lower: sp.csc_matrix) -> float | None:

@@ -232,7 +232,9 @@ class ProfiledDeviance:
         if self._sparse_gradient_ok is None:
             if self._last is None:          # nnz(L) is known after a numeric factorisation
                 self.factorize(np.concatenate([t.theta_start() for t in self.spec.terms]))
-            self._sparse_gradient_ok = self.chol.nnz_L() <= SPARSE_GRADIENT_MAX_NNZ
+            from .cholmod import available_memory
+            self._sparse_gradient_ok = self.chol.nnz_L() <= SPARSE_GRADIENT_MAX_NNZ and \
+                self.chol.selected_inverse_bytes() <= 0.5 * available_memory()
         return self._sparse_gradient_ok
 
     def deviance_and_gradient(self, theta, reml: bool | None = None, information: bool = False):

@@ -77,3 +77,19 @@ def test_dense_block_helpers_against_numpy(n):
     np.testing.assert_allclose(X, np.linalg.inv(L), rtol=1e-12, atol=1e-14)
     assert np.all(np.triu(X, 1) == 0)
     np.testing.assert_allclose(_lower_gram(X), X.T @ X, rtol=1e-12, atol=1e-14)
+
+
+def test_selected_inverse_too_large_for_memory_is_refused(monkeypatch):
+    """A factor whose selected inverse would not fit gets the project's error, not an out-of-memory
+    kill (measured: a million-animal factor's widest block), and the fit falls back to BOBYQA."""
+    import fastmme
+    from fastmme import FastmmeError, cholmod, simulate
+    from fastmme.api import _formula_model
+    pf = simulate.population(60, 3, 6, seed=2)
+    df, ped, _ = simulate.animal_model_records(pf, h2=0.3, groups=5, seed=2)
+    monkeypatch.setattr(cholmod, "available_memory", lambda: 1000)
+    _, model = _formula_model("y ~ sex + (1 | animal)", df, True, None, {"animal": ped})
+    assert not model._objective.has_gradient
+    fit = model.fit()
+    with pytest.raises(FastmmeError, match="selected inverse of this factor needs"):
+        fit.reliability(0)
