@@ -82,7 +82,6 @@ def test_dense_block_helpers_against_numpy(n):
 def test_selected_inverse_too_large_for_memory_is_refused(monkeypatch):
     """A factor whose selected inverse would not fit gets the project's error, not an out-of-memory
     kill (measured: a million-animal factor's widest block), and the fit falls back to BOBYQA."""
-    import fastmme
     from fastmme import FastmmeError, cholmod, simulate
     from fastmme.api import _formula_model
     pf = simulate.population(60, 3, 6, seed=2)
