@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from ..config import JIT
+from .small import find_sorted
 
 
 @njit(**JIT)
@@ -54,18 +55,10 @@ def _row_offset(indices, indptr, start, s, row):
     l = start[s + 1] - 1
     if row <= l:
         return row - f
-    lo = indptr[f] + (l - f + 1)
-    hi = indptr[f + 1]
-    end = hi
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if indices[mid] < row:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo >= end or indices[lo] != row:
+    pos = find_sorted(indices, indptr[f] + (l - f + 1), indptr[f + 1], row)
+    if pos < 0:
         raise ValueError("the pattern of L is not closed under the recurrence")
-    return lo - indptr[f]
+    return pos - indptr[f]
 
 
 @njit(**JIT)
