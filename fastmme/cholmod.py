@@ -32,6 +32,8 @@ class SparseCholesky:
         self._matrix = lower
         self._factor = _analyze(lower, mode=mode, ordering_method=ordering)
         self.perm = np.asarray(self._factor.P(), dtype=np.int64)
+        self.position = np.empty_like(self.perm)       # original index -> factor position
+        self.position[self.perm] = np.arange(self.perm.shape[0])
 
     def factorize(self, data: np.ndarray) -> bool:
         """Numeric factorisation of the matrix with these values; False if not positive definite."""

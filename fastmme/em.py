@@ -28,9 +28,7 @@ def em_theta(objective, theta) -> np.ndarray:
     th = obj.check_theta(theta)
     u, _, r2, x = obj.solve(th)
     sigma2 = r2 / (obj.blocks.n - obj.p_df)
-    Zs, perm = obj.chol.selected_inverse()
-    fpos = np.empty_like(perm)
-    fpos[perm] = np.arange(perm.shape[0])
+    Zs, fpos = obj.selected_inverse(th)
     iperm, pt = obj.system.iperm_z, obj.pattern
 
     def cinv(a_sys, b_sys):                   # [C⁻¹] at pairs of system indices (on the pattern of L)

@@ -100,6 +100,7 @@ class ProfiledDeviance:
         self._last_theta: np.ndarray | None = None
         self._eval_cache: tuple | None = None
         self._sparse_gradient_ok: bool | None = None
+        self._selinv_cache: tuple | None = None
         self.dense = None
         if evaluator not in ("auto", "cholmod", "dense"):
             raise FastmmeError(f"evaluator must be 'auto', 'cholmod' or 'dense'; got {evaluator!r}")
@@ -222,9 +223,9 @@ class ProfiledDeviance:
     @property
     def has_gradient(self) -> bool:
         """The analytic gradient: from the dense Schur evaluator's inverse, or, with relationship
-        matrices, from the selected inverse of the sparse factor (fastmme.sparse_gradient; exact but
-        costlier than an evaluation, so plain sparse designs, and factors above SPARSE_GRADIENT_MAX_NNZ
-        where the selected inverse costs more than the evaluations it saves, keep BOBYQA)."""
+        matrices, from the selected inverse of the sparse factor (fastmme.sparse_gradient; exact, about
+        four evaluations' cost).  Plain sparse designs keep BOBYQA, and so do factors above
+        SPARSE_GRADIENT_MAX_NNZ or whose selected inverse would not fit in half the available memory."""
         if self.dense is not None:
             return True
         if not self.has_known:
@@ -315,6 +316,17 @@ class ProfiledDeviance:
         return (ev.ldL2 + (ev.ldRX2 if reml else 0.0) - self.blocks.sum_log_w + ev.pwrss / s2
                 + m * (LOG_2PI + np.log(s2)))
 
+    def selected_inverse(self, theta):
+        """(Z, position): M_aug⁻¹ on the pattern of L (lower CSC, factor order) at θ and the factor
+        position of each system index; kept for the last θ (PEVs, fixed levels, EM and the gradient
+        at one θ share it)."""
+        self.factorize(theta)
+        cached = self._selinv_cache
+        if cached is None or not np.array_equal(cached[0], self._last_theta):
+            Z, _ = self.chol.selected_inverse()
+            self._selinv_cache = cached = (self._last_theta, Z)
+        return cached[1], self.chol.position
+
     def inverse_blocks(self, theta, fixed_known: bool) -> list:
         """Per term, the (J_k, r_k, r_k) diagonal blocks of an inverse coefficient matrix in the
         system's unknowns v (unscaled: multiply by σ² and congruence with T_k for b), from the selected
@@ -329,9 +341,7 @@ class ProfiledDeviance:
         iperm = self.system.iperm_z
         if fixed_known and self.has_sparse_fixed:
             return self._random_block_inverse_blocks()
-        Zs, perm = self.chol.selected_inverse()
-        fpos = np.empty_like(perm)
-        fpos[perm] = np.arange(perm.shape[0])
+        Zs, fpos = self.selected_inverse(theta)
         rest = np.arange(q, N) if fixed_known else np.array([N - 1])
         G = self.inverse_columns(rest)
         Hinv = np.linalg.inv(G[rest])
@@ -368,9 +378,8 @@ class ProfiledDeviance:
         ch = SparseCholesky(sub, ordering="natural")
         if not ch.factorize(sub.data):
             raise not_positive_definite(self._last_theta)
-        Zs, perm = ch.selected_inverse()
-        fpos = np.empty_like(perm)
-        fpos[perm] = np.arange(perm.shape[0])
+        Zs, _ = ch.selected_inverse()
+        fpos = ch.position
         position = np.searchsorted(rand, iperm[:self.q_random])    # u-index → row of the sub-matrix
         return self._diagonal_blocks(Zs, fpos, position)
 
@@ -378,10 +387,7 @@ class ProfiledDeviance:
         """Per sparse fixed factor, (J,) diagonal of C⁻¹ at its levels (unscaled: times σ² it is the
         variance of each level's estimate, i.e. of its contrast with the zeroed reference level of its
         set; 0 for zeroed levels), from the selected inverse: [M_aug⁻¹]_jj − x_j² / x_y."""
-        self.factorize(theta)
-        Zs, perm = self.chol.selected_inverse()
-        fpos = np.empty_like(perm)
-        fpos[perm] = np.arange(perm.shape[0])
+        Zs, fpos = self.selected_inverse(theta)
         d = np.asarray(Zs.diagonal())
         x = self.inverse_columns(np.array([self.N - 1]))[:, 0]
         iperm, out, lo = self.system.iperm_z, [], self.q_random

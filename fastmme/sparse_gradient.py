@@ -39,10 +39,7 @@ def sparse_gradient(objective, theta, reml: bool) -> np.ndarray:
     obj.factorize(theta)
     sysm = obj.system
     N, q, p = obj.N, obj.q, obj.p
-    Zs, perm = obj.chol.selected_inverse()
-    # M_aug⁻¹ read on the lower pattern of M (system order): tr(S ∂C) needs nothing else
-    fpos = np.empty_like(perm)
-    fpos[perm] = np.arange(perm.shape[0])
+    Zs, fpos = obj.selected_inverse(theta)      # M_aug⁻¹, read on the lower pattern of M only
     m_rows = sysm._indices.astype(np.int64)
     m_cols = np.repeat(np.arange(N, dtype=np.int64), np.diff(sysm._indptr))
     fa, fb = fpos[m_rows], fpos[m_cols]
