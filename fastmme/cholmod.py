@@ -61,13 +61,12 @@ class SparseCholesky:
         return L
 
     def selected_inverse_bytes(self) -> int:
-        """Estimated peak memory of selected_inverse: L and Z (24 bytes an entry) and about six dense
-        copies of the widest supernode's diagonal block."""
-        from .kernels.takahashi import supernodes
+        """Estimated peak memory of selected_inverse: L (its values and row indices) and Z, 20 bytes
+        an entry, and the largest dense working set of one supernode."""
+        from .kernels.takahashi import peak_block_bytes, supernodes
         L = self._lower()
-        start, _ = supernodes(L.indptr.astype(np.int64), L.indices.astype(np.int64))
-        w = int(np.max(np.diff(start))) if start.shape[0] > 1 else 0
-        return 24 * int(L.nnz) + 48 * w * w
+        start, _ = supernodes(L.indptr, L.indices)
+        return 20 * int(L.nnz) + peak_block_bytes(L.indptr, start)
 
     def selected_inverse(self):
         """(Z, perm): A⁻¹ on the pattern of L as a lower-triangular CSC matrix in factor order (entry
@@ -81,7 +80,7 @@ class SparseCholesky:
                                "reliabilities and AI-REML gradients are not computed at this size; fewer "
                                "levels in the largest separator (e.g. fewer contemporary groups) or more memory")
         L = self._lower()
-        Z = selected_inverse(L.indptr.astype(np.int64), L.indices.astype(np.int64), L.data)
+        Z = selected_inverse(L.indptr, L.indices, L.data)
         return sp.csc_matrix((Z, L.indices, L.indptr), shape=L.shape), self.perm
 
     def inverse_diagonal(self) -> np.ndarray:

@@ -155,3 +155,23 @@ def test_resolve_without_intercept_keeps_every_level():
     (f,), Xk, names, dropped = resolve({"cg": codes}, X, ["x"])
     assert not f.zeroed.any() and names == ["x"] and not dropped
     assert f.n_estimable == 3
+
+
+def test_herd_population_keeps_dams_in_the_herd_and_groups_are_herd_by_year():
+    """simulate.population(herds=): equal births per herd and generation, every dam from her
+    offspring's herd, sires across herds; the records' groups are herd × generation, and the model
+    with them is fitted with the groups in the sparse factor."""
+    pf = simulate.population(300, 4, 10, seed=5, herds=6)
+    born = pf[pf.generation > 0]
+    assert (born.groupby(["generation", "herd"]).size() == 50).all()
+    by = pf.set_index("animal")
+    assert (by.herd.loc[born.dam].to_numpy() == born.herd.to_numpy()).all()
+    assert (by.generation.loc[born.dam].to_numpy() == born.generation.to_numpy() - 1).all()
+    assert by.herd.loc[born.sire].nunique() > 1
+    df, ped, _ = simulate.animal_model_records(pf, h2=0.3, seed=5)
+    rec = by.loc[df.animal]
+    assert df.cg.nunique() == 6 * 4
+    assert df.groupby("cg", observed=True).apply(
+        lambda g: rec.loc[g.animal, ["herd", "generation"]].drop_duplicates().shape[0]).eq(1).all()
+    fit = fastmme.lmm("y ~ sex + cg + (1 | animal)", df, relmat={"animal": ped}, sparse_fixed=["cg"])
+    assert fit.core.sparse_fixed and 0.05 < fit.core.heritability(0)[0] < 0.8

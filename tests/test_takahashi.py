@@ -60,23 +60,31 @@ def test_supernodal_blocks_wide_and_narrow():
     assert chol.factorize(sp.tril(A).tocsc().data)
     Z, perm = chol.selected_inverse()
     L = chol._factor.L().tocsc()
-    start, _ = supernodes(L.indptr.astype(np.int64), L.indices.astype(np.int64))
+    start, _ = supernodes(L.indptr, L.indices)
     assert np.max(np.diff(start)) >= k and len(start) - 1 < n
     Ainv = np.linalg.inv(A.toarray())
     Zc = Z.tocoo()
     np.testing.assert_allclose(Zc.data, Ainv[perm[Zc.row], perm[Zc.col]], rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("n", [7, 48, 49, 130, 257])
-def test_dense_block_helpers_against_numpy(n):
-    """The recursive (BLAS) triangular inverse and Gram product used for wide supernodes."""
-    from fastmme.kernels.takahashi import _lower_gram, _tri_inv
-    rng = np.random.default_rng(n)
-    L = np.tril(rng.normal(size=(n, n))) * 0.1 + 2 * np.eye(n)
-    X = _tri_inv(L)
-    np.testing.assert_allclose(X, np.linalg.inv(L), rtol=1e-12, atol=1e-14)
-    assert np.all(np.triu(X, 1) == 0)
-    np.testing.assert_allclose(_lower_gram(X), X.T @ X, rtol=1e-12, atol=1e-14)
+@pytest.mark.parametrize("wide", [0, 4, 10**9])
+def test_wide_supernodes_by_lapack_equal_the_compiled_sweep(wide):
+    """Every supernode by LAPACK in place (wide=0), a mix, or none: the same selected inverse."""
+    from fastmme.kernels.takahashi import selected_inverse
+    rng = np.random.default_rng(11)
+    n, k = 200, 40
+    A = sp.random(n, n, density=0.03, random_state=rng, format="lil") * 0.1
+    A[n - k:, n - k:] = rng.normal(size=(k, k)) * 0.1
+    A = A @ A.T + sp.eye(n) * 3
+    A = sp.csc_matrix(A)
+    chol = SparseCholesky(sp.tril(A).tocsc(), ordering="default")
+    assert chol.factorize(sp.tril(A).tocsc().data)
+    L = chol._lower()
+    Z = sp.csc_matrix((selected_inverse(L.indptr, L.indices, L.data, wide=wide), L.indices, L.indptr), shape=L.shape)
+    Ainv = np.linalg.inv(A.toarray())
+    Zc = Z.tocoo()
+    perm = chol.perm
+    np.testing.assert_allclose(Zc.data, Ainv[perm[Zc.row], perm[Zc.col]], rtol=1e-10, atol=1e-13)
 
 
 def test_selected_inverse_too_large_for_memory_is_refused(monkeypatch):

@@ -17,10 +17,16 @@ columns,
 
 dense products (BLAS) instead of one sparse dot product per entry.  Z_RR is gathered through the
 supernode of each of its columns (rows at fixed offsets), not by searching.
-Tests: tests/test_takahashi.py (dense inverse).
+
+Narrow supernodes (w ≤ WIDE) run in one compiled sweep with scalar triangular algebra; wide ones (the
+separators at the top of the elimination tree: a million-animal pedigree's sires form one of 10⁴
+columns) are done in place by LAPACK (dtrtri then dlauum: L_D⁻ᵀL_D⁻¹ in the block's own storage)
+and one BLAS update, so the widest block costs one dense w × w array, not several copies.
+Tests: tests/test_takahashi.py (dense inverse, both paths).
 """
 import numpy as np
 from numba import njit
+from scipy.linalg import blas, lapack
 
 from ..config import JIT
 from .small import find_sorted
@@ -61,102 +67,137 @@ def _row_offset(indices, indptr, start, s, row):
     return pos - indptr[f]
 
 
+WIDE = 64        # supernodes wider than this go to LAPACK in place
+
+
+@njit(**JIT)
+def _blocks(indptr, data, f, w, m):
+    """(L_D (w × w, C order, zero above the diagonal), L_B (m × w)) of the supernode starting at f."""
+    LD = np.zeros((w, w))
+    LB = np.empty((m, w))
+    for c in range(w):
+        pc = indptr[f + c]
+        for r in range(c, w):
+            LD[r, c] = data[pc + r - c]
+        for t in range(m):
+            LB[t, c] = data[pc + w - c + t]
+    return LD, LB
+
+
+@njit(**JIT)
+def _gather(indptr, indices, start, of, Z, R):
+    """Z_RR (m × m, both triangles) from the columns already done, through their supernodes."""
+    m = R.shape[0]
+    ZRR = np.empty((m, m))
+    b = 0
+    while b < m:
+        sk = of[R[b]]
+        e = b
+        while e < m and of[R[e]] == sk:
+            e += 1
+        fk = start[sk]
+        offs = np.empty(m - b, dtype=np.int64)
+        for a in range(b, m):
+            offs[a - b] = _row_offset(indices, indptr, start, sk, R[a])
+        for c in range(b, e):
+            base = indptr[R[c]] - (R[c] - fk)       # column R[c] holds rows from R[c] on
+            for a in range(c, m):
+                v = Z[base + offs[a - b]]
+                ZRR[a, c] = v
+                ZRR[c, a] = v
+        b = e
+    return ZRR
+
+
+@njit(**JIT)
+def _store(indptr, Z, f, w, m, ZRJ, ZJJ):
+    """Write Z_JJ's lower triangle and Z_RJ into the supernode's columns."""
+    for c in range(w):
+        pc = indptr[f + c]
+        for r in range(c, w):
+            Z[pc + r - c] = ZJJ[r, c]
+        for t in range(m):
+            Z[pc + w - c + t] = ZRJ[t, c]
+
+
 @njit(**JIT)
 def _tri_inv(L):
-    """L⁻¹ of a lower-triangular C-contiguous L: by halves, [[A, 0], [B, C]]⁻¹ = [[A⁻¹, 0],
-    [−C⁻¹BA⁻¹, C⁻¹]], so the work is in BLAS products (≈ n³/3 flops); rows below 48."""
+    """L⁻¹ of a small lower-triangular L (row by row)."""
     n = L.shape[0]
     X = np.zeros((n, n))
-    if n <= 48:
-        for r in range(n):
-            X[r, r] = 1.0
-            for k in range(r):
-                lrk = L[r, k]
-                if lrk != 0.0:
-                    for c in range(k + 1):
-                        X[r, c] -= lrk * X[k, c]
-            inv = 1.0 / L[r, r]
-            for c in range(r + 1):
-                X[r, c] *= inv
-        return X
-    h = n // 2
-    Ai = _tri_inv(np.ascontiguousarray(L[:h, :h]))
-    Ci = _tri_inv(np.ascontiguousarray(L[h:, h:]))
-    X[:h, :h] = Ai
-    X[h:, h:] = Ci
-    X[h:, :h] = -(Ci @ (np.ascontiguousarray(L[h:, :h]) @ Ai))
+    for r in range(n):
+        X[r, r] = 1.0
+        for k in range(r):
+            lrk = L[r, k]
+            if lrk != 0.0:
+                for c in range(k + 1):
+                    X[r, c] -= lrk * X[k, c]
+        inv = 1.0 / L[r, r]
+        for c in range(r + 1):
+            X[r, c] *= inv
     return X
 
 
 @njit(**JIT)
-def _lower_gram(X):
-    """XᵀX for a lower-triangular C-contiguous X, by halves: [[AᵀA + BᵀB, BᵀC], [CᵀB, CᵀC]]."""
-    n = X.shape[0]
-    if n <= 48:
-        return np.ascontiguousarray(X.T @ X)
-    h = n // 2
-    B = np.ascontiguousarray(X[h:, :h])
-    C = np.ascontiguousarray(X[h:, h:])
-    P = np.empty((n, n))
-    P[:h, :h] = _lower_gram(np.ascontiguousarray(X[:h, :h])) + B.T @ B
-    BC = B.T @ C
-    P[:h, h:] = BC
-    P[h:, :h] = BC.T
-    P[h:, h:] = _lower_gram(C)
-    return P
-
-
-@njit(**JIT)
-def selected_inverse(indptr, indices, data):
-    """Z on the pattern of the lower-triangular L (CSC, sorted rows, diagonal first in each column)."""
-    start, of = supernodes(indptr, indices)
-    ns = start.shape[0] - 1
-    Z = np.zeros(data.shape[0])
-    for s in range(ns - 1, -1, -1):
+def _sweep(indptr, indices, data, start, of, Z, hi, lo):
+    """Supernodes hi − 1 down to lo, all narrow, in one compiled loop."""
+    for s in range(hi - 1, lo - 1, -1):
         f = start[s]
         w = start[s + 1] - f
         p0 = indptr[f]
         m = indptr[f + 1] - p0 - w
         R = indices[p0 + w:p0 + w + m]
-        # L_D (w × w lower) and L_B (m × w)
-        LD = np.zeros((w, w))
-        LB = np.empty((m, w))
-        for c in range(w):
-            pc = indptr[f + c]
-            for r in range(c, w):
-                LD[r, c] = data[pc + r - c]
-            for t in range(m):
-                LB[t, c] = data[pc + w - c + t]
+        LD, LB = _blocks(indptr, data, f, w, m)
         LDinv = _tri_inv(LD)
-        ZJJ = _lower_gram(LDinv)                            # L_D⁻ᵀ L_D⁻¹
+        ZJJ = np.ascontiguousarray(LDinv.T @ LDinv)                # L_D⁻ᵀ L_D⁻¹
+        ZRJ = np.empty((m, w))
         if m > 0:
-            U = LB @ LDinv                                  # Û = L_B L_D⁻¹
-            ZRR = np.empty((m, m))
-            b = 0
-            while b < m:                                    # the columns of R, by their supernode
-                sk = of[R[b]]
-                e = b
-                while e < m and of[R[e]] == sk:
-                    e += 1
-                fk = start[sk]
-                offs = np.empty(m - b, dtype=np.int64)
-                for a in range(b, m):
-                    offs[a - b] = _row_offset(indices, indptr, start, sk, R[a])
-                for c in range(b, e):
-                    base = indptr[R[c]] - (R[c] - fk)       # column R[c] holds rows from R[c] on
-                    for a in range(c, m):
-                        v = Z[base + offs[a - b]]
-                        ZRR[a, c] = v
-                        ZRR[c, a] = v
-                b = e
-            ZRJ = -(ZRR @ U)
+            U = LB @ LDinv                                          # Û = L_B L_D⁻¹
+            ZRJ = -(_gather(indptr, indices, start, of, Z, R) @ U)
             ZJJ -= U.T @ ZRJ
-            for c in range(w):
-                pc = indptr[f + c]
-                for t in range(m):
-                    Z[pc + w - c + t] = ZRJ[t, c]
-        for c in range(w):
-            pc = indptr[f + c]
-            for r in range(c, w):
-                Z[pc + r - c] = ZJJ[r, c]
+        _store(indptr, Z, f, w, m, ZRJ, ZJJ)
+
+
+def _wide(indptr, indices, data, start, of, Z, s):
+    """One wide supernode by LAPACK/BLAS in place: L_D (C order, lower) seen in Fortran order is L_Dᵀ
+    (upper), so dtrtri leaves L_D⁻¹ and dlauum then L_D⁻ᵀ L_D⁻¹ in the same array."""
+    f = start[s]
+    w = start[s + 1] - f
+    p0 = indptr[f]
+    m = indptr[f + 1] - p0 - w
+    LD, LB = _blocks(indptr, data, f, w, m)
+    _, info = lapack.dtrtri(LD.T, lower=0, overwrite_c=1)
+    if info != 0:
+        raise ValueError(f"dtrtri failed on a diagonal block of the factor (info {info})")
+    ZRJ = np.empty((m, w))
+    if m > 0:
+        U = LB @ LD                                                 # Û = L_B L_D⁻¹
+        del LB
+        ZRJ = -(_gather(indptr, indices, start, of, Z, indices[p0 + w:p0 + w + m]) @ U)
+    _, info = lapack.dlauum(LD.T, lower=0, overwrite_c=1)
+    if info != 0:
+        raise ValueError(f"dlauum failed on a diagonal block of the factor (info {info})")
+    if m > 0:                                                       # Z_JJ −= Ûᵀ Z_RJ, into the lower part
+        blas.dgemm(-1.0, U.T, ZRJ.T, beta=1.0, c=LD.T, trans_b=1, overwrite_c=1)
+    _store(indptr, Z, f, w, m, ZRJ, LD)
+
+
+def selected_inverse(indptr, indices, data, wide: int = WIDE):
+    """Z on the pattern of the lower-triangular L (CSC, sorted rows, diagonal first in each column)."""
+    start, of = supernodes(indptr, indices)
+    ns = start.shape[0] - 1
+    Z = np.zeros(data.shape[0])
+    hi = ns
+    for s in np.flatnonzero(np.diff(start) > wide)[::-1]:
+        _sweep(indptr, indices, data, start, of, Z, hi, s + 1)
+        _wide(indptr, indices, data, start, of, Z, s)
+        hi = s
+    _sweep(indptr, indices, data, start, of, Z, hi, 0)
     return Z
+
+
+def peak_block_bytes(indptr, start) -> int:
+    """Largest dense working set of one supernode (L_D, Û, Z_RR, Z_RJ), in bytes."""
+    w = np.diff(start)
+    m = np.diff(indptr)[start[:-1]] - w
+    return int(8 * np.max(w * w + m * m + 2 * m * w)) if w.shape[0] else 0
