@@ -41,6 +41,16 @@ class Model:
         self._kept_columns = np.array([names.index(nm) for nm in self.spec.x_names], dtype=np.int64)
         self._objective = ProfiledDeviance(self.spec)
 
+    @classmethod
+    def from_blocks(cls, spec, blocks, pattern, kept_columns) -> "Model":
+        """A model from summed cross-product blocks (partitioned data: fastmme.partitioned); `spec` is
+        row-free (ModelSpec.n_rows) and `kept_columns` indexes the fixed columns kept."""
+        self = cls.__new__(cls)
+        self.spec = spec
+        self._kept_columns = np.asarray(kept_columns, dtype=np.int64)
+        self._objective = ProfiledDeviance(spec, blocks=blocks, pattern=pattern)
+        return self
+
     @property
     def theta_lower(self) -> np.ndarray:
         return np.concatenate([t.theta_lower() for t in self.spec.terms])
@@ -128,7 +138,9 @@ def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEV
 def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse_fixed=None, **fit_options):
     """Fit a linear mixed model given by an lme4 formula, e.g. ``"y ~ x + (1 + x | g)"``.
 
-    data: pandas DataFrame (or polars / pyarrow table, or dict of columns).  weights: a column name
+    data: pandas DataFrame (or polars / pyarrow table, or dict of columns), or a Dask DataFrame: then the
+    rows are assembled partition by partition on the cluster and only the cross-product blocks reach
+    this process (fastmme.partitioned; fitted values, residuals and predictions are Dask series).  weights: a column name
     or an array of prior weights.  relmat: grouping factor → Pedigree or relationship matrix K
     (Var(b) = Σ ⊗ K, the animal model; as lme4qtl / pedigreemm).  sparse_fixed: names of fixed factors
     with many levels to carry in the sparse factor (None: every categorical main effect with at least
@@ -159,12 +171,19 @@ def blup(formula: str, data, variances, residual: float, weights=None, relmat=No
 
 def _formula_model(formula, data, reml, weights, relmat, sparse_fixed=None):
     from .frame import build_design
-    d = build_design(formula, data, weights=weights, relmat=relmat, sparse_fixed=sparse_fixed)
+    from .partitioned import is_dask
+    if is_dask(data):            # a Dask DataFrame: assembled on the cluster (fastmme.partitioned)
+        from .partitioned import build_design as build_partitioned
+        d = build_partitioned(formula, data, weights=weights, relmat=relmat, sparse_fixed=sparse_fixed)
+    else:
+        d = build_design(formula, data, weights=weights, relmat=relmat, sparse_fixed=sparse_fixed)
     return d, design_model(d, reml)
 
 
 def design_model(d, reml: bool) -> Model:
-    """The Model of a formula Design (fastmme.frame)."""
+    """The Model of a formula Design (fastmme.frame) or of a PartitionedDesign's summed blocks."""
+    if getattr(d, "partitioned", False):
+        return d.model(reml)
     return Model(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names,
                  sparse_fixed=d.sparse_fixed or None, _owned=True)
 

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import FastmmeError
-from .frame import Design, _group_labels, to_pandas
+from .frame import Design, to_pandas
 from .inference import profile_intervals, satterthwaite_df, sdcor_names, varpar_covariance
 from .lazy import scipy_stats
-from .results import FitResult, _map_levels
+from .results import FitResult
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,17 +169,32 @@ class MixedFit:
         rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
+    @property
+    def partitioned(self) -> bool:
+        """True for a fit of a Dask DataFrame: fitted values and residuals are then Dask series."""
+        return getattr(self.design, "partitioned", False)
+
+    @functools.cached_property
+    def _partition_outputs(self):
+        return self.design.fitted_and_residuals(self._predictor, self.sigma)
+
     @functools.cached_property
     def fitted(self) -> pd.Series:
+        if self.partitioned:
+            return self._partition_outputs[0]
         return pd.Series(np.array(self.core.fitted), index=self.design.kept_index, name="fitted")
 
     @functools.cached_property
     def residuals(self) -> pd.Series:
+        if self.partitioned:
+            return self._partition_outputs[1]
         return pd.Series(np.array(self.core.residuals), index=self.design.kept_index, name="residuals")
 
     @property
     def scaled_residuals(self) -> np.ndarray:
         """Pearson residuals divided by σ (lme4's residuals(type = "pearson", scaled = TRUE))."""
+        if self.partitioned:
+            return self._partition_outputs[2]
         w = self.design.weights if self.design.weights is not None else 1.0
         return np.array(self.core.residuals) * np.sqrt(w) / self.sigma
 
@@ -243,53 +258,31 @@ class MixedFit:
         population prediction (new_levels="population") or raises (new_levels="error")."""
         if new_levels not in ("population", "error"):
             raise FastmmeError(f"new_levels must be 'population' or 'error'; got {new_levels!r}")
+        if newdata is None and self.partitioned:
+            newdata = self.design.frame
         if newdata is None:
             if re:
                 return np.array(self.core.fitted)
             return self.design.X[:, self.core._kept_columns] @ np.array(self.core.beta) + \
                 self._sparse_fixed_part(self.design.sparse_fixed or {})
-        df = to_pandas(newdata)
-        try:
-            X = np.asarray(self.design.fixed_spec.get_model_matrix(df, na_action="ignore"), dtype=float)
-        except Exception as exc:
-            raise FastmmeError(f"cannot build the fixed effects for newdata: {exc}") from exc
-        pred = X[:, self.core._kept_columns] @ np.array(self.core.beta) if X.shape[1] != len(self.core.beta) \
-            else X @ np.array(self.core.beta)
-        if self.core.sparse_fixed:
-            missing = [nm for nm, _, _ in self.core.sparse_fixed if nm not in df.columns]
-            if missing:
-                raise FastmmeError(f"newdata lacks the fixed factor column(s) {missing}")
-            pred = pred + self._sparse_fixed_part({nm: df[nm] for nm, _, _ in self.core.sparse_fixed})
-        if not re:
-            return pred
-        for k, t in enumerate(self.design.parsed.random):
-            missing = [v for v in t.group_vars if v not in df.columns]
-            if missing:
-                raise FastmmeError(f"newdata lacks the grouping column(s) {missing} of {t.label}; "
-                                   "pass re=False for population predictions")
-            labels = _group_labels(self.formula, t, df)
-            codes = _map_levels(np.asarray(self.core.levels[k]), np.asarray(labels))
-            if new_levels == "error" and np.any(codes < 0):
-                new = sorted({str(v) for v in np.asarray(labels)[codes < 0]})
-                raise FastmmeError(f"newdata has levels of {t.group} not in the fit: {', '.join(new[:10])}; "
-                                   "use new_levels='population' to predict them at the population level")
-            spec = self.design.random_specs[k]
-            z = np.ones((len(df), 1)) if spec is None else np.asarray(spec.get_model_matrix(df, na_action="ignore"), float)
-            seen = codes >= 0
-            pred[seen] += np.sum(z[seen] * np.array(self.core.blups[k])[codes[seen]], axis=1)
-        return pred
+        if type(newdata).__module__.startswith("dask"):         # partition by partition, BLUPs broadcast
+            from .predict import predict_partition
+            return newdata.map_partitions(predict_partition, self._predictor, re, new_levels,
+                                          meta=("predict", "f8"))
+        return self._predictor(to_pandas(newdata), re, new_levels)
+
+    @functools.cached_property
+    def _predictor(self):
+        from .predict import Predictor
+        c = self.core
+        return Predictor(formula=self.formula, parsed=self.design.parsed, fixed_spec=self.design.fixed_spec,
+                         random_specs=self.design.random_specs, kept_columns=np.asarray(c._kept_columns),
+                         beta=np.array(c.beta), levels=tuple(np.asarray(v) for v in c.levels),
+                         blups=tuple(np.asarray(b) for b in c.blups), sparse_fixed=c.sparse_fixed,
+                         categories=self.design.plan.categories if self.partitioned else None)
 
     def _sparse_fixed_part(self, columns: dict) -> np.ndarray:
-        """Σ over the sparse fixed factors of the estimate of each row's level (an unseen level raises)."""
-        out = 0.0
-        for name, labels, est in self.core.sparse_fixed:
-            codes = _map_levels(np.asarray(labels), np.asarray(columns[name]))
-            if np.any(codes < 0):
-                new = sorted({str(v) for v in np.asarray(columns[name])[codes < 0]})
-                raise FastmmeError(f"levels of the fixed factor {name} not in the fit: {', '.join(new[:10])}; "
-                                   "a fixed effect has no estimate for them")
-            out = out + np.asarray(est)[codes]
-        return out
+        return self._predictor.sparse_fixed_part(columns)
 
     def fixed_levels(self, name: str | None = None) -> pd.DataFrame:
         """Estimates of a sparse fixed factor's levels (FitResult.fixed_levels)."""

@@ -67,6 +67,9 @@ class ProfiledDeviance:
         self.has_sparse_fixed = has_sparse_fixed = bool(spec.sparse_factors)
         self.p_df = int(spec.p_df)
         if blocks is None:
+            if spec.row_free:
+                raise FastmmeError("this model was assembled from partitioned data: its rows are not here, "
+                                   "so a model with other columns needs a new fit from the data")
             codes, zcat = stack_terms(units)
             pattern, rows = ZtZPattern.from_codes(codes, self.r, self.J, with_rows=True)
             blocks = assemble(pattern, codes, zcat, spec.X, spec.y, spec.weights, rows)

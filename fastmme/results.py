@@ -13,6 +13,7 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .errors import FastmmeError
 
@@ -26,17 +27,17 @@ def _freeze(a):
 
 
 def _map_levels(levels, labels):
-    """Codes of `labels` among sorted `levels`; -1 for a label the fit has not seen."""
+    """Codes of `labels` among `levels` (in any order: a relationship matrix's labels are not
+    sorted); -1 for a label the fit has not seen."""
     labels = np.asarray(labels)
-    out = np.full(labels.shape[0], -1, dtype=np.int64)
     try:
-        pos = np.searchsorted(levels, labels)
-        pos = np.clip(pos, 0, len(levels) - 1)
-        hit = levels[pos] == labels
+        out = pd.Index(levels).get_indexer(labels).astype(np.int64)
     except (TypeError, ValueError):
+        out = np.full(labels.shape[0], -1, dtype=np.int64)
+    if np.any(out < 0):                      # labels of another type than the levels (1 vs "1")
         lookup = {str(v): i for i, v in enumerate(levels)}
-        return np.array([lookup.get(str(v), -1) for v in labels], dtype=np.int64)
-    out[hit] = pos[hit]
+        miss = np.flatnonzero(out < 0)
+        out[miss] = [lookup.get(str(v), -1) for v in labels[miss]]
     return out
 
 
@@ -321,9 +322,10 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         blups.append(_freeze(uk @ T.T))
         covs.append(_freeze(sigma2 * T @ T.T))
     beta_cov = sigma2 * objective.unscaled_beta_cov(theta)        # Var(β̂) = σ² (R_Xᵀ R_X)⁻¹
-    fitted = spec.X @ beta
+    fitted = spec.X @ beta                       # row-free (partitioned) specs: no rows, computed where they are
     for t, b in zip(spec.terms, blups):
-        fitted = fitted + np.sum(t.zmatrix() * b[t.codes], axis=1)
+        if not spec.row_free:
+            fitted = fitted + np.sum(t.zmatrix() * b[t.codes], axis=1)
     sparse_fixed, lo = [], spec.q
     for f in spec.sparse_factors:
         est = u[lo:lo + f.n_levels].copy()
@@ -343,7 +345,7 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         covariances=tuple(covs), blups=tuple(blups), levels=tuple(_freeze(t.levels) for t in spec.terms),
         term_names=spec.term_names, z_names=tuple(t.z_names for t in spec.terms),
         structures=tuple(t.structure for t in spec.terms), fitted=_freeze(fitted),
-        residuals=_freeze(spec.y - fitted), loglik=-0.5 * dev, deviance=dev, n_theta=spec.n_theta,
+        residuals=_freeze(spec.y - fitted) if not spec.row_free else _freeze(np.zeros(0)), loglik=-0.5 * dev, deviance=dev, n_theta=spec.n_theta,
         converged=opt.converged, n_evals=opt.n_evals, optimizer_message=opt.message,
         singular=bool(np.any(theta[lower == 0] < SINGULAR_TOL)),
         _objective=objective, _kept_columns=_freeze(kept_columns), sparse_fixed=tuple(sparse_fixed),

@@ -31,10 +31,17 @@ class ModelSpec:
     term_names: tuple          # grouping-factor names (unique)
     reml: bool
     sparse_factors: tuple = ()  # fixed factors carried in the sparse factor (fastmme.sparse_fixed)
+    n_rows: int = -1           # observations of a row-free spec (partitioned data: y and X stay on the
+    #                            workers, only their cross-product blocks reach the driver); -1: len(y)
 
     @property
     def n(self) -> int:
-        return self.y.shape[0]
+        return self.n_rows if self.n_rows >= 0 else self.y.shape[0]
+
+    @property
+    def row_free(self) -> bool:
+        """True when the rows are not here (assembled elsewhere): fitted values are computed where they are."""
+        return self.n_rows >= 0
 
     @property
     def p(self) -> int:
@@ -101,29 +108,49 @@ def _design(X, n, x_names, copy=True):
 
 
 def drop_aliased(X, x_names, tol=RANK_TOL):
-    """Keep a full-rank subset of the columns of X (pivoted QR, as lme4), in their original order.
-
-    Returns (X_kept, kept_names, dropped_names).
+    """Keep a full-rank subset of the columns of X, in their original order: a column is dropped when
+    its part not explained by the kept columns before it is below tol of its norm (R's dqrdc2 rule,
+    which lme4 uses: the later column of an aliased set goes).  Returns (X_kept, kept_names, dropped_names).
     """
     p = X.shape[1]
     if p == 0:
         return X, list(x_names), []
-    # scale columns so the tolerance is relative to each column's size
     norms = np.linalg.norm(X, axis=0)
-    zero = norms == 0
-    Xs = X / np.where(zero, 1.0, norms)
-    R, piv = scipy.linalg.qr(Xs, mode="r", pivoting=True, check_finite=False)
-    d = np.abs(np.diag(R))
-    rank = int(np.sum(d > tol * max(d[0], 1e-300))) if d.size else 0
-    keep = np.sort(piv[:rank])
-    keep = keep[~zero[keep]]
+    Xs = X / np.where(norms == 0, 1.0, norms)
+    R = scipy.linalg.qr(Xs, mode="r", check_finite=False)[0][:p]
+    keep = _kept_in_order(R.T @ R, norms == 0, tol)
     dropped = [x_names[i] for i in range(p) if i not in set(keep.tolist())]
     if len(keep) == p:               # nothing dropped: no copy of an n × p matrix
         return X, list(x_names), dropped
     return X[:, keep], [x_names[i] for i in keep], dropped
 
 
-def _check_terms(terms, n):
+def drop_aliased_gram(XtX, x_names, tol=RANK_TOL):
+    """drop_aliased from XᵀWX alone (partitioned data, where X never reaches the driver): the same rule
+    on the same Gram matrix.  Returns (kept indices, kept names, dropped names)."""
+    p = XtX.shape[0]
+    d = np.sqrt(np.maximum(np.diag(XtX), 0.0))
+    s = np.where(d == 0, 1.0, d)
+    keep = _kept_in_order(XtX / s[:, None] / s[None, :], d == 0, tol)
+    kept = set(keep.tolist())
+    return keep, [x_names[i] for i in keep], [x_names[i] for i in range(p) if i not in kept]
+
+
+def _kept_in_order(G, zero, tol):
+    """Columns kept by a Cholesky of the unit-diagonal Gram matrix G in column order, skipping a column
+    whose remaining diagonal (its squared residual norm) is at most tol²."""
+    S = np.array(G, dtype=np.float64)
+    keep = []
+    for j in range(S.shape[0]):
+        if zero[j] or not S[j, j] > tol * tol:
+            continue
+        keep.append(j)
+        v = S[:, j] / np.sqrt(S[j, j])
+        S -= np.outer(v, v)
+    return np.array(keep, dtype=np.int64)
+
+
+def _check_terms(terms, n, rows=True):
     if isinstance(terms, Term):
         terms = [terms]
     terms = list(terms)
@@ -136,7 +163,7 @@ def _check_terms(terms, n):
             raise FastmmeError(f"terms[{k}] is a {type(t).__name__}, not a fastmme.Term")
         nm = t.name or f"g{k + 1}"
         label = f"term {k + 1} ({' + '.join(t.z_names)} | {nm})"
-        if t.n != n:
+        if rows and t.n != n:
             raise FastmmeError(f"{label}: groups has length {t.n} but y has {n} observations")
         if t.n_levels < 2:
             raise FastmmeError(f"{label}: the grouping factor has a single level; a variance cannot be "

@@ -72,9 +72,13 @@ def _messages(fit) -> list:
 
 def summary_text(fit) -> str:
     lines = _header(fit)
-    q = np.quantile(fit.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
-    lines += ["", "Scaled residuals:", "     Min       1Q   Median       3Q      Max",
-              " ".join(f"{v:8.4f}" for v in q), "", "Random effects:"]
+    if fit.partitioned:        # the residuals live on the cluster: quantiles would be another pass
+        lines += ["", f"Rows: {fit.nobs} assembled from {fit.design.frame.npartitions} partitions "
+                  "(scaled residuals: fit.scaled_residuals, a Dask series)", "", "Random effects:"]
+    else:
+        q = np.quantile(fit.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
+        lines += ["", "Scaled residuals:", "     Min       1Q   Median       3Q      Max",
+                  " ".join(f"{v:8.4f}" for v in q), "", "Random effects:"]
     re = random_effects_table(fit)
     lines.append(f" {'Groups':<12} {'Name':<14} {'Variance':>10} {'Std.Dev.':>9} Corr")
     for _, r in re.iterrows():

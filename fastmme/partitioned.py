@@ -1,0 +1,364 @@
+"""Partitioned data (a Dask DataFrame): the row pass runs where the rows are, the fit on the driver.
+
+    fit = fastmme.lmm("y ~ x + (1 | g)", dask.dataframe.read_parquet("data/*.parquet"))
+
+Every quantity the fit needs after assembly is a sum over rows (fastmme.assembly.Blocks), so each
+partition is assembled by the same Numba kernels as rows in memory and only (p + q)-sized blocks
+travel.  Three passes over the model's columns, each a Dask computation:
+
+1. rows, rows without a missing value (the in-memory rule: any used column missing drops the row),
+   and the level sets: of every grouping factor (coded globally: the sorted labels, as in memory,
+   or a relationship matrix's labels) and of every categorical fixed-effect column (so formulaic
+   makes the same dummy columns in every partition);
+2. with two or more terms, the co-occurring level pairs (the ZᵀWZ pattern), merged by
+   ZtZPattern.union in a tree reduction (dask.bag);
+3. the Blocks on that frozen pattern, summed with `+` in a tree reduction.
+
+The driver checks that the summed blocks count every kept row (a partial sum is refused), drops
+aliased fixed-effect columns from XᵀWX by the in-memory rule, and fits as for in-memory data.
+Fitted values, residuals and predictions come back as Dask series computed partition by partition.
+Dask is imported here only: it is the optional extra ``fastmme[dask]``.
+Tests: tests/test_partitioned.py.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .assembly import Blocks, assemble
+from .errors import FastmmeError, RankDeficiencyWarning
+from .formula import FormulaError, parse, point_at, r_name
+from .frame import _check_columns, _group_labels, _relmats, _variables
+from .pattern import ZtZPattern
+
+SPLIT_EVERY = 8        # fan-in of the tree reductions
+
+
+def is_dask(data) -> bool:
+    return type(data).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """What a worker needs to turn a partition into arrays: small, pickled once per worker."""
+    formula: str
+    parsed: object              # ParsedFormula
+    model_spec: object          # formulaic ModelSpecs of "response ~ fixed part"
+    random_specs: tuple         # per random term: formulaic ModelSpec of its columns (None: intercept)
+    levels: tuple               # per random term: pd.Index of the level labels (the coding)
+    known: tuple                # per random term: True when the levels are a relationship matrix's labels
+    weights: str | None
+    categories: dict            # categorical column → pd.CategoricalDtype of its global levels
+
+    def arrays(self, part: pd.DataFrame):
+        """(codes (K, n) int32, zcat (n, R), X (n, p) of all fixed columns, y, w) of a partition."""
+        if self.categories:
+            part = part.astype(self.categories)
+        mm = self.model_spec.get_model_matrix(part, na_action="ignore")
+        y = np.asarray(mm.lhs, dtype=float)[:, 0]
+        X = np.ascontiguousarray(np.asarray(mm.rhs, dtype=float))
+        n = len(part)
+        codes = np.empty((len(self.levels), n), dtype=np.int32)
+        zs = []
+        for k, t in enumerate(self.parsed.random):
+            labels = _group_labels(self.formula, t, part)
+            c = self.levels[k].get_indexer(pd.Index(labels))
+            if np.any(c < 0) and self.known[k]:           # Dask turns object columns into strings
+                miss = np.flatnonzero(c < 0)
+                c[miss] = pd.Index(self.levels[k].astype(str)).get_indexer(pd.Index(np.asarray(labels)[miss]).astype(str))
+            if np.any(c < 0):
+                bad = sorted({str(v) for v in np.asarray(labels)[c < 0]})
+                what = "the relationship matrix" if self.known[k] else "the level set"
+                raise FastmmeError(f"{t.group}: label(s) {', '.join(bad[:10])} are not in {what}; every "
+                                   "level of a term with a relationship matrix must be one of its labels")
+            codes[k] = c
+            spec = self.random_specs[k]
+            zs.append(np.ones((n, 1)) if spec is None else
+                      np.asarray(spec.get_model_matrix(part, na_action="ignore"), dtype=float))
+        zcat = np.ascontiguousarray(np.hstack(zs)) if zs else np.zeros((n, 0))
+        if self.weights is None:
+            w = np.ones(n)
+        else:
+            w = part[self.weights].to_numpy(float)
+            if np.any(w <= 0) or not np.all(np.isfinite(w)):
+                raise FastmmeError(f"weights must be positive and finite; column {self.weights!r} has "
+                                   f"{int(np.sum(~(w > 0)))} zero, negative or infinite value(s) in a partition")
+        for name, a in (("the response", y), ("the fixed-effect columns", X), ("the random-effect columns", zcat)):
+            if not np.all(np.isfinite(a)):
+                raise FastmmeError(f"{name} contain NaN or inf after the formula's transformations; "
+                                   "drop or fix those rows")
+        return codes, zcat, X, y, w
+
+
+# ---- the tasks run on the workers (module level, so they pickle) ---------------------------------
+def _pattern_of(part, plan, r, J):
+    if len(part) == 0:
+        return [None]
+    codes = plan.arrays(part)[0]
+    return [ZtZPattern.from_codes(codes, r, J)]
+
+
+def _blocks_of(part, plan, pattern):
+    if len(part) == 0:
+        return [None]
+    codes, zcat, X, y, w = plan.arrays(part)
+    return [assemble(pattern, codes, zcat, X, y, w)]
+
+
+def _union(items):
+    out = None
+    for it in items:
+        if it is not None:
+            out = it if out is None else out.union(it)
+    return out
+
+
+def _sum(items):
+    out = None
+    for it in items:
+        if it is not None:
+            out = it if out is None else out + it
+    return out
+
+
+def _interaction_labels(part, formula, term):
+    return pd.Series(np.asarray(_group_labels(formula, term, part)), index=part.index, dtype=object)
+
+
+def _categorical_columns(formula_rhs: str, meta: pd.DataFrame, names) -> list:
+    """Columns formulaic encodes as categories: non-numeric or boolean ones, and those inside C(...)."""
+    wrapped = set(re.findall(r"C\(\s*([A-Za-z_.][\w.]*)", formula_rhs))
+    out = []
+    for c in sorted(names, key=str):
+        dt = meta[c].dtype
+        if c in wrapped or pd.api.types.is_bool_dtype(dt) or not pd.api.types.is_numeric_dtype(dt):
+            out.append(c)
+    return out
+
+
+@dataclass(frozen=True)
+class PartitionedDesign:
+    """The formula layer's Design for partitioned data: the rows stay in `frame` (a Dask DataFrame of
+    the complete rows); the driver keeps the summed blocks."""
+    parsed: object
+    frame: object                 # Dask DataFrame, incomplete rows dropped
+    plan: RowPlan
+    fixed_spec: object            # formulaic ModelSpec of the fixed right-hand side (predict)
+    random_specs: tuple
+    x_names: list                 # all fixed columns (before dropping aliased ones)
+    kept: np.ndarray              # indices of the kept fixed columns
+    dropped: list
+    terms: list                   # row-free Terms (levels, columns, structure, relationship)
+    blocks: Blocks                # summed over all partitions, kept columns only
+    pattern: ZtZPattern
+    n_rows: int                   # rows of the input
+    n_dropped: int
+    weights: str | None
+    sparse_fixed: dict = None
+    partitioned: bool = True
+
+    @property
+    def y(self) -> np.ndarray:
+        """A fingerprint of the response (n, Σ w y²) for comparing fits (anova), not the rows."""
+        return np.array([self.blocks.n, self.blocks.yty])
+
+    def model(self, reml: bool):
+        """The fastmme.Model of these blocks (REML or ML: the blocks do not depend on it)."""
+        from .api import Model
+        from .spec import ModelSpec, _check_terms
+        n = self.blocks.n
+        terms, names = _check_terms(self.terms, n, rows=False)
+        p = len(self.kept)
+        if n <= p:
+            raise FastmmeError(f"{n} observations for {p} fixed effects: need more observations "
+                               "than fixed-effect columns")
+        spec = ModelSpec(y=np.zeros(0), X=np.zeros((0, p)), x_names=tuple(self.x_names[i] for i in self.kept),
+                         dropped=tuple(self.dropped), weights=np.zeros(0), has_weights=self.weights is not None,
+                         terms=terms, term_names=names, reml=bool(reml), n_rows=int(n))
+        return Model.from_blocks(spec, self.blocks, self.pattern, self.kept)
+
+    def fitted_and_residuals(self, predictor, sigma: float | None = None):
+        """(fitted, residuals[, scaled residuals]) as Dask series, partition by partition."""
+        meta = pd.DataFrame({"fitted": pd.Series(dtype="f8"), "residuals": pd.Series(dtype="f8"),
+                             "scaled": pd.Series(dtype="f8")})
+        out = self.frame.map_partitions(_fitted_partition, self.plan, predictor, sigma or 1.0, meta=meta)
+        return out["fitted"], out["residuals"], out["scaled"]
+
+
+def _fitted_partition(part, plan, predictor, sigma):
+    if len(part) == 0:
+        return pd.DataFrame({"fitted": np.zeros(0), "residuals": np.zeros(0), "scaled": np.zeros(0)},
+                            index=part.index)
+    fitted = predictor(part, True, "error")
+    cast = part.astype(plan.categories) if plan.categories else part
+    y = np.asarray(plan.model_spec.lhs.get_model_matrix(cast, na_action="ignore"), dtype=float)[:, 0]
+    w = np.ones(len(part)) if plan.weights is None else part[plan.weights].to_numpy(float)
+    res = y - fitted
+    return pd.DataFrame({"fitted": fitted, "residuals": res, "scaled": res * np.sqrt(w) / sigma}, index=part.index)
+
+
+def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None) -> PartitionedDesign:
+    """Parse, code the levels globally, assemble every partition and sum the blocks on the cluster."""
+    import dask
+    import dask.bag as db
+    import formulaic
+    from .terms import Term, _as_labels
+
+    pf = parse(formula)
+    if sparse_fixed:
+        raise FastmmeError("sparse_fixed is not available for Dask input yet: the connected sets of a "
+                           "sparse fixed factor need its rows; compute the frame or let the factor be a "
+                           "column of X")
+    if weights is not None and not isinstance(weights, str):
+        raise FastmmeError("with Dask input, weights must be the name of a column of the data")
+    knowns = _relmats(pf, relmat)
+    meta = ddf._meta
+    try:
+        fixed_vars = _variables(pf.fixed_formula)
+        random_vars = [(_variables(t.lhs) if t.lhs not in ("1", "0", "-1") else set()) for t in pf.random]
+    except FastmmeError:
+        raise
+    except Exception as exc:
+        raise FormulaError(f"cannot parse the formula {formula!r}: {exc}") from exc
+    _check_columns(formula, meta, sorted(fixed_vars), "fixed part")
+    for t, vs in zip(pf.random, random_vars):
+        _check_columns(formula, meta, sorted(vs), f"random term {t.label}")
+        _check_columns(formula, meta, t.group_vars, f"grouping factor of {t.label}")
+    used = set(fixed_vars).union(*random_vars, *[t.group_vars for t in pf.random])
+    if weights is not None:
+        _check_columns(weights, meta, [weights], "weights")
+        used.add(weights)
+    used = sorted(used, key=str)
+    # formulaic does not list the arguments of stateful transforms (center(x)) among the variables:
+    # keep every column the formula names, drop rows by the used ones (the in-memory rule)
+    named = {tok for tok in re.findall(r"[A-Za-z_.][\w.]*", formula) if tok in meta.columns}
+    frame = ddf[sorted(set(used) | named, key=str)].dropna(subset=used)
+
+    # pass 1: counts and level sets
+    rhs_text = pf.fixed + " + " + " + ".join(t.lhs for t in pf.random)
+    cat_cols = _categorical_columns(rhs_text, meta, set(fixed_vars).union(*random_vars) - {pf.response})
+    group_uniques = []
+    for t in pf.random:
+        if t.group in knowns:
+            group_uniques.append(None)
+        elif len(t.group_vars) == 1:
+            group_uniques.append(frame[t.group_vars[0]].drop_duplicates(split_every=SPLIT_EVERY, split_out=1))
+        else:
+            group_uniques.append(frame.map_partitions(_interaction_labels, formula, t, meta=(t.group, object))
+                                 .drop_duplicates(split_every=SPLIT_EVERY, split_out=1))
+    lazy = [ddf.map_partitions(len).sum(), frame.map_partitions(len).sum()] + \
+        [u for u in group_uniques if u is not None] + \
+        [frame[c].drop_duplicates(split_every=SPLIT_EVERY, split_out=1) for c in cat_cols]
+    got = list(_compute(dask, *lazy))
+    n_rows, n_kept = int(got.pop(0)), int(got.pop(0))
+    if n_kept == 0:
+        raise FastmmeError("every row has a missing value in a column the model uses")
+    levels, known = [], []
+    for t, u in zip(pf.random, group_uniques):
+        if u is None:
+            levels.append(pd.Index(knowns[t.group].labels))
+            known.append(True)
+        else:
+            levels.append(pd.Index(_as_labels(got.pop(0))[1]))
+            known.append(False)
+    categories = {}
+    for c in cat_cols:
+        values = got.pop(0)
+        lv = _as_labels(values)[1]
+        if isinstance(values.dtype, pd.CategoricalDtype):       # keep the caller's category order
+            lv = [v for v in values.dtype.categories if v in set(lv)]
+        categories[c] = pd.CategoricalDtype(list(lv))
+
+    # the formulaic specs, from a few rows with the global categories (stateless transforms only)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                  # "insufficient elements for head": fine
+        sample = frame.head(50, npartitions=-1)
+    if categories:
+        sample = sample.astype(categories)
+    try:
+        mm = formulaic.model_matrix(pf.fixed_formula, sample, na_action="ignore")
+    except Exception as exc:
+        raise FormulaError(f"cannot build the fixed part '{pf.fixed_formula}': {exc}") from exc
+    random_specs = []
+    for t in pf.random:
+        if t.lhs.strip() == "1":
+            random_specs.append(None)
+            continue
+        try:
+            zm = formulaic.model_matrix(t.lhs, sample, na_action="ignore")
+        except Exception as exc:
+            raise point_at(formula, *t.span, f"cannot build the columns of {t.label}: {exc}") from exc
+        random_specs.append(zm.model_spec)
+    for spec in [mm.model_spec.rhs, mm.model_spec.lhs] + [s for s in random_specs if s is not None]:
+        if spec.transform_state:
+            raise FormulaError(f"the formula uses stateful transforms ({', '.join(spec.transform_state)}) whose "
+                               "state (a mean, a scale) would come from one partition; with Dask input compute "
+                               "such columns before the fit")
+    if mm.lhs.shape[1] != 1:
+        raise point_at(formula, 0, formula.index("~"), "the response must be a single numeric column")
+    plan = RowPlan(formula=formula, parsed=pf, model_spec=mm.model_spec, random_specs=tuple(random_specs),
+                   levels=tuple(levels), known=tuple(known), weights=weights, categories=categories)
+    terms = []
+    for k, t in enumerate(pf.random):
+        spec = random_specs[k]
+        zn = None if spec is None else [r_name(c) for c in spec.column_names]
+        lv = np.asarray(levels[k])
+        z = None if spec is None else np.zeros((len(lv), len(zn)))
+        groups = lv if known[k] else pd.Categorical(lv, categories=levels[k])   # one row per level, in order
+        term = Term(groups, z=z, structure="diagonal" if t.diagonal else "unstructured", name=t.group,
+                    z_names=zn, relationship=knowns.get(t.group))
+        if not np.array_equal(np.asarray(term.levels), lv):
+            raise FastmmeError(f"internal: the levels of {t.group} were coded in two orders")
+        terms.append(term)
+    r = np.array([t.r for t in terms], dtype=np.int64)
+    J = np.array([t.n_levels for t in terms], dtype=np.int64)
+
+    # passes 2 and 3: the pattern (crossed terms only), then the blocks, by tree reductions
+    parts = frame.to_delayed()
+    plan_d = dask.delayed(plan, pure=True, traverse=False)
+    if len(terms) > 1:
+        bag = db.from_delayed([dask.delayed(_pattern_of)(p, plan_d, r, J) for p in parts])
+        pattern = _compute(dask, bag.reduction(_union, _union, split_every=SPLIT_EVERY))[0]
+    else:
+        pattern = ZtZPattern.build(r, J, [])
+    pattern_d = dask.delayed(pattern, pure=True, traverse=False)
+    bag = db.from_delayed([dask.delayed(_blocks_of)(p, plan_d, pattern_d) for p in parts])
+    total = _compute(dask, bag.reduction(_sum, _sum, split_every=SPLIT_EVERY))[0]
+    if total is None or total.n != n_kept:
+        raise FastmmeError(f"the assembled blocks count {0 if total is None else total.n} rows where the data "
+                           f"have {n_kept} complete rows: a partial sum (lost partition) is not used")
+
+    # fixed columns: the in-memory rule for aliased columns, applied to XᵀWX
+    from .spec import drop_aliased_gram
+    x_names = [r_name(c) for c in mm.rhs.columns]
+    keep, _, dropped = drop_aliased_gram(total.XtX, x_names)
+    if dropped:
+        warnings.warn(f"fixed-effect model matrix is rank deficient: dropping {len(dropped)} column(s) "
+                      f"{', '.join(dropped)} (aliased with the others); their effects are not estimable",
+                      RankDeficiencyWarning, stacklevel=3)
+        total = Blocks(total.zz, np.ascontiguousarray(total.ZtX[:, keep]), total.Zty,
+                       np.ascontiguousarray(total.XtX[np.ix_(keep, keep)]), total.Xty[keep], total.yty,
+                       total.sum_log_w, total.n)
+    return PartitionedDesign(parsed=pf, frame=frame, plan=plan, fixed_spec=mm.model_spec.rhs,
+                             random_specs=tuple(random_specs), x_names=x_names, kept=keep, dropped=dropped,
+                             terms=terms, blocks=total, pattern=pattern, n_rows=n_rows,
+                             n_dropped=n_rows - n_kept, weights=weights)
+
+
+def _compute(dask, *collections):
+    """dask.compute with a worker lost for good turned into the project's error (a retried task is
+    Dask's business; a result is only ever built from every partition)."""
+    try:
+        return dask.compute(*collections)
+    except FastmmeError:
+        raise
+    except Exception as exc:
+        if type(exc).__name__ == "KilledWorker":
+            raise FastmmeError(f"a Dask worker died while assembling the model ({exc}); no result was built "
+                               "from the partitions that finished — check the workers' memory and logs, "
+                               "then fit again") from exc
+        raise
