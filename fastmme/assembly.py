@@ -1,7 +1,10 @@
 """Assemble the cross-product blocks of the mixed-model equations in one pass over the rows.
 
-`Blocks` holds every row-sum the fit needs; blocks of disjoint row chunks add up with `+`, which is
-how distributed assembly combines partitions.  After this stage the rows are never read again.
+`Blocks` holds every row-sum the fit needs; blocks of disjoint row chunks add up with `+`.  When
+the chunks do not share a pattern (partitions of a Dask frame, each assembled on its own),
+`PartialBlocks` carries each chunk's level pairs with their values and adds up by merging them, so
+no chunk ever holds the whole ZᵀWZ pattern; `finish` gives the pattern and the Blocks.  After this
+stage the rows are never read again.
 Tests: tests/test_assembly.py.
 """
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .kernels.assemble import assemble_rows
+from .kernels.pairs import merge_sorted
 from .pattern import ZtZPattern
 
 
@@ -57,3 +61,44 @@ def assemble(pattern: ZtZPattern, codes, zcat, X, y, w, pair_rows=None) -> Block
                   zz, ZtX, Zty, XtX, Xty, scalars)
     XtX = np.tril(XtX) + np.tril(XtX, -1).T
     return Blocks(zz, ZtX, Zty, XtX, Xty, float(scalars[0]), float(scalars[1]), int(scalars[2]))
+
+
+@dataclass(frozen=True)
+class PartialBlocks:
+    """Blocks of a row chunk on the chunk's own pattern: the diagonal blocks (every level, as in
+    Blocks.zz), and per pair of terms the chunk's sorted level-pair keys with their (m, r_k r_l) values."""
+    r: np.ndarray
+    J: np.ndarray
+    diag: np.ndarray
+    keys: tuple
+    values: tuple
+    ZtX: np.ndarray
+    Zty: np.ndarray
+    XtX: np.ndarray
+    Xty: np.ndarray
+    yty: float
+    sum_log_w: float
+    n: int
+
+    @staticmethod
+    def from_rows(r, J, codes, zcat, X, y, w) -> "PartialBlocks":
+        pattern, rows = ZtZPattern.from_codes(codes, r, J, with_rows=True)
+        b = assemble(pattern, codes, zcat, X, y, w, rows)
+        d = pattern.diag_size
+        vals = tuple(b.zz[pattern.pair_offset[i]:pattern.pair_offset[i] + len(k) * int(r[pattern.pair_k[i]] * r[pattern.pair_l[i]])]
+                     .reshape(len(k), -1) for i, k in enumerate(pattern.pair_keys))
+        return PartialBlocks(pattern.r, pattern.J, b.zz[:d].copy(), tuple(np.array(k) for k in pattern.pair_keys),
+                             tuple(v.copy() for v in vals), b.ZtX, b.Zty, b.XtX, b.Xty, b.yty, b.sum_log_w, b.n)
+
+    def __add__(self, other: "PartialBlocks") -> "PartialBlocks":
+        merged = [merge_sorted(ka, va, kb, vb) for ka, va, kb, vb in zip(self.keys, self.values, other.keys, other.values)]
+        return PartialBlocks(self.r, self.J, self.diag + other.diag, tuple(m[0] for m in merged),
+                             tuple(m[1] for m in merged), self.ZtX + other.ZtX, self.Zty + other.Zty,
+                             self.XtX + other.XtX, self.Xty + other.Xty, self.yty + other.yty,
+                             self.sum_log_w + other.sum_log_w, self.n + other.n)
+
+    def finish(self):
+        """(pattern, Blocks) of all the rows added up."""
+        pattern = ZtZPattern.build(self.r, self.J, list(self.keys))
+        zz = np.concatenate([self.diag] + [v.reshape(-1) for v in self.values])
+        return pattern, Blocks(zz, self.ZtX, self.Zty, self.XtX, self.Xty, self.yty, self.sum_log_w, self.n)

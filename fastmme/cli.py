@@ -1,14 +1,21 @@
 """Command line: fit a formula to a CSV or parquet file, or fit a bundled example.
 
     fastmme fit DATA --formula "y ~ x + (1 | g)" [--ml] [--weights COL] [--json OUT] [--confint METHOD]
+                     [--scheduler ADDRESS | --dask] [--workers N]
     fastmme example NAME [--ml] [--json OUT]
     fastmme datasets
+
+DATA is a CSV or parquet file, a directory of parquet files, or a glob ('data/*.parquet').  With
+--scheduler the rows are read and assembled by that Dask cluster (fastmme.partitioned); without it
+a local Dask cluster is started when the input looks larger than half the available memory (or
+with --dask), and otherwise the rows are read into memory.
 
 Exit codes: 0 success, 2 bad input (the message says what to change).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -67,6 +74,54 @@ def read_table(path: str):
     return df
 
 
+IN_MEMORY_FACTOR = 3.0     # rows in memory take about this many times their parquet size on disk
+
+
+def input_files(path: str) -> list:
+    """The files a DATA argument names: a file, a directory's parquet files, or a glob."""
+    import glob
+    if os.path.isdir(path):
+        files = sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True) +
+                       glob.glob(os.path.join(path, "**", "*.pq"), recursive=True))
+    elif any(ch in path for ch in "*?["):
+        files = sorted(glob.glob(path))
+    else:
+        files = [path] if os.path.exists(path) else []
+    if not files:
+        raise FastmmeError(f"no data at {path}: give a CSV or parquet file, a directory of parquet files or "
+                           "a glob such as 'data/*.parquet'")
+    return files
+
+
+def wants_cluster(files, args) -> bool:
+    """Dask when asked for, or when the input would take more than half the available memory."""
+    if args.scheduler or args.dask:
+        return True
+    from .cholmod import available_memory
+    size = sum(os.path.getsize(f) for f in files)
+    return size * IN_MEMORY_FACTOR > 0.5 * available_memory()
+
+
+def open_partitioned(path, files, args, stack):
+    """A Dask DataFrame of the input on a client (the given scheduler, or a local cluster)."""
+    try:
+        import dask.dataframe as dd
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise FastmmeError("Dask is needed for this input: pip install 'fastmme[dask]'") from exc
+    if args.scheduler:
+        stack.enter_context(Client(args.scheduler))
+    else:
+        cluster = stack.enter_context(LocalCluster(n_workers=args.workers or os.cpu_count(), threads_per_worker=1,
+                                                   processes=True, dashboard_address=None, silence_logs=40))
+        stack.enter_context(Client(cluster))
+    csv = all(f.lower().endswith(".csv") for f in files)
+    try:
+        return dd.read_csv(files) if csv else dd.read_parquet(files)
+    except Exception as exc:
+        raise FastmmeError(f"cannot read {path} with Dask: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
+
+
 def _fit_and_report(df, formula, args, out):
     from .api import lmm
     progress = Progress(enabled=False if args.no_progress else None)
@@ -101,8 +156,13 @@ def main(argv=None) -> int:
         p.add_argument("--weights", help="column of prior weights")
 
     pf = sub.add_parser("fit", help="fit a formula to a CSV or parquet file")
-    pf.add_argument("data", help="CSV or parquet file")
+    pf.add_argument("data", help="CSV or parquet file, directory of parquet files, or a glob")
     pf.add_argument("--formula", "-f", required=True, help='lme4 formula, e.g. "y ~ x + (1 | g)"')
+    pf.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786) that reads and "
+                    "assembles the rows")
+    pf.add_argument("--dask", action="store_true", help="assemble on a local Dask cluster even if the data fit "
+                    "in memory")
+    pf.add_argument("--workers", type=int, help="worker processes of the local Dask cluster (default: cores)")
     common(pf)
     pe = sub.add_parser("example", help="fit a bundled data set with its textbook model")
     pe.add_argument("name", help="one of: " + ", ".join(__import__("fastmme.examples").examples.EXAMPLES))
@@ -120,9 +180,18 @@ def main(argv=None) -> int:
             from .examples import example
             df, formula = example(args.name)
             print(f"Example {args.name}: {formula}  ({len(df)} rows)\n", file=out)
+            _fit_and_report(df, formula, args, out)
         else:
-            df, formula = read_table(args.data), args.formula
-        _fit_and_report(df, formula, args, out)
+            files = input_files(args.data)
+            with contextlib.ExitStack() as stack:
+                if wants_cluster(files, args):
+                    df = open_partitioned(args.data, files, args, stack)
+                elif len(files) == 1:
+                    df = read_table(files[0])
+                else:
+                    import pandas as pd
+                    df = pd.concat([read_table(f) for f in files], ignore_index=True)
+                _fit_and_report(df, args.formula, args, out)
     except FastmmeError as exc:
         print(f"fastmme: error: {exc}", file=sys.stderr)
         return 2

@@ -10,9 +10,9 @@ travel.  Three passes over the model's columns, each a Dask computation:
    and the level sets: of every grouping factor (coded globally: the sorted labels, as in memory,
    or a relationship matrix's labels) and of every categorical fixed-effect column (so formulaic
    makes the same dummy columns in every partition);
-2. with two or more terms, the co-occurring level pairs (the ZᵀWZ pattern), merged by
-   ZtZPattern.union in a tree reduction (dask.bag);
-3. the Blocks on that frozen pattern, summed with `+` in a tree reduction.
+2. each partition's blocks on its own co-occurring level pairs (assembly.PartialBlocks), added up
+   in a tree reduction (dask.bag) by merging the sorted pairs, so no worker holds the whole ZᵀWZ
+   pattern until the root; the root gives the frozen pattern and the Blocks.
 
 The driver checks that the summed blocks count every kept row (a partial sum is refused), drops
 aliased fixed-effect columns from XᵀWX by the in-memory rule, and fits as for in-memory data.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .assembly import Blocks, assemble
+from .assembly import Blocks, PartialBlocks
 from .errors import FastmmeError, RankDeficiencyWarning
 from .formula import FormulaError, parse, point_at, r_name
 from .frame import _check_columns, _group_labels, _relmats, _variables
@@ -95,26 +95,11 @@ class RowPlan:
 
 
 # ---- the tasks run on the workers (module level, so they pickle) ---------------------------------
-def _pattern_of(part, plan, r, J):
-    if len(part) == 0:
-        return [None]
-    codes = plan.arrays(part)[0]
-    return [ZtZPattern.from_codes(codes, r, J)]
-
-
-def _blocks_of(part, plan, pattern):
+def _blocks_of(part, plan, r, J):
     if len(part) == 0:
         return [None]
     codes, zcat, X, y, w = plan.arrays(part)
-    return [assemble(pattern, codes, zcat, X, y, w)]
-
-
-def _union(items):
-    out = None
-    for it in items:
-        if it is not None:
-            out = it if out is None else out.union(it)
-    return out
+    return [PartialBlocks.from_rows(r, J, codes, zcat, X, y, w)]
 
 
 def _sum(items):
@@ -159,6 +144,7 @@ class PartitionedDesign:
     n_dropped: int
     weights: str | None
     sparse_fixed: dict = None
+    timings: dict = None          # seconds of each pass: "levels", "assembly"
     partitioned: bool = True
 
     @property
@@ -250,6 +236,8 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
         else:
             group_uniques.append(frame.map_partitions(_interaction_labels, formula, t, meta=(t.group, object))
                                  .drop_duplicates(split_every=SPLIT_EVERY, split_out=1))
+    import time
+    t0 = time.perf_counter()
     lazy = [ddf.map_partitions(len).sum(), frame.map_partitions(len).sum()] + \
         [u for u in group_uniques if u is not None] + \
         [frame[c].drop_duplicates(split_every=SPLIT_EVERY, split_out=1) for c in cat_cols]
@@ -317,20 +305,17 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
     r = np.array([t.r for t in terms], dtype=np.int64)
     J = np.array([t.n_levels for t in terms], dtype=np.int64)
 
-    # passes 2 and 3: the pattern (crossed terms only), then the blocks, by tree reductions
+    t1 = time.perf_counter()
+    # pass 2: every partition's blocks on its own level pairs, merged by a tree reduction
     parts = frame.to_delayed()
     plan_d = dask.delayed(plan, pure=True, traverse=False)
-    if len(terms) > 1:
-        bag = db.from_delayed([dask.delayed(_pattern_of)(p, plan_d, r, J) for p in parts])
-        pattern = _compute(dask, bag.reduction(_union, _union, split_every=SPLIT_EVERY))[0]
-    else:
-        pattern = ZtZPattern.build(r, J, [])
-    pattern_d = dask.delayed(pattern, pure=True, traverse=False)
-    bag = db.from_delayed([dask.delayed(_blocks_of)(p, plan_d, pattern_d) for p in parts])
+    bag = db.from_delayed([dask.delayed(_blocks_of)(p, plan_d, r, J) for p in parts])
     total = _compute(dask, bag.reduction(_sum, _sum, split_every=SPLIT_EVERY))[0]
     if total is None or total.n != n_kept:
         raise FastmmeError(f"the assembled blocks count {0 if total is None else total.n} rows where the data "
                            f"have {n_kept} complete rows: a partial sum (lost partition) is not used")
+    pattern, total = total.finish()
+    t2 = time.perf_counter()
 
     # fixed columns: the in-memory rule for aliased columns, applied to XᵀWX
     from .spec import drop_aliased_gram
@@ -346,7 +331,8 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
     return PartitionedDesign(parsed=pf, frame=frame, plan=plan, fixed_spec=mm.model_spec.rhs,
                              random_specs=tuple(random_specs), x_names=x_names, kept=keep, dropped=dropped,
                              terms=terms, blocks=total, pattern=pattern, n_rows=n_rows,
-                             n_dropped=n_rows - n_kept, weights=weights)
+                             n_dropped=n_rows - n_kept, weights=weights,
+                             timings={"levels": t1 - t0, "assembly": t2 - t1})
 
 
 def _compute(dask, *collections):

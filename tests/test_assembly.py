@@ -55,6 +55,32 @@ def test_chunks_add_up(kind):
     assert total.n == full.n and total.yty == pytest.approx(full.yty, rel=1e-14)
 
 
+@pytest.mark.parametrize("kind", ["crossed", "slopes", "partial", "nested"])
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (3, 1, 0, 2)])
+def test_partial_blocks_of_chunks_merge_to_the_blocks_of_all_rows(kind, order):
+    """PartialBlocks (each chunk on its own level pairs, merged in any order): the pattern and blocks
+    of all rows — what Dask partitions do without a global pattern."""
+    from fastmme.assembly import PartialBlocks
+    y, X, terms, theta, w = random_design(kind, seed=6, weights=True)
+    codes, zcat = stack_terms(terms)
+    r = np.array([t.r for t in terms])
+    J = np.array([t.n_levels for t in terms])
+    cuts = [0, 9, 10, 33, len(y)]
+    parts = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+    partial = [PartialBlocks.from_rows(r, J, codes[:, s], zcat[s], X[s], y[s], w[s]) for s in parts]
+    total = partial[order[0]]
+    for i in order[1:]:
+        total = total + partial[i]
+    pattern, blocks = total.finish()
+    whole = ZtZPattern.from_codes(codes, r, J)
+    assert all(np.array_equal(a, b) for a, b in zip(pattern.pair_keys, whole.pair_keys))
+    full = assemble(whole, codes, zcat, X, y, w)
+    np.testing.assert_allclose(blocks.zz, full.zz, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(blocks.ZtX, full.ZtX, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(blocks.XtX, full.XtX, rtol=1e-13)
+    assert blocks.n == full.n and blocks.sum_log_w == pytest.approx(full.sum_log_w, rel=1e-13)
+
+
 def test_locate_refuses_rows_outside_the_pattern():
     from fastmme import FastmmeError
     codes = np.array([[0, 1, 0], [0, 1, 1]], dtype=np.int32)

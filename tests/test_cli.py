@@ -70,3 +70,45 @@ def test_progress_display_only_when_enabled():
     loud = Progress(stream=io.StringIO(), enabled=True, interval=0.0)
     loud(5, 123.456)
     assert "5 evaluations" in loud.stream.getvalue() and "123.456" in loud.stream.getvalue()
+
+
+def _partitioned_sleepstudy(tmp_path):
+    df = fastmme.datasets.load("sleepstudy")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, cut in enumerate([slice(0, 50), slice(50, 51), slice(51, 180)]):     # uneven files
+        df.iloc[cut].to_parquet(folder / f"part-{i}.parquet")
+    return folder
+
+
+def test_fit_a_directory_and_a_glob_in_memory_and_on_a_local_dask_cluster(tmp_path):
+    pytest.importorskip("dask.distributed")
+    folder = _partitioned_sleepstudy(tmp_path)
+    formula = ["--formula", "Reaction ~ Days + (Days | Subject)"]
+    mem, dsk = tmp_path / "mem.json", tmp_path / "dask.json"
+    r = run(["fit", str(folder)] + formula + ["--json", str(mem)])
+    assert r.returncode == 0, r.stderr
+    r = run(["fit", str(folder / "part-*.parquet")] + formula + ["--dask", "--workers", "2", "--json", str(dsk)])
+    assert r.returncode == 0, r.stderr
+    assert "assembled from 3 partitions" in r.stdout
+    a, b = json.loads(mem.read_text()), json.loads(dsk.read_text())
+    assert a["nobs"] == b["nobs"] == 180
+    for k in a["theta"]:
+        assert b["theta"][k] == pytest.approx(a["theta"][k], rel=1e-10)
+    assert b["deviance"] == pytest.approx(a["deviance"], rel=1e-12)
+
+
+def test_fit_against_a_running_scheduler(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    folder = _partitioned_sleepstudy(tmp_path)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        r = run(["fit", str(folder), "--formula", "Reaction ~ Days + (Days | Subject)",
+                 "--scheduler", cluster.scheduler_address])
+    assert r.returncode == 0, r.stderr
+    assert "REML criterion at convergence: 1743.6" in r.stdout and "assembled from 3 partitions" in r.stdout
+
+
+def test_no_data_at_a_glob_is_a_clear_error(tmp_path):
+    r = run(["fit", str(tmp_path / "nothing-*.parquet"), "--formula", "y ~ (1 | g)"])
+    assert r.returncode == 2 and "no data at" in r.stderr

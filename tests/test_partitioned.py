@@ -170,7 +170,7 @@ def _always_die(part):
     return part
 
 
-@pytest.mark.parametrize("after", [1, 14])       # in the first pass (levels) or in a later one (blocks)
+@pytest.mark.parametrize("after", [1, 8])        # in the first pass (levels) or in the second (blocks)
 def test_a_worker_that_dies_once_is_retried_and_the_fit_is_complete(client, tmp_path, after):
     df = _data(seed=9)
     ddf = dd.from_pandas(df, npartitions=5).map_partitions(_die, str(tmp_path), after, meta=df.head(0))

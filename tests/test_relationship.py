@@ -195,6 +195,14 @@ def test_ai_reml_reaches_the_derivative_free_optimum(simulated):
     assert np.corrcoef(bv.ebv, tbv.loc[bv.index])[0, 1] > 0.5
 
 
+def test_predict_on_the_records_equals_the_fitted_values(simulated):
+    """The levels of a relationship term are the pedigree's labels in its (unsorted) order: predict()
+    must find each record's animal by label, not by a sorted search."""
+    df, ped, tbv, f = simulated
+    assert not np.all(np.asarray(f.core.levels[0])[:-1] <= np.asarray(f.core.levels[0])[1:])   # unsorted
+    np.testing.assert_allclose(f.predict(df), f.fitted.to_numpy(), rtol=1e-10, atol=1e-10)
+
+
 def test_variance_component_standard_errors_from_the_average_information(simulated):
     """AI-REML's standard errors against the observed information (numerical Hessian of the
     unprofiled REML criterion in (σ²_a, σ²_e)), and the heritability by the delta method."""

@@ -69,3 +69,42 @@ def locate_rows(ck, cl, Jk, Jl, keys, row_pos):
         if pos < 0:
             missing += 1
     return missing
+
+
+@njit(**JIT)
+def merge_sorted(ka, va, kb, vb):
+    """(keys, values) of two sorted key sets with (m, w) values each: the union of the keys, values of
+    a key present in both summed.  One linear pass (the partial blocks of row chunks add up)."""
+    na, nb = ka.shape[0], kb.shape[0]
+    w = va.shape[1]
+    n = 0
+    i = j = 0
+    while i < na or j < nb:                 # the size of the union first: no over-allocation
+        if j >= nb or (i < na and ka[i] < kb[j]):
+            i += 1
+        elif i >= na or kb[j] < ka[i]:
+            j += 1
+        else:
+            i += 1
+            j += 1
+        n += 1
+    keys = np.empty(n, dtype=np.int64)
+    vals = np.empty((n, w))
+    i = j = t = 0
+    while i < na or j < nb:
+        if j >= nb or (i < na and ka[i] < kb[j]):
+            keys[t] = ka[i]
+            vals[t] = va[i]
+            i += 1
+        elif i >= na or kb[j] < ka[i]:
+            keys[t] = kb[j]
+            vals[t] = vb[j]
+            j += 1
+        else:
+            keys[t] = ka[i]
+            for c in range(w):
+                vals[t, c] = va[i, c] + vb[j, c]
+            i += 1
+            j += 1
+        t += 1
+    return keys, vals
