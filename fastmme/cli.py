@@ -5,7 +5,8 @@
     fastmme example NAME [--ml] [--json OUT]
     fastmme datasets
 
-DATA is a CSV or parquet file, a directory of parquet files, or a glob ('data/*.parquet').  With
+DATA is a CSV or parquet file, a directory of parquet files, a glob ('data/*.parquet'), or a URL
+that Dask reads (s3://bucket/data/*.parquet; always assembled on Dask).  With
 --scheduler the rows are read and assembled by that Dask cluster (fastmme.partitioned); without it
 a local Dask cluster is started when the input looks larger than half the available memory (or
 with --dask), and otherwise the rows are read into memory.
@@ -80,6 +81,8 @@ IN_MEMORY_FACTOR = 3.0     # rows in memory take about this many times their par
 def input_files(path: str) -> list:
     """The files a DATA argument names: a file, a directory's parquet files, or a glob."""
     import glob
+    if "://" in path:                     # object store or remote file system: Dask (fsspec) reads it
+        return [path]
     if os.path.isdir(path):
         files = sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True) +
                        glob.glob(os.path.join(path, "**", "*.pq"), recursive=True))
@@ -95,7 +98,7 @@ def input_files(path: str) -> list:
 
 def wants_cluster(files, args) -> bool:
     """Dask when asked for, or when the input would take more than half the available memory."""
-    if args.scheduler or args.dask:
+    if args.scheduler or args.dask or any("://" in f for f in files):
         return True
     from .cholmod import available_memory
     size = sum(os.path.getsize(f) for f in files)
