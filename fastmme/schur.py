@@ -56,28 +56,7 @@ class DenseSchur:
         self.rest_diag_zz = (z1 == z2).astype(np.int8)
         del z1, z2, in_diag
         self.rest_pos = rest_pos
-        # neighbours of each level of s among the other terms' levels (from the pair blocks)
-        lv, cols, rr, offs, trans, terms = [], [], [], [], [], []
-        for i, keys in enumerate(pt.pair_keys):
-            k, l = int(pt.pair_k[i]), int(pt.pair_l[i])
-            if s not in (k, l):
-                continue
-            jk, jl = np.divmod(keys, pt.J[l])
-            other, other_level, level = (l, jl, jk) if k == s else (k, jk, jl)
-            lv.append(level)
-            cols.append(rest_pos[pt.q_offset[other] + other_level * pt.r[other]])
-            rr.append(np.full(len(keys), pt.r[other]))
-            offs.append(pt.pair_offset[i] + np.arange(len(keys)) * pt.r[k] * pt.r[l])
-            trans.append(np.full(len(keys), k != s, dtype=np.int8))
-            terms.append(np.full(len(keys), other))
-        cat = (lambda a, dt: np.concatenate(a).astype(dt) if a else np.zeros(0, dt))
-        level = cat(lv, np.int64)
-        order = np.argsort(level, kind="stable")
-        nb = dict(ptr=np.searchsorted(level[order], np.arange(pt.J[s] + 1)).astype(np.int64),
-                  col=cat(cols, np.int64)[order], r=cat(rr, np.int64)[order], off=cat(offs, np.int64)[order],
-                  trans=cat(trans, np.int8)[order], term=cat(terms, np.int64)[order])
-        del level, order, lv, cols, rr, offs, trans, terms
-        self._build_entries(nb)
+        self._build_entries(*self._neighbours(rest_pos))
         self.key_offset = pt.key_offset
         self.keys_flat = pt.keys_flat
         self.S = np.zeros((m, m), order="F")
@@ -85,34 +64,91 @@ class DenseSchur:
         ia, ib = np.tril_indices(p)
         self._xx = (col + ia, col + ib)
 
-    def _build_entries(self, nb) -> None:
-        """Per level of s, its expanded coupling entries (other terms' columns, X, y) sorted by column of S.
-        Stored compactly (int32 / int8; int64 only for offsets into zz)."""
+    def _neighbours(self, rest_pos):
+        """The pair-block entries that touch s, sorted by level of s (stable): (level of s, column of the
+        other level's first effect in S, its r, offset in zz, transposed block?, other term).  Compact
+        dtypes, filled in chunks: at 10⁸ rows a crossed design has about 8 × 10⁷ such entries."""
+        pt, s = self.pattern, self.s
+        sel = [i for i in range(len(pt.pair_keys)) if s in (int(pt.pair_k[i]), int(pt.pair_l[i]))]
+        n = int(sum(len(pt.pair_keys[i]) for i in sel))
+        level = np.empty(n, dtype=np.int32)
+        col = np.empty(n, dtype=np.int32)
+        off = np.empty(n, dtype=np.int64 if pt.size >= 2**31 else np.int32)
+        rr = np.empty(n, dtype=np.int8)
+        trans = np.empty(n, dtype=np.int8)
+        term = np.empty(n, dtype=np.int16)
+        at, chunk = 0, 1 << 22
+        for i in sel:
+            keys = pt.pair_keys[i]
+            k, l = int(pt.pair_k[i]), int(pt.pair_l[i])
+            other = l if k == s else k
+            width = int(pt.r[k] * pt.r[l])
+            for c0 in range(0, len(keys), chunk):
+                kc = keys[c0:c0 + chunk]
+                jk, jl = np.divmod(kc, pt.J[l])
+                other_level, lev = (jl, jk) if k == s else (jk, jl)
+                dst = slice(at + c0, at + c0 + len(kc))
+                level[dst] = lev
+                col[dst] = rest_pos[pt.q_offset[other] + other_level * pt.r[other]]
+                off[dst] = pt.pair_offset[i] + np.arange(c0, c0 + len(kc), dtype=np.int64) * width
+            rr[at:at + len(keys)] = pt.r[other]
+            trans[at:at + len(keys)] = k != s
+            term[at:at + len(keys)] = other
+            at += len(keys)
+        if n > 1 and np.any(level[1:] < level[:-1]):
+            order = np.argsort(level, kind="stable")
+            level, col, off, rr, trans, term = (a[order] for a in (level, col, off, rr, trans, term))
+            del order
+        return level, col, off, rr, trans, term
+
+    def _build_entries(self, level, col, off, rr, trans, term) -> None:
+        """Per level of s, its expanded coupling entries (other terms' columns, then X and y) sorted by
+        column of S.  Stored compactly (int32 / int8; int64 only for offsets into zz); no sort when
+        the neighbours already come in (level, column) order (one other term: the usual crossed design)."""
         pt, s, p = self.pattern, self.s, self.p
         J_s = int(pt.J[s])
         qR = self.qR
-        level_of_nb = np.repeat(np.arange(J_s), np.diff(nb["ptr"]))
-        rl = nb["r"]
-        rep = np.repeat(np.arange(len(rl)), rl)                       # nb entry of each expanded entry
-        bcol = np.arange(len(rep)) - np.repeat(np.cumsum(rl) - rl, rl)
-        level = np.concatenate([level_of_nb[rep], np.repeat(np.arange(J_s), p + 1)])
-        column = np.concatenate([nb["col"][rep] + bcol, np.tile(qR + np.arange(p + 1), J_s)])
-        order = np.lexsort((column, level))
-        i32, extra = np.int32, J_s * (p + 1)
+        if rr.shape[0] and np.any(rr != 1):                           # expand r_l > 1 into r_l entries
+            rep = np.repeat(np.arange(len(rr)), rr)
+            bcol = (np.arange(len(rep)) - np.repeat(np.cumsum(rr, dtype=np.int64) - rr, rr)).astype(np.int8)
+            level, col, off, rl_e, trans, term = level[rep], col[rep] + bcol, off[rep], rr[rep], trans[rep], term[rep]
+            del rep
+        else:
+            bcol = np.zeros(len(rr), dtype=np.int8)
+            rl_e = rr
+        npair = len(level)
+        if npair > 1:
+            same = level[1:] == level[:-1]
+            if np.any(same & (col[1:] <= col[:-1])):                  # several other terms: sort by column
+                order = np.lexsort((col, level))
+                level, col, off, rl_e, bcol, trans, term = (a[order] for a in (level, col, off, rl_e, bcol, trans, term))
+                del order
+            del same
+        per_level = np.bincount(level, minlength=J_s).astype(np.int64)
+        self.lev_ptr = np.concatenate([[0], np.cumsum(per_level + p + 1)]).astype(np.int64)
+        first = np.concatenate([[0], np.cumsum(per_level)])            # first neighbour of each level
+        total = int(self.lev_ptr[-1])
+        pos = self.lev_ptr[level] + (np.arange(npair) - first[level])  # neighbours, then X and y, per level
+        xy = (self.lev_ptr[1:] - (p + 1))[:, None] + np.arange(p + 1)
+        xy = xy.reshape(-1)
+        del first
 
-        def take(a, b, dt):
-            return np.concatenate([np.asarray(a, dt), np.asarray(b, dt)])[order]
+        def fill(dtype, pair_values, xy_values):
+            out = np.empty(total, dtype=dtype)
+            out[pos] = pair_values
+            out[xy] = xy_values
+            return out
 
-        self.ent_col = column[order].astype(i32)
-        self.lev_ptr = np.searchsorted(level[order], np.arange(J_s + 1)).astype(np.int64)
-        del level, column
-        self.ent_kind = take(np.zeros(len(rep)), np.tile(np.r_[np.ones(p), 2], J_s), np.int8)
-        self.ent_off = take(nb["off"][rep], np.zeros(extra), np.int64 if pt.size >= 2**31 else i32)
-        self.ent_rl = take(rl[rep], np.zeros(extra), np.int8)
-        self.ent_b = take(bcol, np.zeros(extra), np.int8)
-        self.ent_trans = take(nb["trans"][rep], np.zeros(extra), np.int8)
-        self.ent_term = take(nb["term"][rep], np.zeros(extra), np.int16)
-        self.ent_xcol = take(np.zeros(len(rep)), np.tile(np.r_[np.arange(p), 0], J_s), np.int8)  # p ≤ 100
+        self.ent_col = fill(np.int32, col, np.tile(qR + np.arange(p + 1), J_s))
+        del col
+        self.ent_kind = fill(np.int8, 0, np.tile(np.r_[np.ones(p), 2], J_s))
+        self.ent_off = fill(off.dtype, off, 0)
+        self.ent_rl = fill(np.int8, rl_e, 0)
+        self.ent_b = fill(np.int8, bcol, 0)
+        self.ent_trans = fill(np.int8, trans, 0)
+        self.ent_term = fill(np.int16, term, 0)
+        self.ent_xcol = fill(np.int8, 0, np.tile(np.r_[np.arange(p), 0], J_s))
+        del pos, xy, level, off, rl_e, bcol, trans, term
         width = max(8, PANEL_BYTES // (8 * self.m))        # columns per panel
         panel = self.ent_col // width                      # entries are in level order: keep it
         by_panel = np.argsort(panel, kind="stable")
