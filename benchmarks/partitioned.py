@@ -46,6 +46,7 @@ class PeakMemory:
     def __init__(self, interval=0.1):
         import psutil
         self.proc, self.interval, self.peak, self._stop = psutil.Process(), interval, 0, False
+        self.samples = []                     # (time.perf_counter(), total RSS)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -60,8 +61,13 @@ class PeakMemory:
 
     def _run(self):
         while not self._stop:
-            self.peak = max(self.peak, self.total())
+            rss = self.total()
+            self.samples.append((time.perf_counter(), rss))
+            self.peak = max(self.peak, rss)
             time.sleep(self.interval)
+
+    def peak_between(self, t0, t1):
+        return max((r for t, r in self.samples if t0 <= t <= t1), default=0)
 
     def stop(self):
         self._stop = True
@@ -127,6 +133,10 @@ def run_dask(a, files, formula):
           f"peak RSS of all processes {peak / 2**30:.2f} GB |", flush=True)
     print(f"  θ = {np.round(np.array(fit.core.theta), 6)}, β = {np.round(np.array(fit.core.beta), 6)}, "
           f"σ = {fit.sigma:.6f}, mean residual {rss_mean:.2e}, criterion {fit.deviance:.4f}", flush=True)
+    t_asm = t1 + tm["levels"] + tm["assembly"]
+    print(f"  peak RSS of all processes by phase: assembly {mem.peak_between(t1, t_asm) / 2**30:.2f} GB, "
+          f"fit {mem.peak_between(t_asm, t2) / 2**30:.2f} GB, residuals {mem.peak_between(t3, t4) / 2**30:.2f} GB",
+          flush=True)
 
 
 
