@@ -94,6 +94,29 @@ class SparseCholesky:
         return int(self._factor.L().nnz)
 
 
+FACTOR_BYTES_PER_ENTRY = 16       # a value, a row index and CHOLMOD's supernodal padding, per entry of L
+GUARD_MIN_BYTES = 64 << 20         # factors below this are never refused
+
+
+def factor_column_counts(lower: sp.csc_matrix) -> np.ndarray:
+    """Entries of each column of the Cholesky factor of the matrix (lower triangle, in its own order),
+    from the symbolic structure alone (kernels/symbolic.py)."""
+    from .kernels.symbolic import column_counts
+    rows = lower.tocsr()
+    return column_counts(rows.indptr.astype(np.int64), rows.indices.astype(np.int64), lower.shape[0])[1]
+
+
+def check_factor_memory(lower: sp.csc_matrix, describe) -> None:
+    """Refuse, before any numeric work, a factor that would not fit in the available memory (instead
+    of the operating system killing the process).  describe(counts) names the part responsible."""
+    counts = factor_column_counts(lower)
+    need = FACTOR_BYTES_PER_ENTRY * int(counts.sum())
+    free = available_memory()
+    if need > GUARD_MIN_BYTES and need > 0.8 * free:
+        raise FastmmeError(f"the sparse factor of this model would have {int(counts.sum()):,} entries (about "
+                           f"{need / 2**30:.1f} GB) and {free / 2**30:.1f} GB are available: {describe(counts)}")
+
+
 def available_memory() -> int:
     """Bytes of physical memory available now (Linux), or a large number where unknown."""
     import os

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .assembly import Blocks, assemble, stack_terms
-from .cholmod import SparseCholesky, not_positive_definite
+from .cholmod import SparseCholesky, check_factor_memory, not_positive_definite
 from .errors import FastmmeError
 from .information import average_information
 from .pattern import ZtZPattern
@@ -125,6 +125,7 @@ class ProfiledDeviance:
     @property
     def chol(self) -> SparseCholesky:
         if self._chol is None:
+            check_factor_memory(self.system.matrix(), self._fill_culprit)
             self._chol = SparseCholesky(self.system.matrix(), ordering="natural")
             q, p = self.q, self.p
             perm = self._chol.perm                     # factor position -> system index
@@ -133,6 +134,26 @@ class ProfiledDeviance:
             self._is_x = (perm < q + p) & ~self._is_z
             self._y_at = int(np.flatnonzero(perm == q + p)[0])
         return self._chol
+
+    def _fill_culprit(self, counts) -> str:
+        """Which unknowns make the factor big: the part owning most of its densest columns."""
+        q = self.q
+        dense = np.flatnonzero(counts >= 0.5 * counts.max())
+        owner = np.full(dense.shape[0], -1, dtype=np.int64)        # unit index, −1: the fixed effects or y
+        in_z = dense < q
+        u = self.system.perm_z[dense[in_z]]
+        units_q = np.concatenate([[0], np.cumsum(self.r * self.J)])
+        owner[in_z] = np.searchsorted(units_q, u, side="right") - 1
+        vals, cnt = np.unique(owner, return_counts=True)
+        k = int(vals[np.argmax(cnt)])
+        names = list(self.spec.term_names) + [f.name for f in self.spec.sparse_factors]
+        width = f"{len(dense):,} columns with at least {int(counts.max()) // 2:,} entries each"
+        if k < 0:
+            return f"its densest part ({width}) are the fixed effects; fewer fixed-effect columns or more memory"
+        kind = "random-effects term" if k < len(self.spec.terms) else "sparse fixed factor"
+        return (f"most of it is a dense block ({width}) of the {kind} {names[k]} ({int(self.J[k]):,} levels), "
+                "whose levels fill in against the other factors (crossed designs fill to a dense block of the "
+                "smaller factor); fewer levels for that term, or more memory")
 
     def set_blocks(self, blocks: Blocks) -> None:
         """Swap in blocks with the same pattern and X columns (a new response or offset); keeps the analysis."""

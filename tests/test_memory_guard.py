@@ -1,0 +1,51 @@
+"""The memory guard (reliability issue): the factor's size is known from the symbolic structure
+before any numeric work, and a factor that would not fit is refused with its size and the term
+responsible, not left to the operating system's out-of-memory killer."""
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import fastmme
+from fastmme import FastmmeError, cholmod
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_column_counts_equal_cholmods_factor(seed):
+    rng = np.random.default_rng(seed)
+    n = 80
+    B = sp.random(n, n, density=0.04, random_state=rng, format="csc")
+    A = sp.tril((B @ B.T + sp.eye(n) * 5).tocsc()).tocsc()
+    chol = cholmod.SparseCholesky(A, ordering="natural", mode="simplicial")
+    assert chol.factorize(A.data)
+    counts = cholmod.factor_column_counts(A)
+    L = chol._lower()
+    np.testing.assert_array_equal(np.diff(L.indptr), counts)
+
+
+def movielens_like(n=40_000, users=9_000, items=9_000, seed=0):
+    """Two crossed factors, both too large for the dense Schur evaluator: CHOLMOD's factor fills to a
+    dense block of the smaller factor (about 9,000² / 2 entries)."""
+    rng = np.random.default_rng(seed)
+    u, i = rng.integers(0, users, n), rng.integers(0, items, n)
+    y = rng.normal(size=users)[u] + rng.normal(size=items)[i] + rng.normal(size=n)
+    return pd.DataFrame({"y": y, "user": u, "item": i})
+
+
+def test_a_factor_larger_than_the_memory_is_refused_before_factorising(monkeypatch):
+    df = movielens_like()
+    monkeypatch.setattr(cholmod, "available_memory", lambda: 200 << 20)
+    with pytest.raises(FastmmeError) as err:
+        fastmme.lmm("y ~ 1 + (1 | user) + (1 | item)", df)
+    msg = str(err.value)
+    assert "sparse factor of this model would have" in msg and "GB" in msg
+    assert "dense block" in msg and ("user" in msg or "item" in msg) and "fewer levels" in msg
+
+
+def test_small_factors_are_never_refused(monkeypatch):
+    monkeypatch.setattr(cholmod, "available_memory", lambda: 1000)
+    from fastmme import simulate
+    pf = simulate.population(60, 3, 6, seed=2)
+    df, ped, _ = simulate.animal_model_records(pf, h2=0.3, groups=5, seed=2)
+    fit = fastmme.lmm("y ~ sex + (1 | animal)", df, relmat={"animal": ped})
+    assert np.isfinite(fit.deviance)
