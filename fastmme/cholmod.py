@@ -96,6 +96,7 @@ class SparseCholesky:
 
 FACTOR_BYTES_PER_ENTRY = 16       # a value, a row index and CHOLMOD's supernodal padding, per entry of L
 GUARD_MIN_BYTES = 64 << 20         # factors below this are never refused
+MAX_FACTOR_ENTRIES = 2**31 - 1     # CHOLMOD's int (not long) interface, which scikit-sparse 0.4 uses
 
 
 def factor_column_counts(lower: sp.csc_matrix) -> np.ndarray:
@@ -110,6 +111,10 @@ def check_factor_memory(lower: sp.csc_matrix, describe) -> None:
     """Refuse, before any numeric work, a factor that would not fit in the available memory (instead
     of the operating system killing the process).  describe(counts) names the part responsible."""
     counts = factor_column_counts(lower)
+    if int(counts.sum()) >= MAX_FACTOR_ENTRIES:
+        raise FastmmeError(f"the sparse factor of this model would have {int(counts.sum()):,} entries, more than "
+                           f"the {MAX_FACTOR_ENTRIES:,} that CHOLMOD's 32-bit interface (scikit-sparse 0.4) can "
+                           f"index: {describe(counts)}")
     need = FACTOR_BYTES_PER_ENTRY * int(counts.sum())
     free = available_memory()
     if need > GUARD_MIN_BYTES and need > 0.8 * free:

@@ -49,3 +49,11 @@ def test_small_factors_are_never_refused(monkeypatch):
     df, ped, _ = simulate.animal_model_records(pf, h2=0.3, groups=5, seed=2)
     fit = fastmme.lmm("y ~ sex + (1 | animal)", df, relmat={"animal": ped})
     assert np.isfinite(fit.deviance)
+
+
+def test_a_factor_beyond_32_bit_indices_is_refused(monkeypatch):
+    """Forced on a small case: the limit of CHOLMOD's 32-bit interface, lowered to 1,000 entries."""
+    monkeypatch.setattr(cholmod, "MAX_FACTOR_ENTRIES", 1000)
+    df = movielens_like(n=3000, users=400, items=300)
+    with pytest.raises(FastmmeError, match="32-bit interface"):
+        fastmme.lmm("y ~ 1 + (1 | user) + (1 | item) + (1 | user:item)", df)
