@@ -145,10 +145,9 @@ def _split_sparse_fixed(formula: str, fixed_formula: str, df: pd.DataFrame, spar
     return new, [column_of[t] for t in chosen]
 
 
-def _build_design(formula: str, data, weights, relmat=None, sparse_fixed=None) -> Design:
-    pf = parse(formula)
-    knowns = _relmats(pf, relmat)
-    df = to_pandas(data)
+def model_variables(formula: str, pf: ParsedFormula, df):
+    """(fixed-part variables, each random term's column variables, every column used), after checking
+    that each is a column of `df` (a pandas frame, or a Dask frame's meta)."""
     try:
         fixed_vars = _variables(pf.fixed_formula)
         random_vars = [(_variables(t.lhs) if t.lhs not in ("1", "0", "-1") else set()) for t in pf.random]
@@ -161,6 +160,14 @@ def _build_design(formula: str, data, weights, relmat=None, sparse_fixed=None) -
         _check_columns(formula, df, sorted(vs), f"random term {t.label}")
         _check_columns(formula, df, t.group_vars, f"grouping factor of {t.label}")
     used = set(fixed_vars).union(*random_vars, *[t.group_vars for t in pf.random])
+    return fixed_vars, random_vars, used
+
+
+def _build_design(formula: str, data, weights, relmat=None, sparse_fixed=None) -> Design:
+    pf = parse(formula)
+    knowns = _relmats(pf, relmat)
+    df = to_pandas(data)
+    fixed_vars, random_vars, used = model_variables(formula, pf, df)
     w = None
     if isinstance(weights, str):
         _check_columns(weights, df, [weights], "weights")

@@ -23,6 +23,7 @@ Tests: tests/test_partitioned.py.
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ import pandas as pd
 from .assembly import Blocks, PartialBlocks
 from .errors import FastmmeError, RankDeficiencyWarning
 from .formula import FormulaError, parse, point_at, r_name
-from .frame import _check_columns, _group_labels, _relmats, _variables
+from .frame import _check_columns, _group_labels, _relmats, model_variables
 from .pattern import ZtZPattern
 
 SPLIT_EVERY = 8        # fan-in of the tree reductions
@@ -203,18 +204,7 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
         raise FastmmeError("with Dask input, weights must be the name of a column of the data")
     knowns = _relmats(pf, relmat)
     meta = ddf._meta
-    try:
-        fixed_vars = _variables(pf.fixed_formula)
-        random_vars = [(_variables(t.lhs) if t.lhs not in ("1", "0", "-1") else set()) for t in pf.random]
-    except FastmmeError:
-        raise
-    except Exception as exc:
-        raise FormulaError(f"cannot parse the formula {formula!r}: {exc}") from exc
-    _check_columns(formula, meta, sorted(fixed_vars), "fixed part")
-    for t, vs in zip(pf.random, random_vars):
-        _check_columns(formula, meta, sorted(vs), f"random term {t.label}")
-        _check_columns(formula, meta, t.group_vars, f"grouping factor of {t.label}")
-    used = set(fixed_vars).union(*random_vars, *[t.group_vars for t in pf.random])
+    fixed_vars, random_vars, used = model_variables(formula, pf, meta)
     if weights is not None:
         _check_columns(weights, meta, [weights], "weights")
         used.add(weights)
@@ -236,7 +226,6 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
         else:
             group_uniques.append(frame.map_partitions(_interaction_labels, formula, t, meta=(t.group, object))
                                  .drop_duplicates(split_every=SPLIT_EVERY, split_out=1))
-    import time
     t0 = time.perf_counter()
     lazy = [ddf.map_partitions(len).sum(), frame.map_partitions(len).sum()] + \
         [u for u in group_uniques if u is not None] + \

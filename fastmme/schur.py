@@ -133,7 +133,7 @@ class DenseSchur:
         xy = xy.reshape(-1)
         del first
 
-        def fill(dtype, pair_values, xy_values):
+        def fill(dtype, pair_values, xy_values, pos=pos, xy=xy):
             out = np.empty(total, dtype=dtype)
             out[pos] = pair_values
             out[xy] = xy_values

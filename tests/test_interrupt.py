@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import fastmme
 from fastmme.api import _formula_model
 
 
