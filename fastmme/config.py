@@ -14,3 +14,13 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 NUMBA_CACHE = os.environ.get("FASTMME_NUMBA_CACHE", "1") != "0"
 JIT = dict(cache=NUMBA_CACHE, nogil=True)
+
+# Index arrays of our own kernels are 32-bit while they can be (half the memory) and 64-bit beyond;
+# the limit is a setting so that tests can force the 64-bit path on small data.
+INDEX32_LIMIT = 2**31
+
+
+def index_dtype(largest: int):
+    """np.int32 when every index stays below INDEX32_LIMIT, else np.int64."""
+    import numpy as np
+    return np.int32 if largest < INDEX32_LIMIT else np.int64

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import config
 from .errors import FastmmeError
 from .kernels.pairs import locate_rows, pair_keys_and_rows
 
@@ -96,7 +97,7 @@ class ZtZPattern:
         keys, rows = [], []
         for k in range(K):
             for l in range(k + 1, K):
-                pos = np.empty(n, dtype=np.int64 if n >= 2**31 else np.int32)
+                pos = np.empty(n, dtype=config.index_dtype(n))
                 keys.append(pair_keys_and_rows(codes[k], codes[l], int(J[k]), int(J[l]), pos))
                 rows.append(pos)
         pattern = ZtZPattern.build(r, J, keys)
@@ -114,8 +115,7 @@ class ZtZPattern:
     def locate(self, codes) -> np.ndarray:
         """(npairs, n) index m of each row's level pair within each pair's blocks."""
         n = codes.shape[1]
-        big = max((len(k) for k in self.pair_keys), default=0) >= 2**31
-        out = np.empty((len(self.pair_keys), n), dtype=np.int64 if big else np.int32)
+        out = np.empty((len(self.pair_keys), n), dtype=config.index_dtype(max((len(k) for k in self.pair_keys), default=0)))
         for i, keys in enumerate(self.pair_keys):
             k, l = self.pair_k[i], self.pair_l[i]
             if locate_rows(codes[k], codes[l], int(self.J[k]), int(self.J[l]), keys, out[i]):

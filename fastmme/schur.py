@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
+from . import config
 from .assembly import Blocks
 from .kernels.gradient import NCHUNK, inverse_columns, level_gradient, rest_gradient, symmetrize
 from .kernels.schur import (downdate_panels, fill_rest, level_backward, level_factors, level_forward,
@@ -49,7 +50,7 @@ class DenseSchur:
         m = col + p + 1
         self.m = m
         z1, z2, in_diag = pt.entries(diag_only=True)         # fill_rest reads only diagonal blocks
-        rest_zz_pos = np.full(pt.diag_size, -1, dtype=np.int32 if m * m < 2**31 else np.int64)
+        rest_zz_pos = np.full(pt.diag_size, -1, dtype=config.index_dtype(m * m))
         sel = in_diag & (rest_pos[z1] >= 0) & (rest_pos[z1] >= rest_pos[z2])
         rest_zz_pos[sel] = rest_pos[z1[sel]] + rest_pos[z2[sel]] * m
         self.rest_zz_pos = rest_zz_pos
@@ -73,7 +74,7 @@ class DenseSchur:
         n = int(sum(len(pt.pair_keys[i]) for i in sel))
         level = np.empty(n, dtype=np.int32)
         col = np.empty(n, dtype=np.int32)
-        off = np.empty(n, dtype=np.int64 if pt.size >= 2**31 else np.int32)
+        off = np.empty(n, dtype=config.index_dtype(pt.size))
         rr = np.empty(n, dtype=np.int8)
         trans = np.empty(n, dtype=np.int8)
         term = np.empty(n, dtype=np.int16)
@@ -153,7 +154,7 @@ class DenseSchur:
         panel = self.ent_col // width                      # entries are in level order: keep it
         by_panel = np.argsort(panel, kind="stable")
         self.panel_ptr = np.searchsorted(panel[by_panel], np.arange(-(-self.m // width) + 1)).astype(np.int64)
-        self.panel_ent = by_panel.astype(np.int32 if len(by_panel) < 2**31 else np.int64)
+        self.panel_ent = by_panel.astype(config.index_dtype(len(by_panel)))
         del panel, by_panel
         self.ent_level = np.repeat(np.arange(J_s, dtype=np.int32), np.diff(self.lev_ptr))
         # level pairs against S's size: ≥ 1 means S is almost surely dense (a crossed design)

@@ -57,3 +57,20 @@ def test_a_factor_beyond_32_bit_indices_is_refused(monkeypatch):
     df = movielens_like(n=3000, users=400, items=300)
     with pytest.raises(FastmmeError, match="32-bit interface"):
         fastmme.lmm("y ~ 1 + (1 | user) + (1 | item) + (1 | user:item)", df)
+
+
+@pytest.mark.parametrize("formula", ["y ~ 1 + (1 | user) + (1 | item)", "y ~ 1 + (1 | user) + (1 | user:item)"])
+def test_forced_64_bit_indices_give_the_same_fit(monkeypatch, formula):
+    """Our kernels' index arrays switch to 64 bits past 2³¹ (config.INDEX32_LIMIT); forced on a small
+    design, the fit is the same."""
+    from fastmme import config
+    df = movielens_like(n=3000, users=300, items=60)
+    a = fastmme.lmm(formula, df)
+    monkeypatch.setattr(config, "INDEX32_LIMIT", 8)
+    b = fastmme.lmm(formula, df)
+    obj = b.model._objective
+    if obj.dense is not None:
+        assert obj.dense.ent_off.dtype == np.int64 and obj.dense.panel_ent.dtype == np.int64
+    np.testing.assert_allclose(b.deviance, a.deviance, rtol=1e-12)
+    np.testing.assert_allclose(b.core.theta, a.core.theta, rtol=1e-10)
+    np.testing.assert_allclose(b.core.blups[0], a.core.blups[0], rtol=1e-9, atol=1e-12)
