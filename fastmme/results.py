@@ -305,6 +305,25 @@ def _cond_var(objective, theta, sigma):
     return tuple(out)
 
 
+EXACT_FIT = 1e-14      # penalised residual sum of squares relative to Σ w y²: the response is fitted exactly
+
+
+def _check_not_exact(spec, objective, theta, pwrss) -> None:
+    """Refuse an estimate where the random effects fit the response exactly (no variation left for the
+    residual): θ runs off to ~10⁷, the equations lose every digit of the fixed effects, and the
+    numbers would be quietly wrong (a balanced one-way design gave an intercept of 2.40 for 1.90)."""
+    yty = float(objective.blocks.yty)
+    if not (yty > 0 and pwrss <= EXACT_FIT * yty):
+        return
+    big = int(np.argmax([np.max(np.abs(theta[sl])) for sl in spec.theta_slices]))
+    name = spec.term_names[big]
+    raise FastmmeError(f"the model fits the response exactly: the residual sum of squares is {pwrss:.3g}, "
+                       f"{pwrss / yty:.1e} of Σy², with θ up to {np.max(np.abs(theta)):.3g} for {name}; the "
+                       f"residual variance is not identifiable and the fixed effects cannot be computed "
+                       f"reliably. Does y vary within the levels of {name}? If not, model the level means "
+                       "instead (or remove the term); also check y for a copy of a predictor")
+
+
 def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
     """The result at opt.theta; sigma2: a given residual variance (BLUP with known variances) instead
     of the profiled estimate."""
@@ -313,6 +332,7 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
     n, p = spec.n, spec.p_df
     given = sigma2 is not None
     if not given:
+        _check_not_exact(spec, objective, theta, pwrss)
         sigma2 = pwrss / (n - p if spec.reml else n)
     Ts = objective.T_blocks(theta)
     blups, covs = [], []
