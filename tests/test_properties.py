@@ -81,3 +81,26 @@ def test_affine_response_transformation(case, a, b):
     expect_beta = a * r1.beta + np.array([b, 0.0])
     np.testing.assert_allclose(r2.beta, expect_beta, rtol=1e-7, atol=1e-8 * max(1, abs(b)))
     assert r2.sigma == pytest.approx(a * r1.sigma, rel=1e-8)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 6), st.integers(2, 5), st.integers(0, 10_000))
+def test_nested_grouping_equals_its_flattened_labels(n_a, n_b, seed):
+    """(1 | a/b) with b's labels reused in every a, and (1 | a) + (1 | ab) with one label per (a, b):
+    the same model, so the same criterion, θ and BLUPs (only the names differ)."""
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4 * n_a * n_b, 8 * n_a * n_b))
+    a = rng.integers(0, n_a, n)
+    b = rng.integers(0, n_b, n)
+    y = rng.normal(size=n_a)[a] + rng.normal(size=(n_a, n_b))[a, b] + rng.normal(size=n)
+    df = pd.DataFrame({"y": y, "a": a, "b": b, "ab": [f"{i}-{j}" for i, j in zip(a, b)]})
+    if df.a.nunique() < 2 or df.ab.nunique() >= n:
+        return
+    nested = fastmme.lmm("y ~ 1 + (1 | a/b)", df)
+    flat = fastmme.lmm("y ~ 1 + (1 | a) + (1 | ab)", df)
+    np.testing.assert_allclose(nested.deviance, flat.deviance, rtol=1e-9)
+    th_n = dict(zip(nested.model.theta_names, nested.core.theta))
+    th_f = dict(zip(flat.model.theta_names, flat.core.theta))
+    np.testing.assert_allclose(th_n["b:a.(Intercept)"], th_f["ab.(Intercept)"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(th_n["a.(Intercept)"], th_f["a.(Intercept)"], rtol=1e-5, atol=1e-7)
