@@ -91,10 +91,11 @@ class Model:
         if np.ndim(variances) == 0:
             variances = [variances]
         if len(variances) != len(terms):
-            raise FastmmeError(f"variances has {len(variances)} entries for {len(terms)} random-effects terms")
+            raise FastmmeError(f"variances has {len(variances)} entries for {len(terms)} random-effects terms; give one "
+                               "variance (or covariance matrix) per term, in the order of the terms")
         s2 = float(residual)
         if not (np.isfinite(s2) and s2 > 0):
-            raise FastmmeError(f"the residual variance must be positive and finite; got {residual!r}")
+            raise FastmmeError(f"the residual variance must be positive and finite; got {residual!r} — give σ² > 0")
         th = np.concatenate([t.theta_from_covariance(np.asarray(v, dtype=float) / s2)
                              for t, v in zip(terms, variances)])
         opt = OptSummary(theta=th, fmin=self._objective.unprofiled_deviance(th, np.sqrt(s2)), n_evals=0,

@@ -28,7 +28,8 @@ def to_pandas(data) -> pd.DataFrame:
     if isinstance(data, dict):
         return pd.DataFrame(data)
     if type(data).__module__.startswith("dask"):
-        raise FastmmeError("Dask data frames are not supported yet; call .compute() first")
+        raise FastmmeError("this function takes in-memory data; fastmme.lmm and fastmme.blup accept a Dask DataFrame "
+                           "directly (and predict() a Dask newdata), otherwise call .compute() first")
     raise FastmmeError(f"data must be a pandas, polars or pyarrow table (or a dict of columns); "
                        f"got {type(data).__name__}")
 

@@ -66,7 +66,7 @@ def blend(G, A22=None, weight: float = 0.95, diagonal: float = 0.01) -> np.ndarr
         raise FastmmeError(f"G must be square; got shape {Ga.shape}")
     if A22 is None:
         if not diagonal > 0:
-            raise FastmmeError("diagonal must be positive")
+            raise FastmmeError("diagonal must be positive: a small value such as 0.01 makes G invertible")
         return Ga + diagonal * np.eye(Ga.shape[0])
     A = np.asarray(A22, dtype=np.float64)
     if A.shape != Ga.shape:

@@ -191,7 +191,7 @@ class ProfiledDeviance:
             raise FastmmeError(f"theta has {th.shape[0]} values; this model has {self.spec.n_theta} "
                                f"({', '.join(str(t.n_theta) for t in self.spec.terms)} per term)")
         if not np.all(np.isfinite(th)):
-            raise FastmmeError("theta must be finite")
+            raise FastmmeError("theta must be finite: replace its NaN or inf entries (model.theta_start gives lme4's start)")
         return th
 
     def canonical_theta(self, theta) -> np.ndarray:
