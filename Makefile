@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 STAMP := .venv/.fastmme-installed
 
-.PHONY: setup demo test docs bench reference clean gallery
+.PHONY: setup demo test test-long docs bench reference clean gallery
 
 $(STAMP): pyproject.toml tools/setup.sh
 	bash tools/setup.sh
@@ -18,6 +18,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory docs
+
+# The long run: the whole suite with 20 × the examples in every property and fuzz test
+test-long: $(STAMP)
+	FASTMME_TEST_SCALE=20 $(PY) -m pytest -q
 
 docs: $(STAMP)
 	.venv/bin/mkdocs build --strict --quiet --site-dir build/site

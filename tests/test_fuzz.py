@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
+from scale import examples
 from hypothesis import strategies as st
 
 import fastmme
@@ -19,7 +20,7 @@ TOKENS = ["y", "x", "g", "h", "~", "+", "-", "*", ":", "/", "|", "||", "(", ")",
           "z", "^", "2", ",", "I(", ".", "g:h", "(1 | g)", "(x | h)", "(1 | g/h)", "(x || g)"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(TOKENS), min_size=0, max_size=12).map("".join) | st.text(max_size=30))
 def test_random_formula_strings_parse_or_raise_our_error(text):
     try:
@@ -28,7 +29,7 @@ def test_random_formula_strings_parse_or_raise_our_error(text):
         pass
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(TOKENS), min_size=3, max_size=10).map("".join))
 def test_random_formulas_fit_or_raise_our_error(text):
     """Through the whole formula layer and the fit: anything but a FastmmeError (or a warning) is a bug."""
@@ -44,7 +45,7 @@ def test_random_formulas_fit_or_raise_our_error(text):
 labels = st.one_of(st.integers(-2, 12), st.sampled_from(["0", "", "NA", "a", "b", "c", None, np.nan, 3.0]))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(labels, labels, labels), min_size=0, max_size=15))
 def test_random_pedigree_tables_read_or_raise_our_error(rows):
     a = [r[0] for r in rows]
@@ -60,7 +61,7 @@ def test_random_pedigree_tables_read_or_raise_our_error(rows):
     assert Ainv.shape == (len(ped), len(ped))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(min_size=0, max_size=300))
 def test_random_bytes_as_a_csv_give_a_message_and_exit_code_2(tmp_path_factory, blob):
     path = tmp_path_factory.mktemp("fuzz") / "data.csv"

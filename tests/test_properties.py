@@ -2,12 +2,13 @@
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from scale import examples
 from hypothesis import strategies as st
 
 import fastmme
 from fastmme.dense import DenseModel
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -83,7 +84,7 @@ def test_affine_response_transformation(case, a, b):
     assert r2.sigma == pytest.approx(a * r1.sigma, rel=1e-8)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(2, 6), st.integers(2, 5), st.integers(0, 10_000))
 def test_nested_grouping_equals_its_flattened_labels(n_a, n_b, seed):
     """(1 | a/b) with b's labels reused in every a, and (1 | a) + (1 | ab) with one label per (a, b):
