@@ -388,7 +388,7 @@ def format_summary(res: FitResult) -> str:
     if res.reml:
         lines.append(f"REML criterion at convergence: {res.deviance:.4f}")
     else:
-        lines.append(f"     AIC      BIC   logLik deviance")
+        lines.append("     AIC      BIC   logLik deviance")
         lines.append(f"{res.aic:8.1f} {res.bic:8.1f} {res.loglik:8.1f} {res.deviance:8.1f}")
     lines += ["", "Random effects:", f" {'Groups':<10} {'Name':<14} {'Variance':>10} {'Std.Dev.':>9}  Corr"]
     for nm, zn, S in zip(res.term_names, res.z_names, res.covariances):

@@ -38,7 +38,7 @@ def sparse_gradient(objective, theta, reml: bool) -> np.ndarray:
     obj = objective
     obj.factorize(theta)
     sysm = obj.system
-    N, q, p = obj.N, obj.q, obj.p
+    N, q = obj.N, obj.q
     Zs, fpos = obj.selected_inverse(theta)      # M_aug⁻¹, read on the lower pattern of M only
     m_rows = sysm._indices.astype(np.int64)
     m_cols = np.repeat(np.arange(N, dtype=np.int64), np.diff(sysm._indptr))

@@ -4,7 +4,6 @@ The oracle is the same model with the factor as dense columns of X (treatment co
 non-zeroed levels): the criterion at fixed θ, the fit, the BLUPs, the level estimates and their
 standard errors, and the PEVs must agree.
 """
-import warnings
 
 import numpy as np
 import pandas as pd

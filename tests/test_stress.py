@@ -1,8 +1,6 @@
 """Numerical stress (reliability issue): extreme scales, near-collinearity, variances at the edges,
 degenerate groupings and responses.  Each case gives the right estimate (against the dense-GLS
 oracle or a closed form) or a specific warning or error."""
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
