@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .kernels.assemble import assemble_rows
-from .kernels.pairs import merge_sorted
+from .kernels.pairs import merge_sorted, union_size
 from .pattern import ZtZPattern
 
 
@@ -65,13 +65,13 @@ def assemble(pattern: ZtZPattern, codes, zcat, X, y, w, pair_rows=None) -> Block
 
 @dataclass(frozen=True)
 class PartialBlocks:
-    """Blocks of a row chunk on the chunk's own pattern: the diagonal blocks (every level, as in
-    Blocks.zz), and per pair of terms the chunk's sorted level-pair keys with their (m, r_k r_l) values."""
+    """Blocks of a row chunk on the chunk's own pattern: per pair of terms the chunk's sorted level-pair
+    keys, and zz in the pattern layout (the diagonal blocks of every level, then each pair's (m, r_k r_l)
+    values), so that the sum of all chunks is the fit's zz without a copy."""
     r: np.ndarray
     J: np.ndarray
-    diag: np.ndarray
     keys: tuple
-    values: tuple
+    zz: np.ndarray
     ZtX: np.ndarray
     Zty: np.ndarray
     XtX: np.ndarray
@@ -80,25 +80,47 @@ class PartialBlocks:
     sum_log_w: float
     n: int
 
+    @property
+    def diag_size(self) -> int:
+        return int(np.sum(self.J * self.r * self.r))
+
+    def values(self) -> list:
+        """Per pair, its (m, r_k r_l) view of zz."""
+        out, at = [], self.diag_size
+        for (k, l), keys in zip(self._pairs(), self.keys):
+            width = int(self.r[k] * self.r[l])
+            out.append(self.zz[at:at + len(keys) * width].reshape(len(keys), width))
+            at += len(keys) * width
+        return out
+
+    def _pairs(self):
+        K = len(self.r)
+        return [(k, l) for k in range(K) for l in range(k + 1, K)]
+
     @staticmethod
     def from_rows(r, J, codes, zcat, X, y, w) -> "PartialBlocks":
         pattern, rows = ZtZPattern.from_codes(codes, r, J, with_rows=True)
         b = assemble(pattern, codes, zcat, X, y, w, rows)
-        d = pattern.diag_size
-        vals = tuple(b.zz[pattern.pair_offset[i]:pattern.pair_offset[i] + len(k) * int(r[pattern.pair_k[i]] * r[pattern.pair_l[i]])]
-                     .reshape(len(k), -1) for i, k in enumerate(pattern.pair_keys))
-        return PartialBlocks(pattern.r, pattern.J, b.zz[:d].copy(), tuple(np.array(k) for k in pattern.pair_keys),
-                             tuple(v.copy() for v in vals), b.ZtX, b.Zty, b.XtX, b.Xty, b.yty, b.sum_log_w, b.n)
+        return PartialBlocks(pattern.r, pattern.J, tuple(np.array(k) for k in pattern.pair_keys), b.zz, b.ZtX,
+                             b.Zty, b.XtX, b.Xty, b.yty, b.sum_log_w, b.n)
 
     def __add__(self, other: "PartialBlocks") -> "PartialBlocks":
-        merged = [merge_sorted(ka, va, kb, vb) for ka, va, kb, vb in zip(self.keys, self.values, other.keys, other.values)]
-        return PartialBlocks(self.r, self.J, self.diag + other.diag, tuple(m[0] for m in merged),
-                             tuple(m[1] for m in merged), self.ZtX + other.ZtX, self.Zty + other.Zty,
+        d = self.diag_size
+        sizes = [union_size(ka, kb) for ka, kb in zip(self.keys, other.keys)]
+        widths = [int(self.r[k] * self.r[l]) for k, l in self._pairs()]
+        zz = np.empty(d + sum(m * wd for m, wd in zip(sizes, widths)))
+        np.add(self.zz[:d], other.zz[:d], out=zz[:d])
+        keys, at = [], d
+        for ka, va, kb, vb, m, wd in zip(self.keys, self.values(), other.keys, other.values(), sizes, widths):
+            out = np.empty(m, dtype=ka.dtype)
+            merge_sorted(ka, va, kb, vb, out, zz[at:at + m * wd].reshape(m, wd))
+            keys.append(out)
+            at += m * wd
+        return PartialBlocks(self.r, self.J, tuple(keys), zz, self.ZtX + other.ZtX, self.Zty + other.Zty,
                              self.XtX + other.XtX, self.Xty + other.Xty, self.yty + other.yty,
                              self.sum_log_w + other.sum_log_w, self.n + other.n)
 
     def finish(self):
-        """(pattern, Blocks) of all the rows added up."""
+        """(pattern, Blocks) of all the rows added up (zz is shared, not copied)."""
         pattern = ZtZPattern.build(self.r, self.J, list(self.keys))
-        zz = np.concatenate([self.diag] + [v.reshape(-1) for v in self.values])
-        return pattern, Blocks(zz, self.ZtX, self.Zty, self.XtX, self.Xty, self.yty, self.sum_log_w, self.n)
+        return pattern, Blocks(self.zz, self.ZtX, self.Zty, self.XtX, self.Xty, self.yty, self.sum_log_w, self.n)

@@ -23,6 +23,13 @@ from .errors import FastmmeError
 from .kernels.pairs import locate_rows, pair_keys_and_rows
 
 
+def key_dtype(J) -> type:
+    """dtype of the level-pair keys j·J_l + j' of terms with J levels: 32-bit while every J_k·J_l
+    allows (half the memory of the largest arrays of a crossed design: 8 × 10⁷ pairs at 10⁸ rows)."""
+    J = np.sort(np.asarray(J, dtype=np.int64))
+    return config.index_dtype(int(J[-1]) * int(J[-2]) if J.shape[0] > 1 else 0)
+
+
 @dataclass(frozen=True)
 class ZtZPattern:
     r: np.ndarray             # (K,) int64 columns per term
@@ -32,7 +39,7 @@ class ZtZPattern:
     diag_offset: np.ndarray   # (K,) start of each term's diagonal blocks in zz
     pair_k: np.ndarray        # (npairs,) first term of each pair (k < l)
     pair_l: np.ndarray        # (npairs,) second term
-    pair_keys: tuple          # per pair: sorted unique int64 keys j·J_l + j' (views into keys_flat)
+    pair_keys: tuple          # per pair: sorted unique keys j·J_l + j' (views into keys_flat; key_dtype)
     pair_offset: np.ndarray   # (npairs,) start of each pair's blocks in zz
     size: int                 # len(zz)
     keys_flat: np.ndarray     # all pairs' keys, pair after pair (what the kernels read)
@@ -77,11 +84,12 @@ class ZtZPattern:
             offs.append(start)
             start += len(keys) * int(r[pair_k[i]] * r[pair_l[i]])
         key_offset = np.concatenate([[0], np.cumsum([len(k) for k in pair_keys])]).astype(np.int64)
+        dt = key_dtype(J)
         if len(pair_keys) == 1:           # one pair (two terms): no copy of a million keys
-            keys_flat = np.asarray(pair_keys[0], dtype=np.int64)
+            keys_flat = np.asarray(pair_keys[0], dtype=dt)
         else:
-            keys_flat = (np.concatenate([np.asarray(k, dtype=np.int64) for k in pair_keys]) if pair_keys
-                         else np.zeros(0, dtype=np.int64))
+            keys_flat = (np.concatenate([np.asarray(k, dtype=dt) for k in pair_keys]) if pair_keys
+                         else np.zeros(0, dtype=dt))
         views = tuple(keys_flat[key_offset[i]:key_offset[i + 1]] for i in range(len(pair_keys)))
         return ZtZPattern(r=r, J=J, q_offset=q_offset, z_offset=z_offset, diag_offset=diag_offset,
                           pair_k=pair_k, pair_l=pair_l, pair_keys=views,
@@ -95,11 +103,14 @@ class ZtZPattern:
         K = len(r)
         n = codes.shape[1]
         keys, rows = [], []
+        buf = np.empty(n if K > 1 else 0, dtype=key_dtype(J))
         for k in range(K):
             for l in range(k + 1, K):
                 pos = np.empty(n, dtype=config.index_dtype(n))
-                keys.append(pair_keys_and_rows(codes[k], codes[l], int(J[k]), int(J[l]), pos))
+                nk = pair_keys_and_rows(codes[k], codes[l], int(J[k]), int(J[l]), pos, buf)
+                keys.append(buf[:nk].copy())
                 rows.append(pos)
+        del buf
         pattern = ZtZPattern.build(r, J, keys)
         if not with_rows:
             return pattern

@@ -16,8 +16,8 @@ from scipy.linalg import lapack
 from . import config
 from .assembly import Blocks
 from .kernels.gradient import NCHUNK, inverse_columns, level_gradient, rest_gradient, symmetrize
-from .kernels.schur import (downdate_panels, fill_rest, level_backward, level_factors, level_forward,
-                            pair_blocks_rest)
+from .kernels.schur import (count_entries, downdate_panels, fill_entries, fill_rest, level_backward,
+                            level_factors, level_forward, pair_blocks_rest, panel_segments)
 from .pattern import ZtZPattern
 
 MAX_DENSE = 8000          # largest S (m × m doubles: 512 MB) this evaluator will allocate
@@ -57,7 +57,7 @@ class DenseSchur:
         self.rest_diag_zz = (z1 == z2).astype(np.int8)
         del z1, z2, in_diag
         self.rest_pos = rest_pos
-        self._build_entries(*self._neighbours(rest_pos))
+        self._build_entries(rest_pos)
         self.key_offset = pt.key_offset
         self.keys_flat = pt.keys_flat
         self.S = np.zeros((m, m), order="F")
@@ -65,103 +65,84 @@ class DenseSchur:
         ia, ib = np.tril_indices(p)
         self._xx = (col + ia, col + ib)
 
-    def _neighbours(self, rest_pos):
-        """The pair-block entries that touch s, sorted by level of s (stable): (level of s, column of the
-        other level's first effect in S, its r, offset in zz, transposed block?, other term).  Compact
-        dtypes, filled in chunks: at 10⁸ rows a crossed design has about 8 × 10⁷ such entries."""
-        pt, s = self.pattern, self.s
-        sel = [i for i in range(len(pt.pair_keys)) if s in (int(pt.pair_k[i]), int(pt.pair_l[i]))]
-        n = int(sum(len(pt.pair_keys[i]) for i in sel))
-        level = np.empty(n, dtype=np.int32)
-        col = np.empty(n, dtype=np.int32)
-        off = np.empty(n, dtype=config.index_dtype(pt.size))
-        rr = np.empty(n, dtype=np.int8)
-        trans = np.empty(n, dtype=np.int8)
-        term = np.empty(n, dtype=np.int16)
-        at, chunk = 0, 1 << 22
-        for i in sel:
-            keys = pt.pair_keys[i]
-            k, l = int(pt.pair_k[i]), int(pt.pair_l[i])
-            other = l if k == s else k
-            width = int(pt.r[k] * pt.r[l])
-            for c0 in range(0, len(keys), chunk):
-                kc = keys[c0:c0 + chunk]
-                jk, jl = np.divmod(kc, pt.J[l])
-                other_level, lev = (jl, jk) if k == s else (jk, jl)
-                dst = slice(at + c0, at + c0 + len(kc))
-                level[dst] = lev
-                col[dst] = rest_pos[pt.q_offset[other] + other_level * pt.r[other]]
-                off[dst] = pt.pair_offset[i] + np.arange(c0, c0 + len(kc), dtype=np.int64) * width
-            rr[at:at + len(keys)] = pt.r[other]
-            trans[at:at + len(keys)] = k != s
-            term[at:at + len(keys)] = other
-            at += len(keys)
-        if n > 1 and np.any(level[1:] < level[:-1]):
-            order = np.argsort(level, kind="stable")
-            level, col, off, rr, trans, term = (a[order] for a in (level, col, off, rr, trans, term))
-            del order
-        return level, col, off, rr, trans, term
-
-    def _build_entries(self, level, col, off, rr, trans, term) -> None:
-        """Per level of s, its expanded coupling entries (other terms' columns, then X and y) sorted by
-        column of S.  Stored compactly (int32 / int8; int64 only for offsets into zz); no sort when
-        the neighbours already come in (level, column) order (one other term: the usual crossed design)."""
+    def _build_entries(self, rest_pos) -> None:
+        """Per level of s, its coupling entries sorted by column of S: the other terms' columns (one
+        per (level pair, column of the other term's block)), then X's and y.  Kept per entry: the column
+        (int32) and, unless term s meets a single other term as the first of the pair (the usual crossed
+        design: then each level's blocks are consecutive in zz, lev_off), the block's offset in zz.
+        Everything else follows from the column (col_term, col_b, term_trans).  Filled straight from the
+        pattern's sorted keys, term after term, by two compiled passes: no sort and no per-entry
+        temporaries (at 10⁸ rows a crossed design has about 8 × 10⁷ entries)."""
         pt, s, p = self.pattern, self.s, self.p
-        J_s = int(pt.J[s])
-        qR = self.qR
-        if rr.shape[0] and np.any(rr != 1):                           # expand r_l > 1 into r_l entries
-            rep = np.repeat(np.arange(len(rr)), rr)
-            bcol = (np.arange(len(rep)) - np.repeat(np.cumsum(rr, dtype=np.int64) - rr, rr)).astype(np.int8)
-            level, col, off, rl_e, trans, term = level[rep], col[rep] + bcol, off[rep], rr[rep], trans[rep], term[rep]
-            del rep
-        else:
-            bcol = np.zeros(len(rr), dtype=np.int8)
-            rl_e = rr
-        npair = len(level)
-        if npair > 1:
-            same = level[1:] == level[:-1]
-            if np.any(same & (col[1:] <= col[:-1])):                  # several other terms: sort by column
-                order = np.lexsort((col, level))
-                level, col, off, rl_e, bcol, trans, term = (a[order] for a in (level, col, off, rl_e, bcol, trans, term))
-                del order
-            del same
-        per_level = np.bincount(level, minlength=J_s).astype(np.int64)
-        self.lev_ptr = np.concatenate([[0], np.cumsum(per_level + p + 1)]).astype(np.int64)
-        first = np.concatenate([[0], np.cumsum(per_level)])            # first neighbour of each level
+        J_s, rs = int(pt.J[s]), int(pt.r[s])
+        qR, m = self.qR, self.m
+        pairs = []                                    # (pair, other term, s first?) by other term
+        for i in range(len(pt.pair_keys)):
+            k, l = int(pt.pair_k[i]), int(pt.pair_l[i])
+            if s in (k, l):
+                pairs.append((l if k == s else k, i, k == s))
+        pairs.sort()
+        counts = np.zeros(J_s, dtype=np.int64)
+        for other, i, s_first in pairs:
+            count_entries(pt.pair_keys[i], int(pt.J[pt.pair_l[i]]), s_first, int(pt.r[other]), counts)
+        self.lev_ptr = np.concatenate([[0], np.cumsum(counts + p + 1)]).astype(np.int64)
         total = int(self.lev_ptr[-1])
-        pos = self.lev_ptr[level] + (np.arange(npair) - first[level])  # neighbours, then X and y, per level
-        xy = (self.lev_ptr[1:] - (p + 1))[:, None] + np.arange(p + 1)
-        xy = xy.reshape(-1)
-        del first
-
-        def fill(dtype, pair_values, xy_values, pos=pos, xy=xy):
-            out = np.empty(total, dtype=dtype)
-            out[pos] = pair_values
-            out[xy] = xy_values
-            return out
-
-        self.ent_col = fill(np.int32, col, np.tile(qR + np.arange(p + 1), J_s))
-        del col
-        self.ent_kind = fill(np.int8, 0, np.tile(np.r_[np.ones(p), 2], J_s))
-        self.ent_off = fill(off.dtype, off, 0)
-        self.ent_rl = fill(np.int8, rl_e, 0)
-        self.ent_b = fill(np.int8, bcol, 0)
-        self.ent_trans = fill(np.int8, trans, 0)
-        self.ent_term = fill(np.int16, term, 0)
-        self.ent_xcol = fill(np.int8, 0, np.tile(np.r_[np.arange(p), 0], J_s))
-        del pos, xy, level, off, rl_e, bcol, trans, term
-        width = max(8, PANEL_BYTES // (8 * self.m))        # columns per panel
-        panel = self.ent_col // width                      # entries are in level order: keep it
-        by_panel = np.argsort(panel, kind="stable")
-        self.panel_ptr = np.searchsorted(panel[by_panel], np.arange(-(-self.m // width) + 1)).astype(np.int64)
-        self.panel_ent = by_panel.astype(config.index_dtype(len(by_panel)))
-        del panel, by_panel
-        self.ent_level = np.repeat(np.arange(J_s, dtype=np.int32), np.diff(self.lev_ptr))
+        contiguous = len(pairs) == 1 and pairs[0][2]
+        ent_col = np.empty(total, dtype=np.int32)
+        ent_off = np.empty(0 if contiguous else total, dtype=config.index_dtype(pt.size))
+        cursor = self.lev_ptr[:-1].copy()
+        for other, i, s_first in pairs:
+            fill_entries(pt.pair_keys[i], int(pt.J[pt.pair_l[i]]), s_first, int(pt.r[other]),
+                         int(rest_pos[pt.q_offset[other]]), int(pt.pair_offset[i]), rs * int(pt.r[other]),
+                         cursor, ent_col, ent_off)
+        xy = self.lev_ptr[1:] - (p + 1)
+        for c in range(p + 1):
+            ent_col[xy + c] = qR + c
+        del cursor, xy
+        if contiguous:
+            other, i, _ = pairs[0]
+            keys = pt.pair_keys[i]                      # values in the keys' dtype: no 64-bit copy of them
+            first = np.searchsorted(keys, (np.arange(J_s, dtype=np.int64) * int(pt.J[other])).astype(keys.dtype))
+            self.lev_off = int(pt.pair_offset[i]) + first * (rs * int(pt.r[other]))
+        else:
+            self.lev_off = np.zeros(0, dtype=np.int64)
+        self.ent_col, self.ent_off = ent_col, ent_off
+        col_term = np.full(qR, -1, dtype=np.int64)     # column of S → its term and column in the block
+        col_b = np.zeros(qR, dtype=np.int64)
+        for k in range(pt.K):
+            if k == s:
+                continue
+            rk, qk = int(pt.r[k]), int(pt.r[k] * pt.J[k])
+            cols = rest_pos[pt.q_offset[k]:pt.q_offset[k] + qk]
+            col_term[cols] = k
+            col_b[cols] = np.arange(qk) % rk
+        self.col_term, self.col_b = col_term, col_b
+        self.term_trans = np.zeros(pt.K, dtype=np.int64)    # 1: the pair block is stored as (other, s)
+        for other, _, s_first in pairs:
+            self.term_trans[other] = 0 if s_first else 1
+        self.panel_width = width = max(8, PANEL_BYTES // (8 * m))      # columns per panel
+        npanel = -(-m // width)
+        seg_ptr = np.zeros(npanel + 1, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int32)
+        panel_segments(ent_col, self.lev_ptr, width, npanel, seg_ptr, empty, np.zeros(0, dtype=ent_off.dtype))
+        np.cumsum(seg_ptr, out=seg_ptr)
+        self.seg_ptr = seg_ptr
+        self.seg_level = np.empty(int(seg_ptr[-1]), dtype=np.int32)
+        self.seg_start = np.empty(int(seg_ptr[-1]), dtype=config.index_dtype(total))
+        panel_segments(ent_col, self.lev_ptr, width, npanel, seg_ptr, self.seg_level, self.seg_start)
         # level pairs against S's size: ≥ 1 means S is almost surely dense (a crossed design)
-        self.pair_fraction = float(np.sum(np.diff(self.lev_ptr).astype(np.float64) ** 2) / (self.m * self.m))
-        self.W = np.empty((len(self.ent_col), int(pt.r[s])))     # entry-major: an entry's r_s values together
+        self.pair_fraction = float(np.sum(np.diff(self.lev_ptr).astype(np.float64) ** 2) / (m * m))
+        self.W = np.empty((total, rs))                 # entry-major: an entry's r_s values together
         self.ld = np.empty(J_s)
-        self.Lf = np.empty((J_s, int(pt.r[s]), int(pt.r[s])))
+        self.Lf = np.empty((J_s, rs, rs))
+
+    def _entries(self):
+        """The entry description the level kernels take."""
+        return (self.lev_ptr, self.ent_col, self.ent_off, self.lev_off, self.col_term, self.col_b, self.term_trans)
+
+    def _panels(self):
+        """The column panels the downdate and inverse_columns take."""
+        return (self.ent_col, self.lev_ptr, self.panel_width, self.seg_ptr, self.seg_level, self.seg_start)
 
     def set_blocks(self, blocks: Blocks) -> None:
         self.blocks = blocks
@@ -214,12 +195,10 @@ class DenseSchur:
             C[p, p] += b.n / H[p, p]
         symmetrize(Sinv)
         V = np.empty_like(self.W)
-        inverse_columns(self.W, self.ent_col, self.ent_level, self.lev_ptr, self.panel_ptr, self.panel_ent,
-                        Sinv, V)
+        inverse_columns(self.W, *self._panels(), Sinv, V)
         G = np.empty((NCHUNK, T_flat.shape[0]))
         level_gradient(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.q_offset, pt.diag_offset, self.s,
-                       self.lev_ptr, self.ent_col, self.ent_kind, self.ent_off, self.ent_rl, self.ent_b,
-                       self.ent_trans, self.ent_term, self.ent_xcol, self.W, V, self.Lf, Y, C, G)
+                       *self._entries(), self.W, V, self.Lf, Y, C, G)
         g = G.sum(axis=0)
         rest_gradient(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.J, pt.q_offset, pt.diag_offset, self.s,
                       self.rest_pos, pt.pair_k, pt.pair_l, pt.pair_offset, self.keys_flat, self.key_offset,
@@ -239,10 +218,9 @@ class DenseSchur:
         S[qR + p, qR:qR + p] = b.Xty
         S[qR + p, qR + p] = b.yty
         level_factors(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.q_offset, pt.diag_offset, self.s,
-                      self.lev_ptr, self.ent_kind, self.ent_off, self.ent_rl, self.ent_b, self.ent_trans,
-                      self.ent_term, self.ent_xcol, self.W, self.ld, self.Lf)
+                      *self._entries(), self.W, self.ld, self.Lf)
         ld_s = float(np.sum(self.ld))
-        downdate_panels(self.W, self.ent_col, self.ent_level, self.lev_ptr, self.panel_ptr, self.panel_ent, S)
+        downdate_panels(self.W, *self._panels(), S)
         c, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             return None

@@ -6,7 +6,7 @@ import fastmme
 
 def random_design(kind, seed=0, n=None, weights=False):
     """(y, X, terms, theta) for a design kind: one-way, crossed, nested, slopes, diagonal, identity,
-    partial (partially crossed, unbalanced, some levels with one row)."""
+    partial (partially crossed, unbalanced, some levels with one row), three (three crossed terms)."""
     rng = np.random.default_rng(seed)
     n = n or int(rng.integers(40, 90))
     x = rng.normal(size=n)
@@ -39,6 +39,14 @@ def random_design(kind, seed=0, n=None, weights=False):
         a = np.concatenate([rng.integers(0, 5, n - 6), np.arange(5, 11)])   # levels 5..10 seen once
         b = np.where(rng.uniform(size=n) < 0.5, rng.integers(0, 3, n), rng.integers(3, 6, n))
         terms = [fastmme.Term(a, name="a"), fastmme.Term(b, name="b")]
+    elif kind == "three":
+        # three terms, the eliminated one (most effects) in the middle: two other terms, one with r = 2,
+        # one pair block stored as (other, s) and one as (s, other)
+        a = rng.integers(0, 12, n)
+        terms = [fastmme.Term(rng.integers(0, 4, n), z=np.column_stack([np.ones(n), x]), name="b"),
+                 fastmme.Term(a, name="a"),
+                 fastmme.Term(rng.integers(0, 3, n), z=np.column_stack([np.ones(n), rng.normal(size=n)]),
+                              structure="diagonal", name="c")]
     else:
         raise ValueError(kind)
     theta = np.concatenate([np.where(t.theta_lower() == 0, rng.uniform(0.2, 2.0, t.n_theta),

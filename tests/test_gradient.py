@@ -20,7 +20,7 @@ def finite_differences(obj, th, reml, h=1e-6):
     return out
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", KINDS + ["three"])
 @pytest.mark.parametrize("weights", [False, True])
 def test_gradient_equals_finite_differences(kind, weights):
     for seed in range(2):

@@ -69,8 +69,9 @@ def test_forced_64_bit_indices_give_the_same_fit(monkeypatch, formula):
     monkeypatch.setattr(config, "INDEX32_LIMIT", 8)
     b = fastmme.lmm(formula, df)
     obj = b.model._objective
+    assert a.model._objective.pattern.keys_flat.dtype == np.int32 and obj.pattern.keys_flat.dtype == np.int64
     if obj.dense is not None:
-        assert obj.dense.ent_off.dtype == np.int64 and obj.dense.panel_ent.dtype == np.int64
+        assert obj.dense.ent_off.dtype == np.int64 and obj.dense.seg_start.dtype == np.int64
     np.testing.assert_allclose(b.deviance, a.deviance, rtol=1e-12)
     np.testing.assert_allclose(b.core.theta, a.core.theta, rtol=1e-10)
     np.testing.assert_allclose(b.core.blups[0], a.core.blups[0], rtol=1e-9, atol=1e-12)

@@ -16,7 +16,7 @@ def two(kind, seed, weights):
     return chol, dense, theta
 
 
-@pytest.mark.parametrize("kind", ["crossed", "nested", "slopes", "diagonal", "partial"])
+@pytest.mark.parametrize("kind", ["crossed", "nested", "slopes", "diagonal", "partial", "three"])
 @pytest.mark.parametrize("weights", [False, True])
 def test_dense_schur_equals_cholmod(kind, weights):
     for seed in range(3):

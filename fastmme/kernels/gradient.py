@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..config import JIT
+from .schur import entry_offset
 from .small import pair_block
 
 NCHUNK = 64
@@ -37,9 +38,10 @@ def _sym(S, i, j):
 
 
 @njit(**JIT)
-def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_kind, ent_off,
-            ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, V, Lf, Y, C, j0, j1, g):
+def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
+            col_term, col_b, term_trans, W, V, Lf, Y, C, j0, j1, g):
     rs = r[s]
+    qR = col_term.shape[0]
     ts = t_offset[s]
     p1 = Y.shape[1]
     mmax = 0
@@ -87,9 +89,8 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
                 Mjj[a, b] = acc
         # Y_j: level j's rows of M⁻¹[:, (X, y)];  Q = M⁻¹ + Y C Yᵀ on level j's row
         for e in range(mj):
-            k = ent_kind[e0 + e]
-            if k != 0:
-                c = ent_xcol[e0 + e] if k == 1 else p1 - 1
+            c = ent_col[e0 + e] - qR      # X's columns, then y (p1 − 1)
+            if c >= 0:
                 for a in range(rs):
                     Yj[a, c] = Qe[a, e]
         for a in range(rs):
@@ -128,17 +129,18 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
         row0 = q_offset[s] + j * rs
         for e in range(mj):
             ee = e0 + e
-            kind = ent_kind[ee]
-            if kind == 0:                 # column bcol of level j' of term l (block B: r_s × r_l)
-                rl = ent_rl[ee]
-                l = ent_term[ee]
+            ce = ent_col[ee]
+            if ce < qR:                   # column bcol of level j' of term l (block B: r_s × r_l)
+                l = col_term[ce]
+                rl = r[l]
                 tl = t_offset[l]
-                off = ent_off[ee]
-                bcol = ent_b[ee]
+                off = entry_offset(ee, e0, j, ent_off, lev_off, rs, rl)
+                bcol = col_b[ce]
+                trans = term_trans[l]
                 for a in range(rs):       # (B T_l)[a, bcol]
                     acc = 0.0
                     for c in range(rl):
-                        bv = zz[off + c * rs + a] if ent_trans[ee] else zz[off + a * rl + c]
+                        bv = zz[off + c * rs + a] if trans else zz[off + a * rl + c]
                         acc += bv * T[tl + c * rl + bcol]
                     col[a] = acc
                 for a in range(rs):
@@ -149,13 +151,13 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
                     for a in range(rs):
                         bt = 0.0
                         for d in range(rs):
-                            bv = zz[off + a2 * rs + d] if ent_trans[ee] else zz[off + d * rl + a2]
+                            bv = zz[off + a2 * rs + d] if trans else zz[off + d * rl + a2]
                             bt += bv * T[ts + d * rs + a]
                         acc += Qe[a, e] * bt
                     g[tl + a2 * rl + bcol] += 2.0 * acc
             else:                         # a column of X, or y
                 for a in range(rs):
-                    v = ZtX[row0 + a, ent_xcol[ee]] if kind == 1 else Zty[row0 + a]
+                    v = ZtX[row0 + a, ce - qR] if ce - qR < p1 - 1 else Zty[row0 + a]
                     for b in range(rs):
                         g[ts + a * rs + b] += 2.0 * Qe[b, e] * v
 
@@ -173,53 +175,57 @@ def symmetrize(S):
 
 
 @njit(parallel=True, **JIT)
-def inverse_columns(W, ent_col, ent_level, lev_ptr, panel_ptr, panel_ent, Sinv, V):
+def inverse_columns(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, Sinv, V):
     """V[e] = Σ_x W[x] S⁻¹[col_x, col_e] over the entries x of e's level (S⁻¹ full), by the
     column panels of the downdate (kernels/schur.py): each thread reads its panel of S⁻¹ from cache
     and writes only its own entries."""
     rs = W.shape[1]
-    npanel = panel_ptr.shape[0] - 1
+    npanel = seg_ptr.shape[0] - 1
     for pnl in prange(npanel):
         acc = np.empty(rs)
-        for t in range(panel_ptr[pnl], panel_ptr[pnl + 1]):
-            e = panel_ent[t]
-            c = ent_col[e]
-            j = ent_level[e]
-            if rs == 1:
-                a0 = 0.0
-                for x in range(lev_ptr[j], lev_ptr[j + 1]):
-                    a0 += W[x, 0] * Sinv[ent_col[x], c]
-                V[e, 0] = a0
-                continue
-            if rs == 2:                   # random slopes: scalar accumulators stay in registers
-                a0 = 0.0
-                a1 = 0.0
-                for x in range(lev_ptr[j], lev_ptr[j + 1]):
-                    sv = Sinv[ent_col[x], c]
-                    a0 += W[x, 0] * sv
-                    a1 += W[x, 1] * sv
-                V[e, 0] = a0
-                V[e, 1] = a1
-                continue
-            acc[:] = 0.0
-            for x in range(lev_ptr[j], lev_ptr[j + 1]):
-                sv = Sinv[ent_col[x], c]
-                for a in range(rs):
-                    acc[a] += W[x, a] * sv
-            for a in range(rs):
-                V[e, a] = acc[a]
+        top = (pnl + 1) * width
+        for t in range(seg_ptr[pnl], seg_ptr[pnl + 1]):
+            j = seg_level[t]
+            x0 = lev_ptr[j]
+            x1 = lev_ptr[j + 1]
+            e = seg_start[t]
+            while e < x1 and ent_col[e] < top:
+                c = ent_col[e]
+                if rs == 1:
+                    a0 = 0.0
+                    for x in range(x0, x1):
+                        a0 += W[x, 0] * Sinv[ent_col[x], c]
+                    V[e, 0] = a0
+                elif rs == 2:             # random slopes: scalar accumulators stay in registers
+                    a0 = 0.0
+                    a1 = 0.0
+                    for x in range(x0, x1):
+                        sv = Sinv[ent_col[x], c]
+                        a0 += W[x, 0] * sv
+                        a1 += W[x, 1] * sv
+                    V[e, 0] = a0
+                    V[e, 1] = a1
+                else:
+                    acc[:] = 0.0
+                    for x in range(x0, x1):
+                        sv = Sinv[ent_col[x], c]
+                        for a in range(rs):
+                            acc[a] += W[x, a] * sv
+                    for a in range(rs):
+                        V[e, a] = acc[a]
+                e += 1
 
 
 @njit(parallel=True, **JIT)
-def level_gradient(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_kind,
-                   ent_off, ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, V, Lf, Y, C, G):
+def level_gradient(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
+                   col_term, col_b, term_trans, W, V, Lf, Y, C, G):
     """The blocks in the rows of term s's levels, into G[chunk] (NCHUNK × len(T)): add the rows.
     V = W S⁻¹ on each level's columns (from `inverse_columns`)."""
     J_s = lev_ptr.shape[0] - 1
     for c in prange(NCHUNK):
         G[c, :] = 0.0
-        _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_kind, ent_off,
-                ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, V, Lf, Y, C,
+        _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
+                col_term, col_b, term_trans, W, V, Lf, Y, C,
                 c * J_s // NCHUNK, (c + 1) * J_s // NCHUNK, G[c])
 
 

@@ -3,7 +3,8 @@
 A counting sort of the rows by j_k, then the distinct j_l of each level j_k (a marker array over J_l
 levels, reset per level; each group sorted on its own): O(n + J_k + J_l + Σ d log d) with d the
 number of distinct partners of a level, against a global sort or hash of n 64-bit keys
-(np.unique: 0.9 s on a million rows).  Keys are j_k · J_l + j_l, sorted.
+(np.unique: 0.9 s on a million rows).  Keys are j_k · J_l + j_l, sorted; 32-bit while J_k · J_l allows
+(fastmme.pattern.key_dtype).
 Tests: tests/test_assembly.py (against np.unique / np.searchsorted).
 """
 import numpy as np
@@ -14,8 +15,9 @@ from .small import find_sorted
 
 
 @njit(**JIT)
-def pair_keys_and_rows(ck, cl, Jk, Jl, row_pos):
-    """(sorted distinct keys, int64) and row_pos[i] = index of row i's key among them."""
+def pair_keys_and_rows(ck, cl, Jk, Jl, row_pos, keys):
+    """The number nk of distinct keys, written sorted to keys[:nk] (a buffer of n: its dtype is the
+    keys'), and row_pos[i] = index of row i's key among them."""
     n = ck.shape[0]
     start = np.zeros(Jk + 1, dtype=np.int64)
     for i in range(n):
@@ -30,7 +32,6 @@ def pair_keys_and_rows(ck, cl, Jk, Jl, row_pos):
         fill[j] += 1
     slot = np.full(Jl, -1, dtype=np.int64)      # position of j_l among the current level's partners
     buf = np.empty(Jl, dtype=np.int64)
-    keys = np.empty(n, dtype=np.int64)          # at most n distinct pairs
     nk = 0
     for j in range(Jk):
         d = 0
@@ -50,7 +51,7 @@ def pair_keys_and_rows(ck, cl, Jk, Jl, row_pos):
         for a in range(d):
             slot[part[a]] = -1
         nk += d
-    return keys[:nk].copy()
+    return nk
 
 
 @njit(**JIT)
@@ -72,14 +73,12 @@ def locate_rows(ck, cl, Jk, Jl, keys, row_pos):
 
 
 @njit(**JIT)
-def merge_sorted(ka, va, kb, vb):
-    """(keys, values) of two sorted key sets with (m, w) values each: the union of the keys, values of
-    a key present in both summed.  One linear pass (the partial blocks of row chunks add up)."""
+def union_size(ka, kb):
+    """Number of distinct keys in two sorted key sets."""
     na, nb = ka.shape[0], kb.shape[0]
-    w = va.shape[1]
     n = 0
     i = j = 0
-    while i < na or j < nb:                 # the size of the union first: no over-allocation
+    while i < na or j < nb:
         if j >= nb or (i < na and ka[i] < kb[j]):
             i += 1
         elif i >= na or kb[j] < ka[i]:
@@ -88,8 +87,15 @@ def merge_sorted(ka, va, kb, vb):
             i += 1
             j += 1
         n += 1
-    keys = np.empty(n, dtype=np.int64)
-    vals = np.empty((n, w))
+    return n
+
+
+@njit(**JIT)
+def merge_sorted(ka, va, kb, vb, keys, vals):
+    """Union of two sorted key sets with (m, w) values each into keys, vals (sized by union_size):
+    values of a key present in both summed.  One linear pass (the partial blocks of row chunks add up)."""
+    na, nb = ka.shape[0], kb.shape[0]
+    w = va.shape[1]
     i = j = t = 0
     while i < na or j < nb:
         if j >= nb or (i < na and ka[i] < kb[j]):
@@ -107,4 +113,3 @@ def merge_sorted(ka, va, kb, vb):
             i += 1
             j += 1
         t += 1
-    return keys, vals

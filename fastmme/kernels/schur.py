@@ -85,11 +85,23 @@ def pair_blocks_rest(zz, T, t_offset, r, pair_k, pair_l, pair_offset, pair_keys,
                         S[cb, ca] = acc
 
 
+@njit(inline="always", **JIT)
+def entry_offset(e, e0, j, ent_off, lev_off, rs, rl):
+    """Offset in zz of the block of entry e (level j's entries start at e0): stored per entry, or, when
+    term s meets a single other term as the first of the pair (lev_off), from the key order: level
+    j's blocks are consecutive there, one per r_l entries."""
+    if ent_off.shape[0] > 0:
+        return ent_off[e]
+    return lev_off[j] + ((e - e0) // rl) * rs * rl
+
+
 @njit(**JIT)
-def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
-                  ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, j0, j1, ld, Lf):
+def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
+                 col_term, col_b, term_trans, W, j0, j1, ld, Lf):
     rs = r[s]
     ts = t_offset[s]
+    qR = col_term.shape[0]
+    p = ZtX.shape[1]
     A = np.empty((rs, rs))
     tmp = np.empty((rs, rs))
     buf = np.empty(rs * rs)
@@ -121,17 +133,20 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
             for b in range(rs):
                 Lf[j, a, b] = A[a, b] if b <= a else 0.0
         row0 = q_offset[s] + j * rs
-        for e in range(lev_ptr[j], lev_ptr[j + 1]):
-            kind = ent_kind[e]
-            if kind == 0:                      # a column b of another term's level
-                rl = ent_rl[e]
-                tl = t_offset[ent_term[e]]
-                off = ent_off[e]
-                bcol = ent_b[e]
+        e0 = lev_ptr[j]
+        for e in range(e0, lev_ptr[j + 1]):
+            ce = ent_col[e]
+            if ce < qR:                        # column bcol of another term's level
+                l = col_term[ce]
+                rl = r[l]
+                tl = t_offset[l]
+                off = entry_offset(e, e0, j, ent_off, lev_off, rs, rl)
+                bcol = col_b[ce]
+                trans = term_trans[l]
                 for a in range(rs):
                     acc = 0.0
                     for c in range(rl):
-                        if ent_trans[e]:
+                        if trans:
                             bv = zz[off + c * rs + a]
                         else:
                             bv = zz[off + a * rl + c]
@@ -142,8 +157,8 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
                     for c in range(rs):
                         acc += T[ts + c * rs + a] * tmp[c, 0]
                     g[a] = acc
-            elif kind == 1:                    # a column of X
-                xc = ent_xcol[e]
+            elif ce - qR < p:                  # a column of X
+                xc = ce - qR
                 for a in range(rs):
                     acc = 0.0
                     for d in range(rs):
@@ -164,48 +179,105 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
 
 
 @njit(parallel=True, **JIT)
-def level_factors(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
-                  ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, ld, Lf):
+def level_factors(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
+                  col_term, col_b, term_trans, W, ld, Lf):
     """Pass 1: for every level j of term s, A_j = T_sᵀ B_jj T_s + I = L_j L_jᵀ (L_j to Lf[j]) and
     W_j = L_j⁻¹ G_j, written to W (entries × r_s; level j's entries are lev_ptr[j]:lev_ptr[j+1], sorted
-    by column), and ld[j] = log|A_j| (−inf if A_j is not positive definite).  Chunks of levels run in parallel; each
-    writes only its own levels, so the result does not depend on the number of threads."""
+    by column of S), and ld[j] = log|A_j| (−inf if A_j is not positive definite).  An entry is known by
+    its column alone: the other terms' columns (< qR) give the term (col_term), the column within its
+    block (col_b) and whether the pair block is stored transposed (term_trans); X and y follow.  Chunks
+    of levels run in parallel; each writes only its own levels, so the result does not depend on the
+    number of threads."""
     J_s = lev_ptr.shape[0] - 1
     nchunk = 64
     for c in prange(nchunk):
-        _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_kind, ent_off,
-                     ent_rl, ent_b, ent_trans, ent_term, ent_xcol, W, c * J_s // nchunk, (c + 1) * J_s // nchunk, ld, Lf)
+        _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
+                     col_term, col_b, term_trans, W, c * J_s // nchunk, (c + 1) * J_s // nchunk, ld, Lf)
+
+
+@njit(**JIT)
+def count_entries(keys, Jl, s_first, r_other, counts):
+    """counts[j] += r_other for every level pair (key j_k·J_l + j_l) of term s's level j."""
+    for t in range(keys.shape[0]):
+        j = keys[t] // Jl if s_first else keys[t] % Jl
+        counts[j] += r_other
+
+
+@njit(**JIT)
+def fill_entries(keys, Jl, s_first, r_other, col0, pair_offset, width, cursor, ent_col, ent_off):
+    """Append each key's r_other entries to its level of s (cursor: next free entry per level): the
+    column of S (col0: the other term's first column) and, if ent_off is not empty, the block's offset
+    in zz.  Keys come sorted, so each level's entries of one term come in column order."""
+    store = ent_off.shape[0] > 0
+    for t in range(keys.shape[0]):
+        if s_first:
+            j = keys[t] // Jl
+            o = keys[t] % Jl
+        else:
+            o = keys[t] // Jl
+            j = keys[t] % Jl
+        for b in range(r_other):
+            c = cursor[j]
+            ent_col[c] = col0 + o * r_other + b
+            if store:
+                ent_off[c] = pair_offset + t * width
+            cursor[j] = c + 1
+
+
+@njit(**JIT)
+def panel_segments(ent_col, lev_ptr, width, npanel, seg_ptr, seg_level, seg_start):
+    """The column panels of S as lists of segments: for panel k, seg_ptr[k]:seg_ptr[k+1] are the levels
+    with entries in its columns (seg_level, in level order) and the first such entry (seg_start; the
+    segment runs while the column stays in the panel).  Call with seg_level empty to count (seg_ptr
+    then holds each panel's count at k + 1)."""
+    fill = seg_level.shape[0] > 0
+    cursor = seg_ptr[:-1].copy()
+    for j in range(lev_ptr.shape[0] - 1):
+        prev = -1
+        for e in range(lev_ptr[j], lev_ptr[j + 1]):
+            k = ent_col[e] // width
+            if k != prev:
+                if fill:
+                    seg_level[cursor[k]] = j
+                    seg_start[cursor[k]] = e
+                    cursor[k] += 1
+                else:
+                    seg_ptr[k + 1] += 1
+                prev = k
 
 
 @njit(parallel=True, **JIT)
-def downdate_panels(W, ent_col, ent_level, lev_ptr, panel_ptr, panel_ent, S):
-    """Pass 2 by column panels: each panel of S (sized to stay in a core's cache, owned by one thread)
-    takes its own entries e (panel_ent[panel_ptr[k]:panel_ptr[k+1]], in level order) and applies
-    S[col_x, col_e] −= W_j[:, x]ᵀ W_j[:, e] for the entries x ≥ e of e's level j.  W is read level
-    after level (streaming); writes stay inside the panel."""
+def downdate_panels(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S):
+    """Pass 2 by column panels of `width` columns: each panel of S (sized to stay in a core's cache, owned
+    by one thread) takes its segments (kernels.schur.panel_segments: the levels with entries in its
+    columns, in level order) and, for each such entry e of level j, applies S[col_x, col_e] −=
+    W_j[:, x]ᵀ W_j[:, e] for the entries x ≥ e of level j.  W is read level after level (streaming);
+    writes stay inside the panel."""
     rs = W.shape[1]
-    npanel = panel_ptr.shape[0] - 1
+    npanel = seg_ptr.shape[0] - 1
     for pnl in prange(npanel):
-        for t in range(panel_ptr[pnl], panel_ptr[pnl + 1]):
-            e = panel_ent[t]
-            ce = ent_col[e]
-            end = lev_ptr[ent_level[e] + 1]
-            if rs == 1:
-                we = W[e, 0]
-                for x in range(e, end):
-                    S[ent_col[x], ce] -= W[x, 0] * we
-                continue
-            if rs == 2:
-                w0 = W[e, 0]
-                w1 = W[e, 1]
-                for x in range(e, end):
-                    S[ent_col[x], ce] -= W[x, 0] * w0 + W[x, 1] * w1
-                continue
-            for x in range(e, end):
-                acc = 0.0
-                for a in range(rs):
-                    acc += W[x, a] * W[e, a]
-                S[ent_col[x], ce] -= acc
+        top = (pnl + 1) * width
+        for t in range(seg_ptr[pnl], seg_ptr[pnl + 1]):
+            end = lev_ptr[seg_level[t] + 1]
+            e = seg_start[t]
+            while e < end and ent_col[e] < top:
+                ce = ent_col[e]
+                if rs == 1:
+                    we = W[e, 0]
+                    for x in range(e, end):
+                        S[ent_col[x], ce] -= W[x, 0] * we
+                elif rs == 2:
+                    w0 = W[e, 0]
+                    w1 = W[e, 1]
+                    for x in range(e, end):
+                        S[ent_col[x], ce] -= W[x, 0] * w0 + W[x, 1] * w1
+                else:
+                    for x in range(e, end):
+                        acc = 0.0
+                        for a in range(rs):
+                            acc += W[x, a] * W[e, a]
+                        S[ent_col[x], ce] -= acc
+                e += 1
 
 
 @njit(**JIT)
