@@ -51,23 +51,36 @@ class PeakMemory:
         self.thread.start()
 
     def total(self):
-        rss = 0
+        return sum(self.each())
+
+    def each(self):
+        """RSS of this process, then of each descendant (workers, nannies, the scheduler if a process)."""
+        out = []
         for p in [self.proc] + self.proc.children(recursive=True):
             try:
-                rss += p.memory_info().rss
+                out.append(p.memory_info().rss)
             except Exception:
                 pass
-        return rss
+        return out
 
     def _run(self):
         while not self._stop:
-            rss = self.total()
-            self.samples.append((time.perf_counter(), rss))
+            each = self.each()
+            rss = sum(each)
+            self.samples.append((time.perf_counter(), rss, each))
             self.peak = max(self.peak, rss)
             time.sleep(self.interval)
 
     def peak_between(self, t0, t1):
-        return max((r for t, r in self.samples if t0 <= t <= t1), default=0)
+        return max((r for t, r, _ in self.samples if t0 <= t <= t1), default=0)
+
+    def split_at_peak(self, t0, t1):
+        """(driver GB, [other processes' GB]) at the largest total between t0 and t1."""
+        inside = [(r, each) for t, r, each in self.samples if t0 <= t <= t1]
+        if not inside:
+            return 0.0, []
+        _, each = max(inside, key=lambda s: s[0])
+        return each[0] / 2**30, sorted((e / 2**30 for e in each[1:]), reverse=True)
 
     def stop(self):
         self._stop = True
@@ -137,6 +150,10 @@ def run_dask(a, files, formula):
     print(f"  peak RSS of all processes by phase: assembly {mem.peak_between(t1, t_asm) / 2**30:.2f} GB, "
           f"fit {mem.peak_between(t_asm, t2) / 2**30:.2f} GB, residuals {mem.peak_between(t3, t4) / 2**30:.2f} GB",
           flush=True)
+    for name, (a, b) in (("assembly", (t1, t_asm)), ("fit", (t_asm, t2)), ("residuals", (t3, t4))):
+        drv, others = mem.split_at_peak(a, b)
+        print(f"    at the {name} peak: driver {drv:.2f} GB, other processes "
+              f"{', '.join(f'{o:.2f}' for o in others)} GB", flush=True)
 
 
 

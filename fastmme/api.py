@@ -78,7 +78,12 @@ class Model:
         (T = I), or a θ vector.  progress: optional callable(n_evals, best_criterion), called after
         every evaluation."""
         opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
-        return build_result(self.spec, self._objective, opt, self._kept_columns)
+        return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
+
+    def _finish(self, result: FitResult) -> FitResult:
+        """The result is complete: free the evaluator's workspace (made again if the model is used again)."""
+        self._objective.release()
+        return result
 
     def solve(self, variances, residual: float) -> FitResult:
         """BLUEs and BLUPs with given variance components, without estimating them (breeders' routine
@@ -100,14 +105,14 @@ class Model:
                              for t, v in zip(terms, variances)])
         opt = OptSummary(theta=th, fmin=self._objective.unprofiled_deviance(th, np.sqrt(s2)), n_evals=0,
                          converged=True, message="variances given, not estimated", theta_start=th)
-        return build_result(self.spec, self._objective, opt, self._kept_columns, sigma2=s2)
+        return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns, sigma2=s2))
 
     def at(self, theta) -> FitResult:
         """The result at a given θ without optimising (BLUEs and BLUPs for known relative variances)."""
         th = self._objective.check_theta(theta)
         opt = OptSummary(theta=th, fmin=self.deviance(th), n_evals=0, converged=True,
                          message="theta given, not optimised", theta_start=th)
-        return build_result(self.spec, self._objective, opt, self._kept_columns)
+        return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
 
 
 def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEVAL, progress=None) -> OptSummary:

@@ -57,7 +57,7 @@ def read_table(path: str):
     """A CSV or parquet file as a pandas DataFrame, with a clear error for anything else."""
     import pandas as pd
     if not os.path.exists(path):
-        raise FastmmeError(f"no such file: {path}")
+        raise FastmmeError(f"no such file: {path} — check the path (relative to {os.getcwd()})")
     low = path.lower()
     try:
         if low.endswith((".parquet", ".pq")):
@@ -122,7 +122,8 @@ def open_partitioned(path, files, args, stack):
     try:
         return dd.read_csv(files) if csv else dd.read_parquet(files)
     except Exception as exc:
-        raise FastmmeError(f"cannot read {path} with Dask: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
+        raise FastmmeError(f"cannot read {path} with Dask: {str(exc).splitlines()[0] if str(exc) else exc} — give parquet "
+                           "files (or CSV files with a header row) that share one set of columns") from exc
 
 
 def _fit_and_report(df, formula, args, out):

@@ -176,14 +176,16 @@ def _build_design(formula: str, data, weights, relmat=None, sparse_fixed=None) -
     elif weights is not None:
         w = np.asarray(weights, dtype=float)
         if w.shape != (len(df),):
-            raise FastmmeError(f"weights has {w.size} values for {len(df)} rows of data")
+            raise FastmmeError(f"weights has {w.size} values for {len(df)} rows of data: give one weight per row, or the "
+                               "name of a column of data")
     incomplete = np.array(df[sorted(used, key=str)].isna().any(axis=1).to_numpy(), dtype=bool)
     if w is not None:
         incomplete |= np.isnan(w)
     kept = df.loc[~incomplete] if incomplete.any() else df     # no copy when nothing is dropped
     n_dropped = int(incomplete.sum())
     if len(kept) == 0:
-        raise FastmmeError("every row has a missing value in a column the model uses")
+        raise FastmmeError("every row has a missing value in a column the model uses: check how missing values are "
+                           "coded and which columns the formula names")
     if isinstance(weights, str):
         w = kept[weights].to_numpy(float)
     elif w is not None:

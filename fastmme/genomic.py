@@ -27,7 +27,7 @@ from .errors import FastmmeError
 def _genotypes(M) -> np.ndarray:
     Ma = np.asarray(M, dtype=np.float64)
     if Ma.ndim != 2 or Ma.shape[0] < 1 or Ma.shape[1] < 1:
-        raise FastmmeError(f"genotypes must be an animals × markers matrix; got shape {np.shape(M)}")
+        raise FastmmeError(f"genotypes must be an animals × markers matrix (one row per animal); got shape {np.shape(M)}")
     if not np.all(np.isfinite(Ma)):
         raise FastmmeError(f"genotypes contain {int(np.sum(~np.isfinite(Ma)))} missing value(s): impute them "
                            "(e.g. with 2 × the allele frequency) before computing G")
@@ -53,7 +53,8 @@ def vanraden(M, freqs=None) -> np.ndarray:
         raise FastmmeError(f"freqs must give one frequency in [0, 1] per marker ({Ma.shape[1]})")
     scale = 2.0 * float(np.sum(p * (1.0 - p)))
     if scale <= 0:
-        raise FastmmeError("every marker is monomorphic (frequency 0 or 1): G is undefined")
+        raise FastmmeError("every marker is monomorphic (frequency 0 or 1): G is undefined — check the genotype coding (0, 1, 2) and "
+                           "give markers that segregate")
     Z = Ma - 2.0 * p
     G = (Z @ Z.T) / scale
     return 0.5 * (G + G.T)
@@ -63,7 +64,8 @@ def blend(G, A22=None, weight: float = 0.95, diagonal: float = 0.01) -> np.ndarr
     """weight·G + (1 − weight)·A₂₂ when A22 is given (BLUPF90's default 0.95 / 0.05), else G + diagonal·I."""
     Ga = np.asarray(G, dtype=np.float64)
     if Ga.ndim != 2 or Ga.shape[0] != Ga.shape[1]:
-        raise FastmmeError(f"G must be square; got shape {Ga.shape}")
+        raise FastmmeError(f"G must be square (animals × animals); got shape {Ga.shape} — pass genotypes to "
+                           "fastmme.genomic.grm to compute it")
     if A22 is None:
         if not diagonal > 0:
             raise FastmmeError("diagonal must be positive: a small value such as 0.01 makes G invertible")
@@ -81,7 +83,7 @@ def a22(ped, genotyped) -> np.ndarray:
     from .kernels.pedigree import BATCH, relationship_block
     idx = np.asarray(ped.index(genotyped), dtype=np.int64)
     if np.unique(idx).shape[0] != idx.shape[0]:
-        raise FastmmeError("genotyped lists an animal more than once")
+        raise FastmmeError("genotyped lists an animal more than once: give each genotyped animal once, in the order of G's rows")
     n, workers = len(ped), 2
     out = np.empty((idx.shape[0], idx.shape[0]))
     relationship_block(ped.sire, ped.dam, ped.mendelian_variance, idx, np.zeros((workers, n, BATCH)),
@@ -131,7 +133,7 @@ def h_inverse(ped, genotyped, G) -> HInverse:
     if Ga.shape != (labels.shape[0], labels.shape[0]):
         raise FastmmeError(f"G has shape {Ga.shape} for {labels.shape[0]} genotyped animals")
     if not np.allclose(Ga, Ga.T):
-        raise FastmmeError("G must be symmetric")
+        raise FastmmeError("G must be symmetric: check how it was built (fastmme.genomic.grm gives a symmetric G)")
     idx = np.asarray(ped.index(labels), dtype=np.int64)
     A22 = a22(ped, labels)
     Ginv, ldG = _chol_inverse(Ga, "G")

@@ -155,6 +155,12 @@ class ProfiledDeviance:
                 "whose levels fill in against the other factors (crossed designs fill to a dense block of the "
                 "smaller factor); fewer levels for that term, or more memory")
 
+    def release(self) -> None:
+        """Free what the next evaluation makes again (the dense evaluator's workspace)."""
+        if self.dense is not None:
+            self.dense.release()
+        self._eval_cache = None
+
     def set_blocks(self, blocks: Blocks) -> None:
         """Swap in blocks with the same pattern and X columns (a new response or offset); keeps the analysis."""
         self.blocks = blocks
@@ -189,7 +195,8 @@ class ProfiledDeviance:
         th = np.array(theta, dtype=np.float64, copy=True).reshape(-1)
         if th.shape[0] != self.spec.n_theta:
             raise FastmmeError(f"theta has {th.shape[0]} values; this model has {self.spec.n_theta} "
-                               f"({', '.join(str(t.n_theta) for t in self.spec.terms)} per term)")
+                               f"({', '.join(str(t.n_theta) for t in self.spec.terms)} per term): give that many, "
+                               "in the order of the terms (model.theta_start shows the layout)")
         if not np.all(np.isfinite(th)):
             raise FastmmeError("theta must be finite: replace its NaN or inf entries (model.theta_start gives lme4's start)")
         return th
@@ -282,7 +289,10 @@ class ProfiledDeviance:
         ev = Evaluation(theta=th, ldL2=out[0], ldRX2=out[1], pwrss=out[2])
         self._eval_cache = (th, ev)
         H = average_information(self, th, reml) if information else None
-        gT = self.dense.gradient(T, self.t_offset, reml)
+        try:
+            gT = self.dense.gradient(T, self.t_offset, reml)
+        except np.linalg.LinAlgError:
+            raise not_positive_definite(th) from None
         grad = np.concatenate([t.lambda_jacobian() @ gT[o:o + t.r * t.r]
                                for t, o in zip(self.spec.terms, self.t_offset)])
         f = ev.deviance(self.blocks.n, self.p_df, self.blocks.sum_log_w, reml)
@@ -303,7 +313,7 @@ class ProfiledDeviance:
         e = np.zeros(N)
         e[N - 1] = 1.0
         if self.dense is not None:
-            x = self.dense.solve(self._T_flat(self.check_theta(theta)), self.t_offset, e[:, None])[:, 0]
+            x = self._dense_solve(theta, e[:, None])[:, 0]
             sol = -x[:N - 1] / x[N - 1]
             return sol[:q].copy(), sol[q:q + p].copy(), 1.0 / x[N - 1], x
         self.factorize(theta)
@@ -313,6 +323,13 @@ class ProfiledDeviance:
         beta = sol[q:q + p].copy()
         return u, beta, 1.0 / x[N - 1], x
 
+    def _dense_solve(self, theta, B) -> np.ndarray:
+        th = self.check_theta(theta)
+        try:
+            return self.dense.solve(self._T_flat(th), self.t_offset, B)
+        except np.linalg.LinAlgError:
+            raise not_positive_definite(th) from None
+
     def unscaled_beta_cov(self, theta) -> np.ndarray:
         """(R_Xᵀ R_X)⁻¹ = [M⁻¹]_XX = [M_aug⁻¹]_XX − x_X x_Xᵀ / x_y, with x = M_aug⁻¹ e_y; Var(β̂) = σ² times it."""
         q, p, N = self.q, self.p, self.N
@@ -321,7 +338,7 @@ class ProfiledDeviance:
         E = np.zeros((N, p + 1))
         E[q:, :] = np.eye(p + 1)
         if self.dense is not None:
-            G = self.dense.solve(self._T_flat(self.check_theta(theta)), self.t_offset, E)
+            G = self._dense_solve(theta, E)
         else:
             self.factorize(theta)
             G = np.asarray(self.chol.solve(E))

@@ -233,7 +233,8 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
     got = list(_compute(dask, *lazy))
     n_rows, n_kept = int(got.pop(0)), int(got.pop(0))
     if n_kept == 0:
-        raise FastmmeError("every row has a missing value in a column the model uses")
+        raise FastmmeError("every row has a missing value in a column the model uses: check how missing values are "
+                           "coded and which columns the formula names")
     levels, known = [], []
     for t, u in zip(pf.random, group_uniques):
         if u is None:

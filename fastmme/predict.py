@@ -33,12 +33,13 @@ class Predictor:
         try:
             X = np.asarray(self.fixed_spec.get_model_matrix(df, na_action="ignore"), dtype=float)
         except Exception as exc:
-            raise FastmmeError(f"cannot build the fixed effects for newdata: {exc}") from exc
+            raise FastmmeError(f"cannot build the fixed effects for newdata: {exc} — newdata needs every column of the "
+                               "fixed part, with the types and levels it had in the fit") from exc
         pred = X[:, self.kept_columns] @ self.beta if X.shape[1] != len(self.beta) else X @ self.beta
         if self.sparse_fixed:
             missing = [nm for nm, _, _ in self.sparse_fixed if nm not in df.columns]
             if missing:
-                raise FastmmeError(f"newdata lacks the fixed factor column(s) {missing}")
+                raise FastmmeError(f"newdata lacks the fixed factor column(s) {missing}: add them (one label per row)")
             pred = pred + self.sparse_fixed_part({nm: df[nm] for nm, _, _ in self.sparse_fixed})
         return pred
 

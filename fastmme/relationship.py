@@ -47,7 +47,8 @@ class KnownCovariance:
         from .cholmod import SparseCholesky
         f = SparseCholesky(sp.tril(self.precision, format="csc"), ordering="default")
         if not f.factorize(sp.tril(self.precision, format="csc").data):
-            raise FastmmeError("the relationship matrix's inverse is not positive definite")
+            raise FastmmeError("the relationship matrix's inverse is not positive definite: check how it was built, or "
+                               "blend a genomic G with A₂₂ (fastmme.genomic.blend)")
         return f
 
     def matvec(self, V) -> np.ndarray:
@@ -74,7 +75,8 @@ def _label_index(labels) -> pd.Index:
     idx = pd.Index(labels)
     if not idx.is_unique:
         dup = idx[idx.duplicated()].unique()
-        raise FastmmeError(f"the relationship matrix's labels are not unique: {', '.join(map(str, dup[:10]))}")
+        raise FastmmeError(f"the relationship matrix's labels are not unique: {', '.join(map(str, dup[:10]))}; "
+                           "give each row its own label")
     return idx
 
 
@@ -99,15 +101,16 @@ def _square(name, M, labels):
         M = np.array(M, dtype=float, copy=True)
         data = M
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
-        raise FastmmeError(f"{name} must be a square matrix; got shape {M.shape}")
+        raise FastmmeError(f"{name} must be a square matrix (one row and column per level); got shape {M.shape}")
     if labels.shape != (M.shape[0],):
-        raise FastmmeError(f"{name} has {M.shape[0]} rows but {labels.size} labels were given")
+        raise FastmmeError(f"{name} has {M.shape[0]} rows but {labels.size} labels were given: give one label per row")
     if not np.all(np.isfinite(data)):
-        raise FastmmeError(f"{name} contains NaN or inf")
+        raise FastmmeError(f"{name} contains NaN or inf: fix those entries (a relationship matrix is finite)")
     asym = abs(M - M.T).max() if sp.issparse(M) else np.max(np.abs(M - M.T), initial=0.0)
     scale = abs(M).max() if sp.issparse(M) else np.max(np.abs(M), initial=0.0)
     if asym > 1e-10 * max(scale, 1e-300):
-        raise FastmmeError(f"{name} is not symmetric (largest |K − Kᵀ| = {asym:.3g})")
+        raise FastmmeError(f"{name} is not symmetric (largest |K − Kᵀ| = {asym:.3g}): check how it was built, or "
+                               "pass (K + Kᵀ) / 2 if the asymmetry is rounding")
     _label_index(labels)
     return M, labels
 

@@ -23,6 +23,7 @@ from .pattern import ZtZPattern
 MAX_DENSE = 8000          # largest S (m × m doubles: 512 MB) this evaluator will allocate
 MAX_DENSE_P = 100         # most fixed effects: every level of s carries all of X (many: CHOLMOD's sparse X)
 PANEL_BYTES = 512 << 10   # column panel of S owned by one thread (fits in a core's L2; measured)
+V_BYTES = 64 << 20        # the gradient's V (like W) is computed for ranges of levels of about this size
 
 
 def dense_size(pattern: ZtZPattern, p: int) -> int:
@@ -132,7 +133,7 @@ class DenseSchur:
         panel_segments(ent_col, self.lev_ptr, width, npanel, seg_ptr, self.seg_level, self.seg_start)
         # level pairs against S's size: ≥ 1 means S is almost surely dense (a crossed design)
         self.pair_fraction = float(np.sum(np.diff(self.lev_ptr).astype(np.float64) ** 2) / (m * m))
-        self.W = np.empty((total, rs))                 # entry-major: an entry's r_s values together
+        self.W = None                                  # workspace (entries × r_s): made by evaluate
         self.ld = np.empty(J_s)
         self.Lf = np.empty((J_s, rs, rs))
 
@@ -143,6 +144,12 @@ class DenseSchur:
     def _panels(self):
         """The column panels the downdate and inverse_columns take."""
         return (self.ent_col, self.lev_ptr, self.panel_width, self.seg_ptr, self.seg_level, self.seg_start)
+
+    def release(self) -> None:
+        """Free the workspace (W: 8 bytes per entry and column of s; at 10⁸ rows of a crossed design
+        0.6 GB) and the factor of S; the next evaluation makes them again."""
+        self.W = None
+        self._factored = None
 
     def set_blocks(self, blocks: Blocks) -> None:
         self.blocks = blocks
@@ -194,11 +201,22 @@ class DenseSchur:
             C = -np.linalg.inv(H)
             C[p, p] += b.n / H[p, p]
         symmetrize(Sinv)
-        V = np.empty_like(self.W)
-        inverse_columns(self.W, *self._panels(), Sinv, V)
         G = np.empty((NCHUNK, T_flat.shape[0]))
-        level_gradient(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.q_offset, pt.diag_offset, self.s,
-                       *self._entries(), self.W, V, self.Lf, Y, C, G)
+        # V = W S⁻¹ on each level's columns, for one range of levels at a time (ranges of whole chunks
+        # of level_gradient: the sums, and so the result, are the same for any number of ranges)
+        J_s, lev = self.lev_ptr.shape[0] - 1, self.lev_ptr
+        nrange = 1
+        while nrange < NCHUNK and self.W.nbytes > nrange * V_BYTES:
+            nrange *= 2
+        bounds = [(i * NCHUNK // nrange, (i + 1) * NCHUNK // nrange) for i in range(nrange)]
+        longest = max(int(lev[c1 * J_s // NCHUNK] - lev[c0 * J_s // NCHUNK]) for c0, c1 in bounds)
+        V = np.empty((longest, self.W.shape[1]))
+        for c0, c1 in bounds:
+            j0, j1 = c0 * J_s // NCHUNK, c1 * J_s // NCHUNK
+            inverse_columns(self.W, *self._panels(), Sinv, V, j0, j1)
+            level_gradient(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.q_offset, pt.diag_offset, self.s,
+                           *self._entries(), self.W, V, self.Lf, Y, C, G, c0, c1)
+        del V
         g = G.sum(axis=0)
         rest_gradient(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.J, pt.q_offset, pt.diag_offset, self.s,
                       self.rest_pos, pt.pair_k, pt.pair_l, pt.pair_offset, self.keys_flat, self.key_offset,
@@ -217,6 +235,8 @@ class DenseSchur:
         S[self._xx] = b.XtX[np.tril_indices(p)]
         S[qR + p, qR:qR + p] = b.Xty
         S[qR + p, qR + p] = b.yty
+        if self.W is None:                              # entry-major: an entry's r_s values together
+            self.W = np.empty((int(self.lev_ptr[-1]), int(pt.r[self.s])))
         level_factors(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.q_offset, pt.diag_offset, self.s,
                       *self._entries(), self.W, self.ld, self.Lf)
         ld_s = float(np.sum(self.ld))

@@ -103,7 +103,7 @@ def _design(X, n, x_names, copy=True):
         x_names = [f"x{i}" for i in range(Xa.shape[1])]
     x_names = [str(s) for s in x_names]
     if len(x_names) != Xa.shape[1]:
-        raise FastmmeError(f"x_names has {len(x_names)} names for {Xa.shape[1]} columns of X")
+        raise FastmmeError(f"x_names has {len(x_names)} names for {Xa.shape[1]} columns of X: give one name per column")
     return Xa, x_names
 
 

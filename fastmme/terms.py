@@ -115,7 +115,7 @@ class Term:
         if z_names is not None:
             names = [str(s) for s in z_names]
             if len(names) != self.r:
-                raise FastmmeError(f"z_names has {len(names)} names for {self.r} columns of z")
+                raise FastmmeError(f"z_names has {len(names)} names for {self.r} columns of z: give one name per column")
         self.z_names = tuple(names)
         self.structure = structure
         self.name = name
@@ -191,7 +191,8 @@ class Term:
         w = np.linalg.eigvalsh(S)
         if w.min() < -1e-12 * max(1.0, w.max()):
             raise FastmmeError(f"term {self.name or ''}: the covariance matrix is not positive semi-definite "
-                               f"(smallest eigenvalue {w.min():.3g})")
+                               f"(smallest eigenvalue {w.min():.3g}): give a valid covariance matrix (variances "
+                               "≥ 0, correlations in [−1, 1])")
         off = S - np.diag(np.diag(S))
         if self.structure == "identity":
             if np.any(off != 0) or not np.allclose(np.diag(S), S[0, 0]):

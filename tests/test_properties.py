@@ -1,4 +1,6 @@
-"""Property tests (hypothesis): random designs against the dense oracle, and invariances of fits."""
+"""Property tests (hypothesis): random designs (crossed, nested, partially crossed; random slopes;
+weights; unbalanced; levels seen once) against the dense oracle with both evaluators, and
+invariances of fits."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -7,6 +9,7 @@ from hypothesis import strategies as st
 
 import fastmme
 from fastmme.dense import DenseModel
+from fastmme.objective import ProfiledDeviance
 
 SETTINGS = settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -19,11 +22,22 @@ def designs(draw):
     n_terms = draw(st.integers(1, 3))
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
     terms, theta = [], []
+    first = None
     for k in range(n_terms):
         J = draw(st.integers(2, max(2, n // 4)))
         g = rng.integers(0, J, n)
+        # how the term meets the first one: crossed, nested in it, or partially crossed (each level
+        # of the first term sees only a window of this term's levels)
+        relation = "crossed" if first is None else draw(st.sampled_from(["crossed", "nested", "partial"]))
+        if relation == "nested":
+            g = first * J + rng.integers(0, J, n)
+        elif relation == "partial":
+            g = (first + rng.integers(0, 2, n)) % J
+        if draw(st.booleans()):                           # some levels seen once
+            g[:3] = g.max() + 1 + np.arange(3)
         if len(np.unique(g)) < 2:
             g[:2] = [0, 1]
+        first = g if first is None else first
         r = draw(st.sampled_from([1, 1, 2]))
         structure = draw(st.sampled_from(["unstructured", "diagonal", "identity"]))
         z = None if r == 1 else np.column_stack([np.ones(n), rng.normal(size=n)])
@@ -47,6 +61,9 @@ def test_sparse_equals_dense_at_random_theta(case):
     sparse = fastmme.Model(y, X, terms, reml=reml, weights=w)
     dense = DenseModel(y, X, terms, reml=reml, weights=w)
     assert sparse.deviance(theta) == pytest.approx(dense.deviance(theta), rel=1e-9)
+    for evaluator in ("cholmod", "dense"):          # both evaluators, whichever `auto` picked
+        obj = ProfiledDeviance(sparse.spec, evaluator=evaluator)
+        assert obj.deviance(theta) == pytest.approx(dense.deviance(theta), rel=1e-9)
     res, g = sparse.at(theta), dense.gls(theta)
     np.testing.assert_allclose(res.beta, g.beta, rtol=1e-8, atol=1e-9 * np.abs(g.beta).max())
     b = np.concatenate([x.ravel() for x in res.blups])

@@ -95,3 +95,18 @@ def test_parallel_kernels_are_deterministic_across_thread_counts():
         assert np.array_equal(dense.deviance_and_gradient(theta * 0.6)[1], g1)
     finally:
         numba.set_num_threads(old)
+
+
+def test_gradient_by_ranges_of_levels_is_the_same(monkeypatch):
+    """The gradient's V is computed for ranges of levels (schur.V_BYTES): any number of ranges gives
+    bitwise the same gradient, and a released workspace is made again."""
+    from fastmme import schur
+    for kind in ("crossed", "slopes", "three"):
+        chol, dense, theta = two(kind, 4, True)
+        g1 = dense.deviance_and_gradient(theta * 0.8)[1]
+        monkeypatch.setattr(schur, "V_BYTES", 1)              # one range per chunk of levels
+        dense.release()
+        assert dense.dense.W is None
+        g64 = dense.deviance_and_gradient(theta * 0.8)[1]
+        monkeypatch.undo()
+        assert np.array_equal(g1, g64)

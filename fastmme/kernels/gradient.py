@@ -39,7 +39,7 @@ def _sym(S, i, j):
 
 @njit(**JIT)
 def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
-            col_term, col_b, term_trans, W, V, Lf, Y, C, j0, j1, g):
+            col_term, col_b, term_trans, W, V, vbase, Lf, Y, C, j0, j1, g):
     rs = r[s]
     qR = col_term.shape[0]
     ts = t_offset[s]
@@ -63,11 +63,11 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
             for b in range(rs):
                 acc = 1.0 if a == b else 0.0
                 for e in range(mj):
-                    acc += V[e0 + e, a] * W[e0 + e, b]
+                    acc += V[e0 + e - vbase, a] * W[e0 + e, b]
                 Z[a, b] = acc
         for e in range(mj):
             for a in range(rs - 1, -1, -1):
-                v = -V[e0 + e, a]
+                v = -V[e0 + e - vbase, a]
                 for b in range(a + 1, rs):
                     v -= Lf[j, b, a] * Qe[b, e]
                 Qe[a, e] = v / Lf[j, a, a]
@@ -175,16 +175,20 @@ def symmetrize(S):
 
 
 @njit(parallel=True, **JIT)
-def inverse_columns(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, Sinv, V):
-    """V[e] = Σ_x W[x] S⁻¹[col_x, col_e] over the entries x of e's level (S⁻¹ full), by the
-    column panels of the downdate (kernels/schur.py): each thread reads its panel of S⁻¹ from cache
-    and writes only its own entries."""
+def inverse_columns(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, Sinv, V, j0, j1):
+    """V[e − lev_ptr[j0]] = Σ_x W[x] S⁻¹[col_x, col_e] over the entries x of e's level, for the levels
+    j0 ≤ j < j1 (S⁻¹ full), by the column panels of the downdate (kernels/schur.py): each thread reads
+    its panel of S⁻¹ from cache and writes only its own entries.  V holds one range of levels at a
+    time (a fraction of the entries: at 10⁸ rows W alone is 0.6 GB)."""
     rs = W.shape[1]
     npanel = seg_ptr.shape[0] - 1
+    vbase = lev_ptr[j0]
     for pnl in prange(npanel):
         acc = np.empty(rs)
         top = (pnl + 1) * width
-        for t in range(seg_ptr[pnl], seg_ptr[pnl + 1]):
+        t0 = seg_ptr[pnl] + np.searchsorted(seg_level[seg_ptr[pnl]:seg_ptr[pnl + 1]], j0)
+        t1 = seg_ptr[pnl] + np.searchsorted(seg_level[seg_ptr[pnl]:seg_ptr[pnl + 1]], j1)
+        for t in range(t0, t1):
             j = seg_level[t]
             x0 = lev_ptr[j]
             x1 = lev_ptr[j + 1]
@@ -195,7 +199,7 @@ def inverse_columns(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S
                     a0 = 0.0
                     for x in range(x0, x1):
                         a0 += W[x, 0] * Sinv[ent_col[x], c]
-                    V[e, 0] = a0
+                    V[e - vbase, 0] = a0
                 elif rs == 2:             # random slopes: scalar accumulators stay in registers
                     a0 = 0.0
                     a1 = 0.0
@@ -203,8 +207,8 @@ def inverse_columns(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S
                         sv = Sinv[ent_col[x], c]
                         a0 += W[x, 0] * sv
                         a1 += W[x, 1] * sv
-                    V[e, 0] = a0
-                    V[e, 1] = a1
+                    V[e - vbase, 0] = a0
+                    V[e - vbase, 1] = a1
                 else:
                     acc[:] = 0.0
                     for x in range(x0, x1):
@@ -212,20 +216,22 @@ def inverse_columns(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S
                         for a in range(rs):
                             acc[a] += W[x, a] * sv
                     for a in range(rs):
-                        V[e, a] = acc[a]
+                        V[e - vbase, a] = acc[a]
                 e += 1
 
 
 @njit(parallel=True, **JIT)
 def level_gradient(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
-                   col_term, col_b, term_trans, W, V, Lf, Y, C, G):
-    """The blocks in the rows of term s's levels, into G[chunk] (NCHUNK × len(T)): add the rows.
-    V = W S⁻¹ on each level's columns (from `inverse_columns`)."""
+                   col_term, col_b, term_trans, W, V, Lf, Y, C, G, c0, c1):
+    """The blocks in the rows of term s's levels, chunks c0 ≤ c < c1 of NCHUNK (chunk c: levels
+    c·J_s/NCHUNK to (c+1)·J_s/NCHUNK), into G[c] (NCHUNK × len(T)): add the rows.  V = W S⁻¹ on each
+    level's columns (from `inverse_columns`, for these levels, from entry lev_ptr[first level])."""
     J_s = lev_ptr.shape[0] - 1
-    for c in prange(NCHUNK):
+    vbase = lev_ptr[c0 * J_s // NCHUNK]
+    for c in prange(c0, c1):
         G[c, :] = 0.0
         _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
-                col_term, col_b, term_trans, W, V, Lf, Y, C,
+                col_term, col_b, term_trans, W, V, vbase, Lf, Y, C,
                 c * J_s // NCHUNK, (c + 1) * J_s // NCHUNK, G[c])
 
 
