@@ -11,8 +11,9 @@ travel.  Three passes over the model's columns, each a Dask computation:
    or a relationship matrix's labels) and of every categorical fixed-effect column (so formulaic
    makes the same dummy columns in every partition);
 2. each partition's blocks on its own co-occurring level pairs (assembly.PartialBlocks), added up
-   in a tree reduction (dask.bag) by merging the sorted pairs, so no worker holds the whole ZᵀWZ
-   pattern until the root; the root gives the frozen pattern and the Blocks.
+   in a tree reduction by merging the sorted pairs, so no worker holds the whole ZᵀWZ pattern; the
+   driver adds up the last few partial sums, fetched one at a time, into the frozen pattern and the
+   Blocks.
 
 The driver checks that the summed blocks count every kept row (a partial sum is refused), drops
 aliased fixed-effect columns from XᵀWX by the in-memory rule, and fits as for in-memory data.
@@ -98,9 +99,9 @@ class RowPlan:
 # ---- the tasks run on the workers (module level, so they pickle) ---------------------------------
 def _blocks_of(part, plan, r, J):
     if len(part) == 0:
-        return [None]
+        return None
     codes, zcat, X, y, w = plan.arrays(part)
-    return [PartialBlocks.from_rows(r, J, codes, zcat, X, y, w)]
+    return PartialBlocks.from_rows(r, J, codes, zcat, X, y, w)
 
 
 def _sum(items):
@@ -191,7 +192,6 @@ def _fitted_partition(part, plan, predictor, sigma):
 def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None) -> PartitionedDesign:
     """Parse, code the levels globally, assemble every partition and sum the blocks on the cluster."""
     import dask
-    import dask.bag as db
     import formulaic
     from .terms import Term, _as_labels
 
@@ -299,8 +299,7 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
     # pass 2: every partition's blocks on its own level pairs, merged by a tree reduction
     parts = frame.to_delayed()
     plan_d = dask.delayed(plan, pure=True, traverse=False)
-    bag = db.from_delayed([dask.delayed(_blocks_of)(p, plan_d, r, J) for p in parts])
-    total = _compute(dask, bag.reduction(_sum, _sum, split_every=SPLIT_EVERY))[0]
+    total = _tree_sum(dask, [dask.delayed(_blocks_of)(p, plan_d, r, J) for p in parts])
     if total is None or total.n != n_kept:
         raise FastmmeError(f"the assembled blocks count {0 if total is None else total.n} rows where the data "
                            f"have {n_kept} complete rows: a partial sum (lost partition) is not used")
@@ -325,10 +324,49 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
                              timings={"levels": t1 - t0, "assembly": t2 - t1})
 
 
+def _tree_sum(dask, leaves):
+    """The sum of the partitions' PartialBlocks: added up on the cluster in a tree of fan-in
+    SPLIT_EVERY down to at most SPLIT_EVERY partial sums, which the driver fetches one at a time (each
+    released on the cluster once here) and adds up itself.  The last merge is the largest (inputs
+    and output together are about twice the final ZᵀWZ); on the driver, where the result must end up,
+    it is not followed by a transfer of its output (measured at 10⁸ rows: the worker doing the root
+    merge peaked at 3.1 GB)."""
+    level = list(leaves)
+    while len(level) > SPLIT_EVERY:
+        level = [dask.delayed(_sum)(level[i:i + SPLIT_EVERY]) for i in range(0, len(level), SPLIT_EVERY)]
+    client = _client()
+    if client is None:                                     # a local scheduler: already in this process
+        return _sum(_compute(dask, *level))
+    futures = client.compute(level)
+    total = None
+    try:
+        while futures:
+            future = futures.pop(0)
+            part = _compute(None, future)
+            del future
+            total = _sum([total, part])
+            del part
+    finally:
+        for f in futures:
+            f.release()
+    return total
+
+
+def _client():
+    """The distributed Client in use, if any."""
+    try:
+        from distributed import get_client
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
 def _compute(dask, *collections):
     """dask.compute with a worker lost for good turned into the project's error (a retried task is
     Dask's business; a result is only ever built from every partition)."""
     try:
+        if dask is None:                                   # a distributed Future
+            return collections[0].result()
         return dask.compute(*collections)
     except FastmmeError:
         raise

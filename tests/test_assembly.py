@@ -102,3 +102,27 @@ def test_pair_kernel_equals_unique_and_searchsorted(seed):
     np.testing.assert_array_equal(pattern.pair_keys[0], keys)
     np.testing.assert_array_equal(rows[0], np.searchsorted(keys, key))
     np.testing.assert_array_equal(pattern.locate(codes)[0], rows[0])
+
+
+def test_dask_input_without_a_distributed_client_sums_every_partition(monkeypatch):
+    """With Dask's local scheduler (no distributed Client) the partial sums are added up in this
+    process (a tree of fan-in 2: 6 → 3 → 2): the fit equals the in-memory one, with empty and
+    one-row partitions."""
+    import dask.dataframe as dd
+    import pandas as pd
+
+    import fastmme
+    from fastmme import partitioned
+    from fastmme.partitioned import _client
+    monkeypatch.setattr(partitioned, "SPLIT_EVERY", 2)
+    assert _client() is None
+    rng = np.random.default_rng(1)
+    n = 3000
+    df = pd.DataFrame({"y": rng.normal(size=n), "g": rng.integers(0, 50, n), "h": rng.integers(0, 9, n)})
+    a = fastmme.lmm("y ~ 1 + (1 | g) + (1 | h)", df)
+    cuts = [0, 0, 1, 700, 700, 2100, n]
+    parts = [df.iloc[lo:hi] for lo, hi in zip(cuts[:-1], cuts[1:])]
+    ddf = dd.concat([dd.from_pandas(p, npartitions=1) for p in parts])
+    b = fastmme.lmm("y ~ 1 + (1 | g) + (1 | h)", ddf)
+    assert b.deviance == pytest.approx(a.deviance, rel=1e-12)
+    np.testing.assert_allclose(b.core.theta, a.core.theta, rtol=1e-9)

@@ -68,7 +68,12 @@ def _same(a, b):
                                      "y ~ x + (1 | h/g)",                   # nested
                                      "y ~ x + f + (1 + x | g)",             # random slopes
                                      "y ~ x + (x || g) + (1 | h)"])
-def test_partitioned_fit_equals_in_memory_fit(client, formula):
+@pytest.mark.parametrize("fan_in", [2, 8])
+def test_partitioned_fit_equals_in_memory_fit(client, formula, fan_in, monkeypatch):
+    """fan_in 2: partial sums merged on the cluster (7 → 4 → 2), the last two on the driver;
+    8: every partition's blocks fetched by the driver one at a time."""
+    from fastmme import partitioned
+    monkeypatch.setattr(partitioned, "SPLIT_EVERY", fan_in)
     df = _data()
     sorted_df = df.sort_values("g", kind="stable")            # groups confined to one partition or two
     sizes = [700, 0, 1, 1500, 0, 1299, 500]
