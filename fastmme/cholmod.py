@@ -107,10 +107,12 @@ def factor_column_counts(lower: sp.csc_matrix) -> np.ndarray:
     return column_counts(rows.indptr.astype(np.int64), rows.indices.astype(np.int64), lower.shape[0])[1]
 
 
-def check_factor_memory(lower: sp.csc_matrix, describe) -> None:
+def check_factor_memory(lower: sp.csc_matrix, describe, counts=None) -> None:
     """Refuse, before any numeric work, a factor that would not fit in the available memory (instead
-    of the operating system killing the process).  describe(counts) names the part responsible."""
-    counts = factor_column_counts(lower)
+    of the operating system killing the process).  describe(counts) names the part responsible;
+    counts: the factor's column counts if already known."""
+    if counts is None:
+        counts = factor_column_counts(lower)
     if int(counts.sum()) >= MAX_FACTOR_ENTRIES:
         raise FastmmeError(f"the sparse factor of this model would have {int(counts.sum()):,} entries, more than "
                            f"the {MAX_FACTOR_ENTRIES:,} that CHOLMOD's 32-bit interface (scikit-sparse 0.4) can "
@@ -120,6 +122,13 @@ def check_factor_memory(lower: sp.csc_matrix, describe) -> None:
     if need > GUARD_MIN_BYTES and need > 0.8 * free:
         raise FastmmeError(f"the sparse factor of this model would have {int(counts.sum()):,} entries (about "
                            f"{need / 2**30:.1f} GB) and {free / 2**30:.1f} GB are available: {describe(counts)}")
+
+
+def factor_fits(counts) -> bool:
+    """Whether a factor with these column counts passes check_factor_memory."""
+    total = int(np.sum(counts))
+    need = FACTOR_BYTES_PER_ENTRY * total
+    return total < MAX_FACTOR_ENTRIES and not (need > GUARD_MIN_BYTES and need > 0.8 * available_memory())
 
 
 def available_memory() -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .assembly import Blocks, assemble, stack_terms
-from .cholmod import SparseCholesky, check_factor_memory, not_positive_definite
+from .cholmod import SparseCholesky, check_factor_memory, factor_column_counts, factor_fits, not_positive_definite
 from .errors import FastmmeError
 from .information import average_information
 from .pattern import ZtZPattern
@@ -36,6 +36,19 @@ LOG_2PI = np.log(2.0 * np.pi)
 # costs about 4 evaluations and a fit takes 4-6 of them against BOBYQA's 25-30 evaluations (measured:
 # 210,000 animals, nnz(L) 22 M: 4 Newton steps 71 s, BOBYQA 29 evaluations 149 s, the same optimum)
 SPARSE_GRADIENT_MAX_NNZ = 300_000_000
+
+
+def dense_seconds(downdate_flops: float, m: float) -> float:
+    """Estimated time of one dense Schur evaluation: the level downdates (Numba), zeroing and filling S,
+    and LAPACK's Cholesky of S (m³/3).  Constants from timings of nested and partially crossed designs
+    on the development machine (2 cores; m from 300 to 7,000: within a factor 2 of the measured)."""
+    return 0.3e-9 * downdate_flops + 1e-9 * m * m + 0.015e-9 * m ** 3 / 3 + 0.3e-3
+
+
+def cholmod_seconds(nnz_L: float, sum_sq_counts: float) -> float:
+    """Estimated time of one CHOLMOD numeric factorisation from the factor's column counts (the same
+    timings: 25 ns an entry of L and 0.5 ns a flop, Σ c_j², plus a fixed 0.3 ms)."""
+    return 25e-9 * nnz_L + 0.5e-9 * sum_sq_counts + 0.3e-3
 
 
 @dataclass(frozen=True)
@@ -125,7 +138,7 @@ class ProfiledDeviance:
     @property
     def chol(self) -> SparseCholesky:
         if self._chol is None:
-            check_factor_memory(self.system.matrix(), self._fill_culprit)
+            check_factor_memory(self.system.matrix(), self._fill_culprit, getattr(self, "_factor_counts", None))
             self._chol = SparseCholesky(self.system.matrix(), ordering="natural")
             q, p = self.q, self.p
             perm = self._chol.perm                     # factor position -> system index
@@ -172,22 +185,21 @@ class ProfiledDeviance:
         self._eval_cache = None
 
     def _choose_evaluator(self) -> None:
-        """Measure: keep the dense Schur evaluator (with its gradient: about 3 × fewer evaluations at
-        about 3 × the cost each) unless CHOLMOD is faster at the start θ.  Only asked when S is likely
-        sparse (few level pairs for its size: nested designs); dense S (crossed designs) needs no test."""
-        import time
-        th = np.concatenate([t.theta_start() for t in self.spec.terms])
-        T = self._T_flat(th)
-        times = {}
-        for name in ("dense", "dense", "cholmod"):   # the first dense call starts the thread pool
-            t0 = time.perf_counter()
-            if name == "dense":
-                ok = self.dense.evaluate(T, self.t_offset) is not None
-            else:
-                ok = self.chol.factorize(self.system.write(T, self.t_offset))
-            times[name] = time.perf_counter() - t0 if ok else np.inf
-        self.evaluator_times = times
-        if not times["dense"] < times["cholmod"]:
+        """Keep the dense Schur evaluator (with its gradient: about 3 × fewer evaluations at about 3 ×
+        the cost each) unless CHOLMOD's factorisation is estimated to be faster.  Only asked when S is
+        likely sparse (few level pairs for its size: nested designs); dense S (crossed designs) needs
+        no test.  The choice is made from counts, not timings, so that the same data always take the
+        same path (a timed choice flipped between runs on small designs, and with it the optimiser:
+        θ then differed by 1e-6).  A sparse factor that would not fit in memory keeps the dense one."""
+        d, pt = self.dense, self.pattern
+        deg = np.diff(d.lev_ptr).astype(np.float64)
+        rs = float(pt.r[d.s])
+        counts = factor_column_counts(self.system.matrix()).astype(np.float64)
+        self._factor_counts = counts
+        self.evaluator_costs = costs = {
+            "dense": dense_seconds(rs * rs * float(np.sum(deg * (deg + 1) / 2)), float(d.m)),
+            "cholmod": cholmod_seconds(float(counts.sum()), float(np.sum(counts * counts)))}
+        if not costs["dense"] <= costs["cholmod"] and factor_fits(counts):
             self.dense = None
 
     # ---- θ ----------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ dense (InstEval's lecturers, the 2,000-level factor of a million-row design).  T
 Cholesky of S = M_RR − Σ_j G_jᵀ A_j⁻¹ G_j beats a general sparse factorisation.  The term with most
 random effects (block diagonal in ZᵀWZ) is eliminated level by level in a Numba kernel
 (kernels/schur.py); S holds the other terms, X and y, densely, in that order, so its pivots give
-the rest of ldL2, then ldRX2 and r².  `fastmme.objective` times both evaluators at the start and
-keeps the faster.  Tests: tests/test_schur.py.
+the rest of ldL2, then ldRX2 and r².  `fastmme.objective` uses it for crossed designs and, when S is
+likely sparse, keeps the evaluator whose estimated cost (from counts: level pairs, S's size, the
+sparse factor's column counts) is lower.  Tests: tests/test_schur.py.
 """
 from __future__ import annotations
 

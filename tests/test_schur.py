@@ -110,3 +110,30 @@ def test_gradient_by_ranges_of_levels_is_the_same(monkeypatch):
         g64 = dense.deviance_and_gradient(theta * 0.8)[1]
         monkeypatch.undo()
         assert np.array_equal(g1, g64)
+
+
+def test_evaluator_choice_is_made_from_counts_not_timings(monkeypatch):
+    """A nested design (S sparse): the choice between the dense and the CHOLMOD evaluator comes from
+    estimated costs, so the same data always take the same path (and the same optimiser), whatever
+    the clock says; a sparse factor that would not fit in memory keeps the dense evaluator."""
+    import time
+
+    from fastmme import cholmod
+    rng = np.random.default_rng(2)
+    n = 20000
+    a = rng.integers(0, 1000, n)
+    b = a * 10 + rng.integers(0, 10, n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    y = X @ [1.0, 0.5] + rng.normal(size=1000)[a] + rng.normal(size=n)
+    spec = fastmme.Model(y, X, [fastmme.Term(a, name="a"), fastmme.Term(b, name="a:b")]).spec
+    first = ProfiledDeviance(spec)
+    assert first.evaluator == "cholmod"          # nested: CHOLMOD's sparse factor is far cheaper
+    costs = first.evaluator_costs
+    assert costs["cholmod"] < costs["dense"]
+    clock = iter(np.random.default_rng(0).uniform(0, 100, 10_000))
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    again = ProfiledDeviance(spec)
+    assert again.evaluator == first.evaluator and again.evaluator_costs == costs
+    monkeypatch.setattr(cholmod, "available_memory", lambda: 1000)
+    monkeypatch.setattr(cholmod, "GUARD_MIN_BYTES", 0)
+    assert ProfiledDeviance(spec).evaluator == "dense"
