@@ -230,7 +230,7 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
     lazy = [ddf.map_partitions(len).sum(), frame.map_partitions(len).sum()] + \
         [u for u in group_uniques if u is not None] + \
         [frame[c].drop_duplicates(split_every=SPLIT_EVERY, split_out=1) for c in cat_cols]
-    got = list(_compute(dask, *lazy))
+    got = list(_guarded(lambda: dask.compute(*lazy)))
     n_rows, n_kept = int(got.pop(0)), int(got.pop(0))
     if n_kept == 0:
         raise FastmmeError("every row has a missing value in a column the model uses: check how missing values are "
@@ -336,13 +336,13 @@ def _tree_sum(dask, leaves):
         level = [dask.delayed(_sum)(level[i:i + SPLIT_EVERY]) for i in range(0, len(level), SPLIT_EVERY)]
     client = _client()
     if client is None:                                     # a local scheduler: already in this process
-        return _sum(_compute(dask, *level))
+        return _sum(_guarded(lambda: dask.compute(*level)))
     futures = client.compute(level)
     total = None
     try:
         while futures:
             future = futures.pop(0)
-            part = _compute(None, future)
+            part = _guarded(future.result)
             del future
             total = _sum([total, part])
             del part
@@ -361,13 +361,12 @@ def _client():
         return None
 
 
-def _compute(dask, *collections):
-    """dask.compute with a worker lost for good turned into the project's error (a retried task is
-    Dask's business; a result is only ever built from every partition)."""
+def _guarded(run):
+    """run() (a Dask computation, or a Future's result) with a worker lost for good turned into the
+    project's error (a retried task is Dask's business; a result is only ever built from every
+    partition)."""
     try:
-        if dask is None:                                   # a distributed Future
-            return collections[0].result()
-        return dask.compute(*collections)
+        return run()
     except FastmmeError:
         raise
     except Exception as exc:

@@ -78,7 +78,7 @@ class DenseSchur:
         pt, s, p = self.pattern, self.s, self.p
         J_s, rs = int(pt.J[s]), int(pt.r[s])
         qR, m = self.qR, self.m
-        pairs = []                                    # (pair, other term, s first?) by other term
+        pairs = []                                    # (other term, pair, s first?), by other term
         for i in range(len(pt.pair_keys)):
             k, l = int(pt.pair_k[i]), int(pt.pair_l[i])
             if s in (k, l):
