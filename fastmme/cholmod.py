@@ -113,15 +113,16 @@ def check_factor_memory(lower: sp.csc_matrix, describe, counts=None) -> None:
     counts: the factor's column counts if already known."""
     if counts is None:
         counts = factor_column_counts(lower)
+    if factor_fits(counts):
+        return
     if int(counts.sum()) >= MAX_FACTOR_ENTRIES:
         raise FastmmeError(f"the sparse factor of this model would have {int(counts.sum()):,} entries, more than "
                            f"the {MAX_FACTOR_ENTRIES:,} that CHOLMOD's 32-bit interface (scikit-sparse 0.4) can "
                            f"index: {describe(counts)}")
     need = FACTOR_BYTES_PER_ENTRY * int(counts.sum())
     free = available_memory()
-    if need > GUARD_MIN_BYTES and need > 0.8 * free:
-        raise FastmmeError(f"the sparse factor of this model would have {int(counts.sum()):,} entries (about "
-                           f"{need / 2**30:.1f} GB) and {free / 2**30:.1f} GB are available: {describe(counts)}")
+    raise FastmmeError(f"the sparse factor of this model would have {int(counts.sum()):,} entries (about "
+                       f"{need / 2**30:.1f} GB) and {free / 2**30:.1f} GB are available: {describe(counts)}")
 
 
 def factor_fits(counts) -> bool:

@@ -41,7 +41,7 @@ SPARSE_GRADIENT_MAX_NNZ = 300_000_000
 def dense_seconds(downdate_flops: float, m: float) -> float:
     """Estimated time of one dense Schur evaluation: the level downdates (Numba), zeroing and filling S,
     and LAPACK's Cholesky of S (m³/3).  Constants from timings of nested and partially crossed designs
-    on the development machine (2 cores; m from 300 to 7,000: within a factor 2 of the measured)."""
+    on the development machine (2 cores; m from 11 to 7,000: within a factor 2–3 of the measured)."""
     return 0.3e-9 * downdate_flops + 1e-9 * m * m + 0.015e-9 * m ** 3 / 3 + 0.3e-3
 
 
@@ -117,6 +117,7 @@ class ProfiledDeviance:
         self._eval_cache: tuple | None = None
         self._sparse_gradient_ok: bool | None = None
         self._selinv_cache: tuple | None = None
+        self._factor_counts = None   # the sparse factor's column counts, when _choose_evaluator made them
         self.dense = None
         if evaluator not in ("auto", "cholmod", "dense"):
             raise FastmmeError(f"evaluator must be 'auto', 'cholmod' or 'dense'; got {evaluator!r}")
@@ -138,7 +139,7 @@ class ProfiledDeviance:
     @property
     def chol(self) -> SparseCholesky:
         if self._chol is None:
-            check_factor_memory(self.system.matrix(), self._fill_culprit, getattr(self, "_factor_counts", None))
+            check_factor_memory(self.system.matrix(), self._fill_culprit, self._factor_counts)
             self._chol = SparseCholesky(self.system.matrix(), ordering="natural")
             q, p = self.q, self.p
             perm = self._chol.perm                     # factor position -> system index

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..config import JIT
-from .schur import entry_offset
+from .schur import entry_block
 from .small import pair_block
 
 NCHUNK = 64
@@ -131,12 +131,8 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
             ee = e0 + e
             ce = ent_col[ee]
             if ce < qR:                   # column bcol of level j' of term l (block B: r_s × r_l)
-                l = col_term[ce]
-                rl = r[l]
-                tl = t_offset[l]
-                off = entry_offset(ee, e0, j, ent_off, lev_off, rs, rl)
-                bcol = col_b[ce]
-                trans = term_trans[l]
+                l, rl, tl, off, bcol, trans = entry_block(ee, e0, j, ce, rs, r, t_offset, ent_off, lev_off, col_term,
+                                                          col_b, term_trans)
                 for a in range(rs):       # (B T_l)[a, bcol]
                     acc = 0.0
                     for c in range(rl):

@@ -86,13 +86,18 @@ def pair_blocks_rest(zz, T, t_offset, r, pair_k, pair_l, pair_offset, pair_keys,
 
 
 @njit(inline="always", **JIT)
-def entry_offset(e, e0, j, ent_off, lev_off, rs, rl):
-    """Offset in zz of the block of entry e (level j's entries start at e0): stored per entry, or, when
-    term s meets a single other term as the first of the pair (lev_off), from the key order: level
-    j's blocks are consecutive there, one per r_l entries."""
+def entry_block(e, e0, j, ce, rs, r, t_offset, ent_off, lev_off, col_term, col_b, term_trans):
+    """Entry e (level j's entries start at e0; column ce of S, another term's) as (term l, r_l, start
+    of T_l, offset of its block in zz, column of the block, stored transposed?).  The offset is stored
+    per entry, or, when term s meets a single other term as the first of the pair (lev_off), follows
+    from the key order: level j's blocks are consecutive there, one per r_l entries."""
+    l = col_term[ce]
+    rl = r[l]
     if ent_off.shape[0] > 0:
-        return ent_off[e]
-    return lev_off[j] + ((e - e0) // rl) * rs * rl
+        off = ent_off[e]
+    else:
+        off = lev_off[j] + ((e - e0) // rl) * rs * rl
+    return l, rl, t_offset[l], off, col_b[ce], term_trans[l]
 
 
 @njit(**JIT)
@@ -137,12 +142,8 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
         for e in range(e0, lev_ptr[j + 1]):
             ce = ent_col[e]
             if ce < qR:                        # column bcol of another term's level
-                l = col_term[ce]
-                rl = r[l]
-                tl = t_offset[l]
-                off = entry_offset(e, e0, j, ent_off, lev_off, rs, rl)
-                bcol = col_b[ce]
-                trans = term_trans[l]
+                l, rl, tl, off, bcol, trans = entry_block(e, e0, j, ce, rs, r, t_offset, ent_off, lev_off, col_term,
+                                                          col_b, term_trans)
                 for a in range(rs):
                     acc = 0.0
                     for c in range(rl):
