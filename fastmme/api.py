@@ -29,11 +29,14 @@ class Model:
     weights : (n,) positive prior weights W (None: all 1).  x_names : names of the columns of X.
     sparse_fixed : {name: labels (n,)} fixed factors with many levels (contemporary groups) carried in
         the sparse factor, not as columns of X (fastmme.sparse_fixed; estimates in fixed_levels()).
+    offset : (n,) a known part of the linear predictor (lme4's offset): y − offset = Xβ + Zb + ε is
+        fitted, and the fitted values include it.
     """
 
-    def __init__(self, y, X, terms, reml=True, weights=None, x_names=None, sparse_fixed=None, _owned=False):
+    def __init__(self, y, X, terms, reml=True, weights=None, x_names=None, sparse_fixed=None, offset=None,
+                 _owned=False):
         self.spec = make_spec(y, X, terms, reml=reml, weights=weights, x_names=x_names, copy=not _owned,
-                              sparse_fixed=sparse_fixed)
+                              sparse_fixed=sparse_fixed, offset=offset)
         original = list(x_names) if x_names is not None else (
             [str(c) for c in X.columns] if hasattr(X, "columns") else None)
         ncol = 1 if np.ndim(X) == 1 else np.shape(X)[1]
@@ -194,6 +197,6 @@ def design_model(d, reml: bool) -> Model:
                  sparse_fixed=d.sparse_fixed or None, _owned=True)
 
 
-def fit(y, X, terms, reml=True, weights=None, x_names=None, **fit_options) -> FitResult:
-    """One call: ``Model(y, X, terms, reml, weights).fit()``."""
-    return Model(y, X, terms, reml=reml, weights=weights, x_names=x_names).fit(**fit_options)
+def fit(y, X, terms, reml=True, weights=None, x_names=None, offset=None, **fit_options) -> FitResult:
+    """One call: ``Model(y, X, terms, reml, weights, offset=offset).fit()``."""
+    return Model(y, X, terms, reml=reml, weights=weights, x_names=x_names, offset=offset).fit(**fit_options)

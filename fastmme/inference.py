@@ -257,6 +257,7 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
                                        reml=False)
 
         def blocks_at(v, keep=keep, j=j):
+            v = v - spec.beta_shift[j]          # the blocks are of the working response y − X b₀
             return Blocks(zz=b.zz, ZtX=b.ZtX[:, keep], Zty=b.Zty - v * b.ZtX[:, j],
                           XtX=b.XtX[np.ix_(keep, keep)], Xty=b.Xty[keep] - v * b.XtX[keep, j],
                           yty=b.yty - 2 * v * b.Xty[j] + v * v * b.XtX[j, j], sum_log_w=b.sum_log_w, n=b.n)

@@ -33,6 +33,9 @@ class ModelSpec:
     sparse_factors: tuple = ()  # fixed factors carried in the sparse factor (fastmme.sparse_fixed)
     n_rows: int = -1           # observations of a row-free spec (partitioned data: y and X stay on the
     #                            workers, only their cross-product blocks reach the driver); -1: len(y)
+    offset: np.ndarray | None = None   # (n,) known part of the linear predictor (lme4's offset), or None
+    shift: np.ndarray | None = None    # (p,) b₀: the equations are solved for y_fit = y − offset − X b₀
+    y_fit: np.ndarray | None = None    # (n,) that working response (None: y itself)
 
     @property
     def n(self) -> int:
@@ -46,6 +49,16 @@ class ModelSpec:
     @property
     def p(self) -> int:
         return self.X.shape[1]
+
+    @property
+    def response(self) -> np.ndarray:
+        """The response the equations see: y − offset − X b₀ (see working_response)."""
+        return self.y if self.y_fit is None else self.y_fit
+
+    @property
+    def beta_shift(self) -> np.ndarray:
+        """b₀ (p,): β = β̂ of the working response + b₀."""
+        return np.zeros(self.X.shape[1]) if self.shift is None else self.shift
 
     @property
     def p_df(self) -> int:
@@ -187,10 +200,43 @@ def _check_terms(terms, n, rows=True):
     return tuple(terms), tuple(uniq)
 
 
-def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True, sparse_fixed=None) -> ModelSpec:
+def working_response(y, X, w, offset=None):
+    """(y_fit, b₀) with y_fit = y − offset − X b₀ and b₀ the weighted least-squares fit of y − offset on X.
+
+    The profiled REML and ML criteria, Var(β̂), σ̂ and θ̂ are unchanged when the response moves by a
+    vector in the column space of X (β absorbs it: β = β̂(y_fit) + b₀), but the rounding is not: r²
+    is a difference of sums of squares of y, and with y = M + z, M/sd(z) = 10⁶, it lost all but a few
+    digits.  y_fit has the spread of the residuals, not of y.  A constant column of X (an intercept)
+    is taken out first as the weighted mean, whose subtraction is exact for entries within a factor 2
+    of it (Sterbenz): y_fit then equals the caller's own centred response up to a vector of X's span;
+    two passes of least squares (QR) remove the rest.  Tests: tests/test_scale.py."""
+    r = np.array(y, dtype=np.float64, copy=True)
+    if offset is not None:
+        r -= offset
+    p = X.shape[1]
+    b0 = np.zeros(p)
+    if p == 0:
+        return r, b0
+    sw = np.sqrt(w)
+    const = [j for j in range(p) if X[0, j] != 0 and np.all(X[:, j] == X[0, j])]
+    if const:
+        j = const[0]
+        m = float(np.sum(w * r) / np.sum(w))
+        r -= m
+        b0[j] += m / X[0, j]
+    for _ in range(2):
+        c = scipy.linalg.lstsq(X * sw[:, None], r * sw, check_finite=False)[0]
+        r -= X @ c
+        b0 += c
+    return r, b0
+
+
+def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True, sparse_fixed=None,
+              offset=None) -> ModelSpec:
     """Validate and copy the inputs; drop aliased columns of X with a warning naming them.
 
     sparse_fixed: {name: labels (n,)} fixed factors to carry in the sparse factor (fastmme.sparse_fixed).
+    offset: (n,) a known part of the linear predictor (lme4's offset): y − offset is modelled.
     copy=False is for arrays fastmme built itself (the formula layer): they are not the caller's."""
     yv = _vector("y", y, copy=copy)
     n = yv.shape[0]
@@ -219,9 +265,13 @@ def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True, spa
     if n <= p_df:
         raise FastmmeError(f"{n} observations for {p_df} fixed effects: need more observations "
                            "than fixed-effect columns")
+    off = None if offset is None else _vector("offset", offset, n)
     yv.setflags(write=False)
     Xk = np.ascontiguousarray(Xk)
     Xk.setflags(write=False)
+    y_fit, b0 = working_response(yv, Xk, w, off)
+    for a in (y_fit, b0) + (() if off is None else (off,)):
+        a.setflags(write=False)
     return ModelSpec(y=yv, X=Xk, x_names=tuple(kept), dropped=tuple(dropped),
                      weights=w, has_weights=weights is not None, terms=terms_t, term_names=term_names,
-                     reml=bool(reml), sparse_factors=tuple(factors))
+                     reml=bool(reml), sparse_factors=tuple(factors), offset=off, shift=b0, y_fit=y_fit)
