@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import FastmmeError
 from .objective import ProfiledDeviance
-from .optimize import MAXEVAL, OptSummary, minimize_bobyqa, minimize_newton
+from .optimize import MAXEVAL, OptSummary, certify, minimize_bobyqa, minimize_newton
 from .results import FitResult, build_result
 from .start import initial_step, moment_start
 from .spec import make_spec
@@ -120,8 +120,18 @@ class Model:
 
 def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEVAL, progress=None) -> OptSummary:
     """θ̂ from `start` (None: single-term starting values, else lme4's T = I; "lme4"; or a θ vector):
-    L-BFGS-B with the analytic gradient where the dense Schur evaluator applies, BOBYQA otherwise."""
+    Newton with the average-information matrix and the analytic gradient where the objective has one
+    (L-BFGS-B, then BOBYQA, if a stage fails; each hand-over is recorded), BOBYQA otherwise.
+
+    With the gradient, the θ of vector terms (unstructured T_k, r_k ≥ 2) is unconstrained, as in
+    MixedModels.jl 5: Σ_k ∝ T_k T_kᵀ is smooth in every entry of T_k, so a rank-deficient optimum is an
+    interior stationary point instead of a corner of lme4's box (diagonal ≥ 0), where projected
+    gradient methods stopped short (a maximal subjects × items model: 5825.03 against 5822.71).
+    Scalar and diagonal terms keep the bound 0.  optimize.certify then puts θ̂ in canonical form and
+    checks the gradient there."""
     lower = np.concatenate([t.theta_lower() for t in objective.spec.terms])
+    free = np.concatenate([np.full(t.n_theta, -np.inf) if t.structure == "unstructured" and t.r >= 2
+                           else t.theta_lower() for t in objective.spec.terms])
     step = None
     if start is None:
         th0 = moment_start(objective, compare=not objective.has_gradient)
@@ -138,10 +148,12 @@ def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEV
         if objective.dense is None and objective.spec.reml:
             from .em import em_theta
             em = functools.partial(em_theta, objective)
-        return minimize_newton(lambda th: objective.deviance_and_gradient(th, information=True),
-                               objective.deviance_and_gradient, objective.deviance, th0, lower,
-                               maxeval=maxeval, progress=progress, canonical=objective.canonical_theta, em=em)
-    return minimize_bobyqa(objective.deviance, th0, lower, maxeval=maxeval, progress=progress, step=step)
+        opt = minimize_newton(lambda th: objective.deviance_and_gradient(th, information=True),
+                              objective.deviance_and_gradient, objective.deviance, th0, free,
+                              maxeval=maxeval, progress=progress, canonical=objective.canonical_theta, em=em)
+        return certify(opt, objective.deviance, objective.deviance_and_gradient, lower, objective.canonical_theta)
+    opt = minimize_bobyqa(objective.deviance, th0, lower, maxeval=maxeval, progress=progress, step=step)
+    return certify(opt, objective.deviance, None, lower, objective.canonical_theta)
 
 
 def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse_fixed=None, **fit_options):

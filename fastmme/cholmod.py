@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - set-up problem, not a user erro
     raise ImportError("fastmme needs scikit-sparse (CHOLMOD); run `make setup` or "
                       "`pip install scikit-sparse==0.4.16` with libsuitesparse-dev installed") from exc
 
-from .errors import FastmmeError
+from .errors import FastmmeError, NotPositiveDefinite
 
 
 def fill_reducing_order(lower: sp.csc_matrix) -> np.ndarray:
@@ -163,6 +163,6 @@ def logdet_spd(lower: sp.csc_matrix) -> float | None:
 
 
 def not_positive_definite(theta) -> FastmmeError:
-    return FastmmeError(f"the mixed-model equations are not numerically positive definite at theta = {theta}; "
+    return NotPositiveDefinite(f"the mixed-model equations are not numerically positive definite at theta = {theta}; "
                         "this happens when the response is fitted exactly or theta is extreme (above ~1e7) — "
                         "check y and X, or rescale the response")

@@ -8,6 +8,11 @@ class FastmmeError(ValueError):
     """Bad input or a model that cannot be fitted; the message says what to change."""
 
 
+class NotPositiveDefinite(FastmmeError):
+    """The mixed-model equations are not numerically positive definite at a θ (an evaluation failed);
+    the one failure the optimiser's fallbacks exist for."""
+
+
 class FastmmeWarning(UserWarning):
     """Base class of fastmme's warnings."""
 

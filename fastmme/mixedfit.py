@@ -310,6 +310,8 @@ class MixedFit:
             "loglik": self.loglik, "aic": self.aic, "bic": self.bic, "deviance": self.deviance,
             "sigma": self.sigma, "converged": self.converged, "singular": self.singular,
             "n_evals": self.core.n_evals, "optimizer_message": self.core.optimizer_message,
+            "optimizer": self.core.optimizer, "certificate": self.core.certificate,
+            "fallbacks": list(self.core.fallbacks),
             "theta": {k: float(v) for k, v in self.theta.items()},
             "fixef": {k: float(v) for k, v in self.fixef.items()},
             "vcov": {"names": list(self.vcov.index), "values": self.vcov.to_numpy().tolist()},

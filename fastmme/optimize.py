@@ -11,6 +11,7 @@ raised here and nowhere else.  Tests: tests/test_lme4.py, tests/test_fit.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ import nlopt
 import numpy as np
 from scipy.optimize import minimize
 
-from .errors import ConvergenceWarning
+from .errors import ConvergenceWarning, NotPositiveDefinite
 
 FTOL_REL = 1e-12
 FTOL_ABS = 1e-10
@@ -44,6 +45,24 @@ class OptSummary:
     converged: bool
     message: str
     theta_start: np.ndarray
+    method: str = ""             # the stage whose point θ̂ is: "Newton (average information)", "L-BFGS-B", "BOBYQA"
+    fallbacks: tuple = ()        # why each earlier stage handed over to the next
+    gradient: float = float("nan")   # the certificate: max |projected ∂f/∂θ| · max(1, |θ|) / max(1, |f|) at θ̂
+    boundary: str = ""           # how θ entries at their bound of 0 were checked
+
+    @property
+    def certificate(self) -> str:
+        """One line for the summary: the method, the gradient at θ̂ and the boundary check."""
+        if not np.isfinite(self.gradient):
+            g = "no gradient (derivative-free)"
+        elif self.gradient == 0:
+            g = "relative projected gradient 0"
+        else:      # its order of magnitude: the digits below it are rounding noise
+            g = f"relative projected gradient < 1e{int(np.floor(np.log10(self.gradient))) + 1}"
+        out = f"{self.method or 'given'}; {g}"
+        if self.boundary:
+            out += f"; {self.boundary}"
+        return out
 
 
 _STATUS = {
@@ -108,24 +127,42 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, pro
             converged = False
     except nlopt.RoundoffLimited:
         message = "roundoff limited"
-    return _finish(f, budget.theta.copy(), budget.fmin, budget.count, converged, message, lower, warn, start)
+    except NotPositiveDefinite as err:     # the last stage: stop at the best point, not converged
+        converged, message = False, f"an evaluation failed: {str(err).split(';')[0]}"
+    return _finish(f, budget.theta.copy(), budget.fmin, budget.count, converged, "BOBYQA: " + message, lower,
+                   warn, start, method="BOBYQA")
 
 
-def _finish(f, theta, fmin, count, converged, message, lower, warn, start) -> OptSummary:
+def _finish(f, theta, fmin, count, converged, message, lower, warn, start, method="", fallbacks=()) -> OptSummary:
     """Try θ entries next to their bound of 0 at exactly 0 (a boundary fit); warn if not converged."""
+    theta, fmin, count, boundary = _boundary_tries(f, theta, fmin, count, lower)
+    if not converged and theta.shape[0] > 0 and warn:
+        _warn_not_converged(count, message)
+    return OptSummary(theta=theta, fmin=float(fmin), n_evals=count, converged=converged,
+                      message=message, theta_start=start, method=method, fallbacks=tuple(fallbacks),
+                      boundary=boundary)
+
+
+def _warn_not_converged(count, message) -> None:
+    warnings.warn(f"the optimiser stopped after {count} evaluations without converging ({message}); "
+                  "the estimates may be inaccurate — raise maxeval or simplify the model",
+                  ConvergenceWarning, stacklevel=5)
+
+
+def _boundary_tries(f, theta, fmin, count, lower):
+    """θ entries with a bound of 0 within BOUNDARY_TRY of it are tried at exactly 0 and kept there when
+    the criterion is not worse.  Returns (θ, f, evaluations, what was done)."""
+    tried = kept = 0
     for i in np.flatnonzero((lower == 0) & (theta > 0) & (theta < BOUNDARY_TRY)):
         trial = theta.copy()
         trial[i] = 0.0
         val = f(trial)
         count += 1
+        tried += 1
         if val <= fmin:
             theta, fmin = trial, val
-    if not converged and theta.shape[0] > 0 and warn:
-        warnings.warn(f"the optimiser stopped after {count} evaluations without converging ({message}); "
-                      "the estimates may be inaccurate — raise maxeval or simplify the model",
-                      ConvergenceWarning, stacklevel=4)
-    return OptSummary(theta=theta, fmin=float(fmin), n_evals=count, converged=converged,
-                      message=message, theta_start=start)
+            kept += 1
+    return theta, fmin, count, f"{tried} tried at 0, {kept} kept" if tried else ""
 
 
 def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=None,
@@ -166,17 +203,17 @@ def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=
             ok, message = False, message + " on the bound; a point off it is better"
     except _Stop:
         return _finish(f, budget.theta.copy(), budget.fmin, maxeval, False,
-                       "maximum number of evaluations reached", lower, warn, start)
-    except Exception as err:   # an evaluation failed (not positive definite): fall back
-        ok, message = False, f"L-BFGS-B failed ({err})"
+                       "maximum number of evaluations reached", lower, warn, start, method="L-BFGS-B")
+    except NotPositiveDefinite as err:   # an evaluation failed: BOBYQA from the best point so far
+        ok, message = False, f"L-BFGS-B: an evaluation failed ({str(err).split(';')[0]})"
     if not ok:
         used = budget.count
         opt = minimize_bobyqa(f, budget.theta, lower, maxeval=max(1, maxeval - used), warn=warn,
                               progress=None if progress is None else (lambda k, v: progress(used + k, v)))
-        return OptSummary(theta=opt.theta, fmin=opt.fmin, n_evals=used + opt.n_evals,
-                          converged=opt.converged, message=f"{message}; then BOBYQA: {opt.message}",
-                          theta_start=start)
-    return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start)
+        return dataclasses.replace(opt, n_evals=used + opt.n_evals, message=f"{message}; then {opt.message}",
+                                   theta_start=start, fallbacks=(message,) + opt.fallbacks)
+    return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start,
+                   method="L-BFGS-B")
 
 
 def _escape(value, x, fx, lower, canonical=None):
@@ -232,17 +269,19 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
             ok, x, message = False, x0, message + "; on the bound, a point off it is better; "
     except _Stop:
         return _finish(f, budget.theta.copy(), budget.fmin, maxeval, False,
-                       "maximum number of evaluations reached", lower, warn, start)
-    except Exception as err:     # an evaluation failed (not positive definite)
-        message += f"failed ({err})"
+                       "maximum number of evaluations reached", lower, warn, start,
+                       method="Newton (average information)")
+    except NotPositiveDefinite as err:     # an evaluation failed: L-BFGS-B from the best point so far
+        message += f"an evaluation failed ({str(err).split(';')[0]})"
     if not ok:
         used = budget.count
         opt = minimize_gradient(fg, f, budget.theta, lower, maxeval=max(1, maxeval - used), warn=warn,
                                 progress=None if progress is None else (lambda k, v: progress(used + k, v)),
                                 canonical=canonical)
-        return OptSummary(theta=opt.theta, fmin=opt.fmin, n_evals=used + opt.n_evals,
-                          converged=opt.converged, message=f"{message}; then {opt.message}", theta_start=start)
-    return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start)
+        return dataclasses.replace(opt, n_evals=used + opt.n_evals, message=f"{message}; then {opt.message}",
+                                   theta_start=start, fallbacks=(message,) + opt.fallbacks)
+    return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start,
+                   method="Newton (average information)")
 
 
 def _newton_iterations(call, x, lower, bounded, tol, em=None):
@@ -305,6 +344,42 @@ def _newton_step(H, g):
         except np.linalg.LinAlgError:
             shift = max(2 * shift, 1e-10 * scale)
     return -g / scale
+
+
+CERT_GTOL = 1e-5      # θ̂ is certified when its relative projected gradient (OptSummary.gradient) is below this
+
+
+def certify(opt: OptSummary, f, fg, lower, canonical=None, warn=True) -> OptSummary:
+    """The last step of every fit: θ̂ in its canonical form (each T_k the semi-definite Cholesky factor,
+    diagonal ≥ 0, as lme4 reports θ), entries next to lme4's bound of 0 tried at 0, and the convergence
+    certificate: the projected gradient at θ̂ (fg(θ) -> (value, gradient); None without a gradient),
+    max_i |g_i| · max(1, |θ|_∞) / max(1, |f|), at most CERT_GTOL.  A stage that claimed convergence at
+    a point that fails the certificate is reported as not converged, with the reason in fallbacks."""
+    theta, fmin, count, fallbacks = np.array(opt.theta, dtype=np.float64), opt.fmin, opt.n_evals, list(opt.fallbacks)
+    lower = np.asarray(lower, dtype=np.float64)
+    if canonical is not None and theta.shape[0]:
+        c = canonical(theta)
+        if not np.array_equal(c, theta):
+            theta, fmin, count = c, f(c), count + 1
+    theta, fmin, count, boundary = _boundary_tries(f, theta, fmin, count, lower)
+    converged, gnorm = opt.converged, float("nan")
+    if fg is not None and theta.shape[0]:
+        fv, g = fg(theta)
+        count += 1
+        pg = np.where((theta <= lower) & (g >= 0), 0.0, g)
+        gnorm = float(np.max(np.abs(pg)) * max(1.0, float(np.max(np.abs(theta)))) / max(1.0, abs(fv)))
+        if converged and not gnorm <= CERT_GTOL:
+            converged = False
+            fallbacks.append(f"{opt.method} stopped at a point whose relative projected gradient is {gnorm:.1e} "
+                             f"(> {CERT_GTOL:g}): not certified")
+    message = opt.message if converged == opt.converged else f"{opt.message}; {fallbacks[-1]}"
+    if not converged and opt.converged and warn:
+        _warn_not_converged(count, message)
+    at = int(np.sum((lower == 0) & (theta == 0)))
+    boundary = "; ".join(b for b in (f"{at} θ entr{'y' if at == 1 else 'ies'} at the bound 0" if at else "",
+                                     opt.boundary, boundary) if b)
+    return dataclasses.replace(opt, theta=theta, fmin=float(fmin), n_evals=count, converged=converged,
+                               message=message, fallbacks=tuple(fallbacks), gradient=gnorm, boundary=boundary)
 
 
 class _Stop(Exception):

@@ -70,6 +70,10 @@ class FitResult:
     _objective: object = field(repr=False)
     _kept_columns: np.ndarray = field(repr=False)
     sparse_fixed: tuple = ()     # per sparse fixed factor: (name, level labels, estimates), zeroed levels 0
+    optimizer: str = ""          # the method whose point θ̂ is (optimize.OptSummary.method)
+    certificate: str = ""        # how θ̂ was checked: the projected gradient there, the entries at the bound
+    fallbacks: tuple = ()        # why each earlier optimiser stage handed over (empty: none did)
+
 
     # ---- derived ---------------------------------------------------------------------------
     @property
@@ -329,6 +333,7 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
     of the profiled estimate."""
     theta = opt.theta
     u, beta, pwrss, _ = objective.solve(theta)
+    beta = beta + spec.beta_shift               # the equations were solved for y − offset − X b₀
     n, p = spec.n, spec.p_df
     given = sigma2 is not None
     if not given:
@@ -343,6 +348,8 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         covs.append(_freeze(sigma2 * T @ T.T))
     beta_cov = sigma2 * objective.unscaled_beta_cov(theta)        # Var(β̂) = σ² (R_Xᵀ R_X)⁻¹
     fitted = spec.X @ beta                       # row-free (partitioned) specs: no rows, computed where they are
+    if spec.offset is not None:
+        fitted = fitted + spec.offset
     for t, b in zip(spec.terms, blups):
         if not spec.row_free:
             fitted = fitted + np.sum(t.zmatrix() * b[t.codes], axis=1)
@@ -369,7 +376,20 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         converged=opt.converged, n_evals=opt.n_evals, optimizer_message=opt.message,
         singular=bool(np.any(theta[lower == 0] < SINGULAR_TOL)),
         _objective=objective, _kept_columns=_freeze(kept_columns), sparse_fixed=tuple(sparse_fixed),
+        optimizer=opt.method, certificate=opt.certificate if opt.method else "", fallbacks=tuple(opt.fallbacks),
     )
+
+
+def optimizer_lines(res: FitResult) -> list:
+    """The summary's optimiser lines, as lme4 prints its optimizer and convergence code: always the
+    method and its certificate, then every fallback, then non-convergence."""
+    if not res.optimizer:
+        return [f"θ not optimised: {res.optimizer_message}"]
+    out = [f"optimizer: {res.certificate} — {'converged' if res.converged else 'NOT converged'}"]
+    out += [f"  fallback: {f}" for f in res.fallbacks]
+    if not res.converged:
+        out.append(f"optimiser did not converge: {res.optimizer_message}")
+    return out
 
 
 def sparse_fixed_lines(res: FitResult) -> list:
@@ -409,7 +429,6 @@ def format_summary(res: FitResult) -> str:
         lines.append(f"fixed-effect columns dropped as aliased: {', '.join(res.dropped)}")
     if res.singular:
         lines.append("boundary (singular) fit: a variance or correlation is estimated on its boundary")
-    if not res.converged:
-        lines.append(f"optimiser did not converge: {res.optimizer_message}")
+    lines += optimizer_lines(res)
     lines.append(f"({res.n_evals} evaluations of the profiled criterion)")
     return "\n".join(lines)

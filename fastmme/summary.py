@@ -10,7 +10,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from .results import sparse_fixed_lines
+from .results import optimizer_lines, sparse_fixed_lines
 
 
 def _pval(p) -> str:
@@ -65,9 +65,7 @@ def _messages(fit) -> list:
         out.append(f"fixed-effect columns dropped as aliased: {', '.join(fit.core.dropped)}")
     if fit.singular:
         out.append("boundary (singular) fit: a variance is estimated as 0 or a correlation as ±1")
-    if not fit.converged:
-        out.append(f"optimiser did not converge: {fit.core.optimizer_message}")
-    return out
+    return out + optimizer_lines(fit.core)
 
 
 def summary_text(fit) -> str:
