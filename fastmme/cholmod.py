@@ -163,6 +163,9 @@ def logdet_spd(lower: sp.csc_matrix) -> float | None:
 
 
 def not_positive_definite(theta) -> FastmmeError:
-    return NotPositiveDefinite(f"the mixed-model equations are not numerically positive definite at theta = {theta}; "
+    theta = np.asarray(theta)
+    at = f"theta = {theta}" if theta.size <= 6 else \
+        f"a theta of {theta.size} entries with max |theta| = {np.max(np.abs(theta)):.3g}"
+    return NotPositiveDefinite(f"the mixed-model equations are not numerically positive definite at {at}; "
                         "this happens when the response is fitted exactly or theta is extreme (above ~1e7) — "
                         "check y and X, or rescale the response")
