@@ -10,12 +10,15 @@ import gc
 import re
 from dataclasses import dataclass
 
-import formulaic
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
+from .columns import Columns, encode
 from .errors import FastmmeError
-from .formula import FormulaError, ParsedFormula, RandomTerm, parse, point_at, r_name
+from .formula import ParsedFormula, RandomTerm, parse, point_at
+from .rsyntax import RHS, translate
 from .terms import Term
 
 
@@ -34,14 +37,18 @@ def to_pandas(data) -> pd.DataFrame:
                        f"got {type(data).__name__}")
 
 
-def _variables(expr: str) -> set:
-    """Data columns an expression of formulaic's grammar refers to."""
-    return {str(v) for v in formulaic.Formula(expr).required_variables}
-
-
 def _locate(formula: str, name: str):
     m = re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", formula)
     return (m.start(), m.end()) if m else (0, len(formula))
+
+
+@dataclass(frozen=True)
+class Formulas:
+    """The parts of an lme4 formula in formulaic's terms (fastmme.rsyntax): the response, the fixed
+    part and each random term's left side (None for an intercept only)."""
+    response: RHS
+    fixed: RHS
+    random: tuple
 
 
 @dataclass(frozen=True)
@@ -53,11 +60,12 @@ class Design:
     x_names: list
     terms: list
     weights: np.ndarray | None
-    fixed_spec: object             # formulaic ModelSpec of the fixed right-hand side
-    random_specs: tuple            # per random term: formulaic ModelSpec of its columns (None: intercept)
+    fixed_columns: Columns         # the fixed part's columns (for new data: predict)
+    random_columns: tuple          # per random term: its Columns (None: intercept)
     kept_index: pd.Index           # index labels of the rows used
     n_dropped: int
     sparse_fixed: dict = None      # fixed factors carried in the sparse factor: name → labels of the kept rows
+    offset: np.ndarray | None = None   # (n,) sum of the formula's offset() terms, None without any
 
 
 def _check_columns(formula: str, df: pd.DataFrame, names, what: str):
@@ -114,61 +122,86 @@ def _relmats(pf: ParsedFormula, relmat) -> dict:
 SPARSE_FIXED_LEVELS = 500   # a categorical fixed effect with this many levels goes into the sparse factor
 
 
-def _split_sparse_fixed(formula: str, fixed_formula: str, df: pd.DataFrame, sparse_fixed):
-    """(fixed formula without the sparse factors, their column names)."""
+def _split_sparse_fixed(formula: str, fixed: RHS, df: pd.DataFrame, sparse_fixed):
+    """(fixed part without the sparse factors, their column names)."""
     if sparse_fixed is False:
-        return fixed_formula, []
-    f = formulaic.Formula(fixed_formula)
-    rhs = [str(t) for t in f.rhs]
+        return fixed, []
     column_of = {}
-    for t in rhs:
-        inner = t[2:-1] if t.startswith("C(") and t.endswith(")") else t
-        if inner in df.columns:
-            column_of[t] = inner
+    for t in fixed.terms:
+        v = fixed.variables[t[0]]
+        if len(t) == 1 and (v.categorical_of or (not v.function and v.key in df.columns)):
+            column_of[v.key] = v.categorical_of or v.key
     if sparse_fixed is None:
-        chosen = [t for t, c in column_of.items() if not pd.api.types.is_numeric_dtype(df[c])
+        chosen = [k for k, c in column_of.items() if not pd.api.types.is_numeric_dtype(df[c])
                   and df[c].nunique() >= SPARSE_FIXED_LEVELS]
     else:
         names = [sparse_fixed] if isinstance(sparse_fixed, str) else list(sparse_fixed)
         chosen = []
         for nm in names:
-            hit = [t for t, c in column_of.items() if c == nm]
+            hit = [k for k, c in column_of.items() if c == nm]
             if not hit:
+                terms = " + ".join(fixed.label(t) for t in fixed.terms)
                 raise point_at(formula, *_locate(formula, str(nm)),
                                f"sparse_fixed names {nm!r}, which is not a main effect of the fixed part "
-                               f"({' + '.join(rhs)}); add it there (e.g. y ~ x + {nm} + (1 | g))")
+                               f"({terms or '1'}); add it there (e.g. y ~ x + {nm} + (1 | g))")
             chosen += hit
     if not chosen:
-        return fixed_formula, []
-    rest = [t for t in rhs if t not in chosen and t != "1"]
-    lhs = fixed_formula.split("~", 1)[0].strip()
-    new = f"{lhs} ~ {'1' if '1' in rhs else '0'}" + "".join(f" + {t}" for t in rest)
-    return new, [column_of[t] for t in chosen]
+        return fixed, []
+    return fixed.without(chosen), [column_of[k] for k in chosen]
+
+
+def _rhs_of(formula: str, text: str, what: str) -> RHS:
+    return translate(text, formula, formula.find(text) if text in formula else None)
+
+
+def translate_formula(formula: str, pf: ParsedFormula) -> Formulas:
+    """The response, fixed part and random terms' left sides read as R (fastmme.rsyntax)."""
+    response = dataclasses.replace(_rhs_of(formula, pf.response, "response"), intercept=False)
+    if len(response.terms) != 1 or len(response.terms[0]) != 1 or response.offsets:
+        raise point_at(formula, 0, formula.index("~"), "the response must be a single numeric column or "
+                       "expression, e.g. Reaction or log(Reaction)")
+    fixed = _rhs_of(formula, pf.fixed, "fixed part")
+    random = []
+    for t in pf.random:
+        if t.lhs.strip() == "1":
+            random.append(None)
+            continue
+        rhs = translate(t.lhs, formula, max(formula.find(t.lhs, t.span[0]), 0))
+        if rhs.offsets:
+            raise point_at(formula, *t.span, f"offset() belongs in the fixed part, not in {t.label}")
+        random.append(rhs)
+    return Formulas(response=response, fixed=fixed, random=tuple(random))
 
 
 def model_variables(formula: str, pf: ParsedFormula, df):
-    """(fixed-part variables, each random term's column variables, every column used), after checking
-    that each is a column of `df` (a pandas frame, or a Dask frame's meta)."""
-    try:
-        fixed_vars = _variables(pf.fixed_formula)
-        random_vars = [(_variables(t.lhs) if t.lhs not in ("1", "0", "-1") else set()) for t in pf.random]
-    except FastmmeError:
-        raise
-    except Exception as exc:
-        raise FormulaError(f"cannot parse the formula {formula!r}: {exc}") from exc
-    _check_columns(formula, df, sorted(fixed_vars), "fixed part")
-    for t, vs in zip(pf.random, random_vars):
-        _check_columns(formula, df, sorted(vs), f"random term {t.label}")
+    """(the translated parts, every column used), after checking that each column the formula names
+    is a column of `df` (a pandas frame, or a Dask frame's meta)."""
+    tr = translate_formula(formula, pf)
+    _check_columns(formula, df, sorted(tr.response.columns | tr.fixed.columns, key=str), "fixed part")
+    for t, rhs in zip(pf.random, tr.random):
+        if rhs is not None:
+            _check_columns(formula, df, sorted(rhs.columns, key=str), f"random term {t.label}")
         _check_columns(formula, df, t.group_vars, f"grouping factor of {t.label}")
-    used = set(fixed_vars).union(*random_vars, *[t.group_vars for t in pf.random])
-    return fixed_vars, random_vars, used
+    used = set(tr.response.columns | tr.fixed.columns).union(*[r.columns for r in tr.random if r is not None],
+                                                              *[t.group_vars for t in pf.random])
+    return tr, used
+
+
+def _drop_unused_categories(kept: pd.DataFrame, columns) -> pd.DataFrame:
+    """Categorical columns without the categories no row uses (lme4's drop.unused.levels)."""
+    fix = {}
+    for c in columns:
+        col = kept[c]
+        if isinstance(col.dtype, pd.CategoricalDtype) and len(col.cat.categories) > col.nunique(dropna=True):
+            fix[c] = col.cat.remove_unused_categories()
+    return kept.assign(**fix) if fix else kept
 
 
 def _build_design(formula: str, data, weights, relmat=None, sparse_fixed=None) -> Design:
     pf = parse(formula)
     knowns = _relmats(pf, relmat)
     df = to_pandas(data)
-    fixed_vars, random_vars, used = model_variables(formula, pf, df)
+    tr, used = model_variables(formula, pf, df)
     w = None
     if isinstance(weights, str):
         _check_columns(weights, df, [weights], "weights")
@@ -190,35 +223,31 @@ def _build_design(formula: str, data, weights, relmat=None, sparse_fixed=None) -
         w = kept[weights].to_numpy(float)
     elif w is not None:
         w = w[~incomplete]
-    fixed_formula, sparse_names = _split_sparse_fixed(formula, pf.fixed_formula, kept, sparse_fixed)
-    try:
-        mm = formulaic.model_matrix(fixed_formula, kept, na_action="ignore")
-    except Exception as exc:
-        raise FormulaError(f"cannot build the fixed part '{pf.fixed_formula}': {exc}") from exc
-    if mm.lhs.shape[1] != 1:
+    modelled = set(tr.fixed.columns).union(*[r.columns for r in tr.random if r is not None])
+    kept = _drop_unused_categories(kept, sorted(modelled, key=str))
+    full = df if n_dropped else None        # stateful transforms learn from every row (R's model.frame)
+    fixed, sparse_names = _split_sparse_fixed(formula, tr.fixed, kept, sparse_fixed)
+    response, Y, _ = encode(tr.response, kept, formula, full, "response")
+    if Y.shape[1] != 1 or response.categorical:
         raise point_at(formula, 0, formula.index("~"), "the response must be a single numeric column")
-    y = np.asarray(mm.lhs, dtype=float)[:, 0]
-    X = np.ascontiguousarray(np.asarray(mm.rhs, dtype=float))   # row-major: the layout the kernels read
-    x_names = [r_name(c) for c in mm.rhs.columns]
-    terms, specs = [], []
-    for t in pf.random:
+    y = Y[:, 0]
+    fixed_columns, X, offset = encode(fixed, kept, formula, full, "fixed part")
+    terms, columns = [], []
+    for t, rhs in zip(pf.random, tr.random):
         labels = _group_labels(formula, t, kept)
-        if t.lhs.strip() == "1":
-            z, zn, spec = None, None, None
+        if rhs is None:
+            z, zn, cols = None, None, None
         else:
-            try:
-                zm = formulaic.model_matrix(t.lhs, kept, na_action="ignore")
-            except Exception as exc:
-                raise point_at(formula, *t.span, f"cannot build the columns of {t.label}: {exc}") from exc
-            if zm.shape[1] == 0:
+            cols, z, _ = encode(rhs, kept, formula, full, f"columns of {t.label}")
+            if z.shape[1] == 0:
                 raise point_at(formula, *t.span, f"{t.label} has no columns")
-            z, zn, spec = np.asarray(zm, dtype=float), [r_name(c) for c in zm.columns], zm.model_spec
+            zn = list(cols.names)
         terms.append(Term(labels, z=z, structure="diagonal" if t.diagonal else "unstructured",
                           name=t.group, z_names=zn, relationship=knowns.get(t.group)))
-        specs.append(spec)
-    return Design(parsed=pf, y=y, X=X, x_names=x_names, terms=terms, weights=w,
-                  fixed_spec=mm.rhs.model_spec, random_specs=tuple(specs), kept_index=kept.index,
-                  n_dropped=n_dropped, sparse_fixed={c: kept[c] for c in sparse_names})
+        columns.append(cols)
+    return Design(parsed=pf, y=y, X=X, x_names=list(fixed_columns.names), terms=terms, weights=w,
+                  fixed_columns=fixed_columns, random_columns=tuple(columns), kept_index=kept.index,
+                  n_dropped=n_dropped, sparse_fixed={c: kept[c] for c in sparse_names}, offset=offset)
 
 
 def _release_arrow_memory() -> None:

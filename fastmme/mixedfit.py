@@ -254,17 +254,24 @@ class MixedFit:
 
     # ---- prediction --------------------------------------------------------------------------
     def predict(self, newdata=None, re: bool = True, new_levels: str = "population") -> np.ndarray:
-        """Predictions for new data: x'β̂ (+ z'b̂ with re=True).  A level not seen in the fit gets the
-        population prediction (new_levels="population") or raises (new_levels="error")."""
-        if new_levels not in ("population", "error"):
-            raise FastmmeError(f"new_levels must be 'population' or 'error'; got {new_levels!r}")
+        """Predictions for new data: offset + x'β̂ (+ z'b̂ with re=True; lme4's re.form = NA is re=False).
+
+        A level of a grouping factor not seen in the fit raises (new_levels="error", lme4's default
+        allow.new.levels = FALSE) or gets the population prediction, offset + x'β̂
+        (new_levels="population", allow.new.levels = TRUE).  A level of a fixed factor not seen in the
+        fit always raises: a fixed effect has no estimate for it.  Transforms in the formula (scale,
+        poly) use the fit's centre, scale and polynomial coefficients, as R's predict does.  A row with a
+        missing value in a column the prediction uses is predicted as NaN."""
+        from .predict import check_new_levels
+        check_new_levels(new_levels)
         if newdata is None and self.partitioned:
             newdata = self.design.frame
         if newdata is None:
             if re:
                 return np.array(self.core.fitted)
-            return self.design.X[:, self.core._kept_columns] @ np.array(self.core.beta) + \
+            pred = self.design.X[:, self.core._kept_columns] @ np.array(self.core.beta) + \
                 self._sparse_fixed_part(self.design.sparse_fixed or {})
+            return pred + self.design.offset if self.design.offset is not None else pred
         if type(newdata).__module__.startswith("dask"):         # partition by partition, BLUPs broadcast
             from .predict import predict_partition
             return newdata.map_partitions(predict_partition, self._predictor, re, new_levels,
@@ -275,8 +282,8 @@ class MixedFit:
     def _predictor(self):
         from .predict import Predictor
         c = self.core
-        return Predictor(formula=self.formula, parsed=self.design.parsed, fixed_spec=self.design.fixed_spec,
-                         random_specs=self.design.random_specs, kept_columns=np.asarray(c._kept_columns),
+        return Predictor(formula=self.formula, parsed=self.design.parsed, fixed=self.design.fixed_columns,
+                         random=self.design.random_columns, kept_columns=np.asarray(c._kept_columns),
                          beta=np.array(c.beta), levels=tuple(np.asarray(v) for v in c.levels),
                          blups=tuple(np.asarray(b) for b in c.blups), sparse_fixed=c.sparse_fixed,
                          categories=self.design.plan.categories if self.partitioned else None)

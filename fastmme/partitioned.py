@@ -23,7 +23,6 @@ Tests: tests/test_partitioned.py.
 """
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -33,7 +32,8 @@ import pandas as pd
 
 from .assembly import Blocks, PartialBlocks
 from .errors import FastmmeError, RankDeficiencyWarning
-from .formula import FormulaError, parse, point_at, r_name
+from .columns import encode
+from .formula import FormulaError, parse, point_at
 from .frame import _check_columns, _group_labels, _relmats, model_variables
 from .pattern import ZtZPattern
 
@@ -49,20 +49,22 @@ class RowPlan:
     """What a worker needs to turn a partition into arrays: small, pickled once per worker."""
     formula: str
     parsed: object              # ParsedFormula
-    model_spec: object          # formulaic ModelSpecs of "response ~ fixed part"
-    random_specs: tuple         # per random term: formulaic ModelSpec of its columns (None: intercept)
+    response: object            # fastmme.columns.Columns of the response
+    fixed: object               # Columns of the fixed part (its offset is taken off the response)
+    random: tuple               # per random term: its Columns (None: intercept)
     levels: tuple               # per random term: pd.Index of the level labels (the coding)
     known: tuple                # per random term: True when the levels are a relationship matrix's labels
     weights: str | None
     categories: dict            # categorical column → pd.CategoricalDtype of its global levels
 
     def arrays(self, part: pd.DataFrame):
-        """(codes (K, n) int32, zcat (n, R), X (n, p) of all fixed columns, y, w) of a partition."""
+        """(codes (K, n) int32, zcat (n, R), X (n, p) of all fixed columns, y − offset, w) of a partition."""
         if self.categories:
             part = part.astype(self.categories)
-        mm = self.model_spec.get_model_matrix(part, na_action="ignore")
-        y = np.asarray(mm.lhs, dtype=float)[:, 0]
-        X = np.ascontiguousarray(np.asarray(mm.rhs, dtype=float))
+        y = self.response.matrices(part, "a partition")[0][:, 0]
+        X, offset = self.fixed.matrices(part, "a partition")
+        if offset is not None:
+            y = y - offset
         n = len(part)
         codes = np.empty((len(self.levels), n), dtype=np.int32)
         zs = []
@@ -78,9 +80,8 @@ class RowPlan:
                 raise FastmmeError(f"{t.group}: label(s) {', '.join(bad[:10])} are not in {what}; every "
                                    "level of a term with a relationship matrix must be one of its labels")
             codes[k] = c
-            spec = self.random_specs[k]
-            zs.append(np.ones((n, 1)) if spec is None else
-                      np.asarray(spec.get_model_matrix(part, na_action="ignore"), dtype=float))
+            cols = self.random[k]
+            zs.append(np.ones((n, 1)) if cols is None else cols.matrices(part, "a partition")[0])
         zcat = np.ascontiguousarray(np.hstack(zs)) if zs else np.zeros((n, 0))
         if self.weights is None:
             w = np.ones(n)
@@ -116,15 +117,27 @@ def _interaction_labels(part, formula, term):
     return pd.Series(np.asarray(_group_labels(formula, term, part)), index=part.index, dtype=object)
 
 
-def _categorical_columns(formula_rhs: str, meta: pd.DataFrame, names) -> list:
-    """Columns formulaic encodes as categories: non-numeric or boolean ones, and those inside C(...)."""
-    wrapped = set(re.findall(r"C\(\s*([A-Za-z_.][\w.]*)", formula_rhs))
-    out = []
-    for c in sorted(names, key=str):
-        dt = meta[c].dtype
-        if c in wrapped or pd.api.types.is_bool_dtype(dt) or not pd.api.types.is_numeric_dtype(dt):
-            out.append(c)
-    return out
+def _categorical_columns(parts, meta: pd.DataFrame) -> list:
+    """Columns formulaic encodes as categories: non-numeric or boolean columns named as terms, and
+    the columns of factor(x)."""
+    out, as_number = set(), {}
+    for rhs in parts:
+        for v in rhs.variables.values():
+            if v.categorical_of:
+                out.add(v.categorical_of)
+                continue
+            if not v.function:
+                dt = meta[v.key].dtype
+                if pd.api.types.is_bool_dtype(dt) or not pd.api.types.is_numeric_dtype(dt):
+                    out.add(v.key)
+                    continue
+            for c in v.columns:
+                as_number.setdefault(c, v.r_name)
+    for c in sorted(out, key=str):
+        if c in as_number and pd.api.types.is_numeric_dtype(meta[c].dtype):
+            raise FormulaError(f"with Dask input a column cannot be both a factor and a number: factor({c}) and "
+                               f"{as_number[c]}; add a categorical copy of {c} to the data and use it in factor()")
+    return sorted(out, key=str)
 
 
 @dataclass(frozen=True)
@@ -134,8 +147,8 @@ class PartitionedDesign:
     parsed: object
     frame: object                 # Dask DataFrame, incomplete rows dropped
     plan: RowPlan
-    fixed_spec: object            # formulaic ModelSpec of the fixed right-hand side (predict)
-    random_specs: tuple
+    fixed_columns: object         # fastmme.columns.Columns of the fixed part (predict)
+    random_columns: tuple
     x_names: list                 # all fixed columns (before dropping aliased ones)
     kept: np.ndarray              # indices of the kept fixed columns
     dropped: list
@@ -183,7 +196,7 @@ def _fitted_partition(part, plan, predictor, sigma):
                             index=part.index)
     fitted = predictor(part, True, "error")
     cast = part.astype(plan.categories) if plan.categories else part
-    y = np.asarray(plan.model_spec.lhs.get_model_matrix(cast, na_action="ignore"), dtype=float)[:, 0]
+    y = plan.response.matrices(cast, "a partition")[0][:, 0]
     w = np.ones(len(part)) if plan.weights is None else part[plan.weights].to_numpy(float)
     res = y - fitted
     return pd.DataFrame({"fitted": fitted, "residuals": res, "scaled": res * np.sqrt(w) / sigma}, index=part.index)
@@ -192,7 +205,6 @@ def _fitted_partition(part, plan, predictor, sigma):
 def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None) -> PartitionedDesign:
     """Parse, code the levels globally, assemble every partition and sum the blocks on the cluster."""
     import dask
-    import formulaic
     from .terms import Term, _as_labels
 
     pf = parse(formula)
@@ -204,19 +216,21 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
         raise FastmmeError("with Dask input, weights must be the name of a column of the data")
     knowns = _relmats(pf, relmat)
     meta = ddf._meta
-    fixed_vars, random_vars, used = model_variables(formula, pf, meta)
+    tr, used = model_variables(formula, pf, meta)
+    stateful = [v.r_name for rhs in (tr.response, tr.fixed, *[r for r in tr.random if r is not None])
+                for v in rhs.variables.values() if v.function in ("scale", "poly") or "_r_scale(" in v.key]
+    if stateful:
+        raise FormulaError(f"the formula uses stateful transforms ({', '.join(dict.fromkeys(stateful))}) whose "
+                           "state (a mean, a scale, polynomial coefficients) needs every row; with Dask input compute "
+                           "such columns before the fit")
     if weights is not None:
         _check_columns(weights, meta, [weights], "weights")
         used.add(weights)
     used = sorted(used, key=str)
-    # formulaic does not list the arguments of stateful transforms (center(x)) among the variables:
-    # keep every column the formula names, drop rows by the used ones (the in-memory rule)
-    named = {tok for tok in re.findall(r"[A-Za-z_.][\w.]*", formula) if tok in meta.columns}
-    frame = ddf[sorted(set(used) | named, key=str)].dropna(subset=used)
+    frame = ddf[used].dropna(subset=used)
 
     # pass 1: counts and level sets
-    rhs_text = pf.fixed + " + " + " + ".join(t.lhs for t in pf.random)
-    cat_cols = _categorical_columns(rhs_text, meta, set(fixed_vars).union(*random_vars) - {pf.response})
+    cat_cols = _categorical_columns([tr.fixed] + [r for r in tr.random if r is not None], meta)
     group_uniques = []
     for t in pf.random:
         if t.group in knowns:
@@ -251,41 +265,27 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
             lv = [v for v in values.dtype.categories if v in set(lv)]
         categories[c] = pd.CategoricalDtype(list(lv))
 
-    # the formulaic specs, from a few rows with the global categories (stateless transforms only)
+    # the Columns, from a few rows with the global categories (no stateful transforms: refused above)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")                  # "insufficient elements for head": fine
         sample = frame.head(50, npartitions=-1)
     if categories:
         sample = sample.astype(categories)
-    try:
-        mm = formulaic.model_matrix(pf.fixed_formula, sample, na_action="ignore")
-    except Exception as exc:
-        raise FormulaError(f"cannot build the fixed part '{pf.fixed_formula}': {exc}") from exc
-    random_specs = []
-    for t in pf.random:
-        if t.lhs.strip() == "1":
-            random_specs.append(None)
-            continue
-        try:
-            zm = formulaic.model_matrix(t.lhs, sample, na_action="ignore")
-        except Exception as exc:
-            raise point_at(formula, *t.span, f"cannot build the columns of {t.label}: {exc}") from exc
-        random_specs.append(zm.model_spec)
-    for spec in [mm.model_spec.rhs, mm.model_spec.lhs] + [s for s in random_specs if s is not None]:
-        if spec.transform_state:
-            raise FormulaError(f"the formula uses stateful transforms ({', '.join(spec.transform_state)}) whose "
-                               "state (a mean, a scale) would come from one partition; with Dask input compute "
-                               "such columns before the fit")
-    if mm.lhs.shape[1] != 1:
+    response, Y, _ = encode(tr.response, sample, formula, None, "response")
+    if Y.shape[1] != 1 or response.categorical:
         raise point_at(formula, 0, formula.index("~"), "the response must be a single numeric column")
-    plan = RowPlan(formula=formula, parsed=pf, model_spec=mm.model_spec, random_specs=tuple(random_specs),
+    fixed, _, _ = encode(tr.fixed, sample, formula, None, "fixed part")
+    random_columns = []
+    for t, rhs in zip(pf.random, tr.random):
+        random_columns.append(None if rhs is None else encode(rhs, sample, formula, None, f"columns of {t.label}")[0])
+    plan = RowPlan(formula=formula, parsed=pf, response=response, fixed=fixed, random=tuple(random_columns),
                    levels=tuple(levels), known=tuple(known), weights=weights, categories=categories)
     terms = []
     for k, t in enumerate(pf.random):
-        spec = random_specs[k]
-        zn = None if spec is None else [r_name(c) for c in spec.column_names]
+        cols = random_columns[k]
+        zn = None if cols is None else list(cols.names)
         lv = np.asarray(levels[k])
-        z = None if spec is None else np.zeros((len(lv), len(zn)))
+        z = None if cols is None else np.zeros((len(lv), len(zn)))
         groups = lv if known[k] else pd.Categorical(lv, categories=levels[k])   # one row per level, in order
         term = Term(groups, z=z, structure="diagonal" if t.diagonal else "unstructured", name=t.group,
                     z_names=zn, relationship=knowns.get(t.group))
@@ -308,7 +308,7 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
 
     # fixed columns: the in-memory rule for aliased columns, applied to XᵀWX
     from .spec import drop_aliased_gram
-    x_names = [r_name(c) for c in mm.rhs.columns]
+    x_names = list(fixed.names)
     keep, _, dropped = drop_aliased_gram(total.XtX, x_names)
     if dropped:
         warnings.warn(f"fixed-effect model matrix is rank deficient: dropping {len(dropped)} column(s) "
@@ -317,8 +317,8 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
         total = Blocks(total.zz, np.ascontiguousarray(total.ZtX[:, keep]), total.Zty,
                        np.ascontiguousarray(total.XtX[np.ix_(keep, keep)]), total.Xty[keep], total.yty,
                        total.sum_log_w, total.n)
-    return PartitionedDesign(parsed=pf, frame=frame, plan=plan, fixed_spec=mm.model_spec.rhs,
-                             random_specs=tuple(random_specs), x_names=x_names, kept=keep, dropped=dropped,
+    return PartitionedDesign(parsed=pf, frame=frame, plan=plan, fixed_columns=fixed,
+                             random_columns=tuple(random_columns), x_names=x_names, kept=keep, dropped=dropped,
                              terms=terms, blocks=total, pattern=pattern, n_rows=n_rows,
                              n_dropped=n_rows - n_kept, weights=weights,
                              timings={"levels": t1 - t0, "assembly": t2 - t1})
