@@ -253,7 +253,7 @@ class MixedFit:
         return anova(self, *others)
 
     # ---- prediction --------------------------------------------------------------------------
-    def predict(self, newdata=None, re: bool = True, new_levels: str = "population") -> np.ndarray:
+    def predict(self, newdata=None, re: bool = True, new_levels: str = "error") -> np.ndarray:
         """Predictions for new data: offset + x'β̂ (+ z'b̂ with re=True; lme4's re.form = NA is re=False).
 
         A level of a grouping factor not seen in the fit raises (new_levels="error", lme4's default

@@ -75,7 +75,7 @@ class Predictor:
             cols = cols.union(*[c.rhs.columns for c in self.random if c is not None])
         return sorted(cols, key=str)
 
-    def __call__(self, df: pd.DataFrame, re: bool = True, new_levels: str = "population") -> np.ndarray:
+    def __call__(self, df: pd.DataFrame, re: bool = True, new_levels: str = "error") -> np.ndarray:
         check_new_levels(new_levels)
         if self.categories:
             df = df.astype({c: t for c, t in self.categories.items() if c in df.columns})

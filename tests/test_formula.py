@@ -102,11 +102,16 @@ def test_predict_newdata(sleep):
     np.testing.assert_allclose(fit.predict(sleep), fit.fitted.to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(fit.predict(sleep, re=False), fit.design.X @ fit.fixef.to_numpy(), rtol=1e-12)
     new = pd.DataFrame({"Days": [3.0, 3.0], "Subject": ["308", "999"]})
-    p = fit.predict(new)
+    p = fit.predict(new, new_levels="population")
     assert p[0] == pytest.approx(fit.coef["Subject"].loc["308", "(Intercept)"] + 3 * fit.coef["Subject"].loc["308", "Days"])
     assert p[1] == pytest.approx(fit.fixef["(Intercept)"] + 3 * fit.fixef["Days"])
+    # lme4's default (allow.new.levels = FALSE): a new level is an error that says what to pass
+    with pytest.raises(fastmme.FastmmeError, match=r"level\(s\) of Subject .*999.*new_levels='population'"):
+        fit.predict(new)
     with pytest.raises(fastmme.FastmmeError, match="999"):
         fit.predict(new, new_levels="error")
+    with pytest.raises(fastmme.FastmmeError, match="new_levels must be 'error'.*or 'population'"):
+        fit.predict(new, new_levels="allow")
 
 
 def test_predict_with_categorical_fixed_effects():

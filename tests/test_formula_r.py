@@ -117,6 +117,68 @@ def test_r_formula_at_lme4_theta_matches_to_1e9(key):
     assert not bad, bad
 
 
+# ---- prediction refuses what it cannot know --------------------------------------------------------
+def test_unseen_fixed_level_is_refused_as_lme4_does():
+    """lme4 refuses a level of a fixed factor the fit did not have (with "non-conformable arguments");
+    formulaic only warns and codes the row as the baseline recipe A."""
+    cake = fastmme.datasets.load("cake")
+    fit = fastmme.lmm("angle ~ recipe + (1 | replicate)", cake)
+    assert REF["refusals"]["new_fixed_level"] == "non-conformable arguments"
+    new = pd.DataFrame({"recipe": ["A", "D", "E"], "replicate": ["1", "1", "2"]})
+    for re in (True, False):
+        with pytest.raises(fastmme.FastmmeError, match=r"level\(s\) D, E of recipe \(column 'recipe'\) that the fit "
+                                                       r"did not have \(it had A, B, C\).*drop those rows"):
+            fit.predict(new, re=re)
+    f2 = fastmme.lmm("Reaction ~ factor(Days) + (1 | Subject)", fastmme.datasets.load("sleepstudy"))
+    with pytest.raises(fastmme.FastmmeError, match=r"level\(s\) 10 of factor\(Days\) \(column 'Days'\)"):
+        f2.predict(pd.DataFrame({"Days": [3, 10], "Subject": ["308", "308"]}))
+
+
+def test_new_group_level_is_an_error_by_default_as_lme4():
+    fit = fitted("power")
+    assert REF["refusals"]["new_group_level"] == "new levels detected in newdata: 999"
+    new = pd.DataFrame({"Days": [1.0, 2.0], "Subject": ["308", "999"]})
+    with pytest.raises(fastmme.FastmmeError, match=r"level\(s\) of Subject that are not in the fit .*: 999 \(lme4: "
+                                                   r"new levels detected in newdata\); pass new_levels='population'"):
+        fit.predict(new)
+    pop = fit.predict(new, new_levels="population")
+    fixed = fit.predict(new, re=False)
+    assert pop[1] == fixed[1] and pop[0] != fixed[0]
+
+
+def test_rows_with_missing_values_predict_nan():
+    fit = fitted("offset") if OFFSETS else fitted("poly")
+    new = newdata("offset").assign(Days=[0.5, np.nan, 11, 4])
+    p = fit.predict(new)
+    assert np.isnan(p[1]) and np.all(np.isfinite(p[[0, 2, 3]]))
+    np.testing.assert_allclose(p[[0, 2, 3]], fit.predict(new.iloc[[0, 2, 3]]), rtol=1e-14)
+    with pytest.raises(fastmme.FastmmeError, match=r"newdata lacks the column\(s\) Days of the formula"):
+        fit.predict(new.drop(columns="Days"))
+
+
+def test_stateful_transforms_learn_from_every_row_as_r():
+    """R evaluates scale(Days) before dropping the rows whose Reaction is missing (centre 4.4749 from
+    179 values, not 4.4633 from the 177 complete rows): the scale_na reference fit agrees only so;
+    poly() refuses missing values as R's poly does."""
+    assert list(fitted("scale_na").fixef.index) == ["(Intercept)", "scale(Days)"]
+    assert fitted("scale_na").fixef["scale(Days)"] == pytest.approx(REF["fits"]["scale_na"]["fixef"][1], rel=1e-6)
+    assert REF["refusals"]["poly_na"] == "missing values are not allowed in 'poly'"
+    with pytest.raises(fastmme.FormulaError, match=r"missing values are not allowed in poly\(Days, 2\) \(as in R's "
+                                                   r"poly\): drop the rows with a missing Days"):
+        fastmme.lmm("Reaction ~ poly(Days, 2) + (1 | Subject)", dataset("sleep_na"))
+
+
+def test_single_level_fixed_factor_is_refused_through_lmm():
+    cake = fastmme.datasets.load("cake").assign(one="x")
+    with pytest.raises(fastmme.FormulaError, match=r"one has a single level \(x\) in the rows used.*\n.*\n +\^\^\^$"):
+        fastmme.lmm("angle ~ recipe + one + (1 | replicate)", cake)
+
+
+def test_offset_in_a_random_term_is_refused():
+    with pytest.raises(fastmme.FormulaError, match=r"offset\(\) belongs in the fixed part"):
+        fastmme.lmm("Reaction ~ Days + (offset(Days) | Subject)", fastmme.datasets.load("sleepstudy"))
+
+
 if __name__ == "__main__":
     cols = ("objective", "fixef", "sigma", "fitted", "predict_re", "predict_fixed")
     print("| idiom | formula | criterion | β | σ | fitted | predict (re) | predict (re.form=NA) | all, at lme4's θ̂ |")
