@@ -137,6 +137,30 @@ def test_animal_model_on_partitions(client):
     np.testing.assert_allclose(b.core.reliability(0), a.core.reliability(0), rtol=1e-8)
 
 
+def test_r_formula_idioms_on_partitions(client):
+    """I(x^2), factor(), log(), as.numeric of a logical, interactions in R's order and offsets: the same
+    Columns on every partition as in memory (an offset is taken off the response on the workers)."""
+    df = _data(seed=11).assign(b=lambda d: d.x > 0.3, k=lambda d: d.g % 4, o=lambda d: np.cos(d.g))
+    f = "y ~ f + x:f + I(x^2) + factor(k) + log(w) + as.numeric(b) + (1 + I(x^2) | g) + (1 | h)"
+    a = fastmme.lmm(f, df)
+    b = fastmme.lmm(f, dd.from_pandas(df, npartitions=3))
+    _same(a, b)
+    assert list(b.fixef.index) == list(a.fixef.index)
+    assert list(a.fixef.index)[:4] == ["(Intercept)", "fv", "fw", "I(x^2)"]
+    new = df.iloc[:200].dropna()
+    np.testing.assert_allclose(b.predict(new), a.predict(new), rtol=1e-9, atol=1e-9)
+    # offset(o): the fit of y − o; predictions add o back
+    c = fastmme.lmm("y ~ x + offset(2 * o) + (1 | g)", dd.from_pandas(df, npartitions=3))
+    d = fastmme.lmm("I(y - 2 * o) ~ x + (1 | g)", df)
+    _same(d, c)
+    np.testing.assert_allclose(c.predict(new), d.predict(new) + 2 * np.cos(new.g), rtol=1e-9, atol=1e-9)
+    fit = c.fitted.compute()
+    np.testing.assert_allclose(fit.to_numpy(), d.fitted.reindex(fit.index).to_numpy() + 2 * np.cos(df.g[fit.index]),
+                               rtol=1e-9, atol=1e-9)
+    with pytest.raises(FastmmeError, match=r"both a factor and a number: factor\(k\) and k"):
+        fastmme.lmm("y ~ k + factor(k) + (1 | g)", dd.from_pandas(df, npartitions=2))
+
+
 def test_bad_partitioned_input_is_refused(client):
     df = _data(seed=8)
     ddf = dd.from_pandas(df, npartitions=2)
