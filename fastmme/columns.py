@@ -241,6 +241,13 @@ def encode(rhs: RHS, kept: pd.DataFrame, formula: str, full: pd.DataFrame | None
     A = np.asarray(mm, dtype=np.float64)
     if A.shape[1] != len(names) + n_off:
         raise FastmmeError(f"internal: {A.shape[1]} columns for {len(names)} names and {n_off} offsets")
+    finite = np.isfinite(A).all(axis=0)
+    if not finite.all():
+        labels = names + [rhs.variables[k].r_name for k in rhs.offsets]
+        bad = [f"{labels[j]} ({int(np.sum(~np.isfinite(A[:, j])))} row(s))" for j in np.flatnonzero(~finite)]
+        raise point_at(formula, *_span(formula, rhs), f"NaN or infinite values in the {what} after the formula's "
+                       f"transformations: {', '.join(bad)} — e.g. log(0) or the log of a negative number; change the "
+                       "transformation or drop those rows (lme4 refuses them too)")
     cat = tuple((rhs.variables[k].r_name, rhs.variables[k].categorical_of or
                  (k if not rhs.variables[k].function else ""), tuple(levels[k]))
                 for k in sorted(categorical, key=lambda k: rhs.variables[k].position))

@@ -44,13 +44,15 @@ def r_offset(x):
 
 
 def r_log(x, base=None):
-    v = np.log(_numeric(x, "log()"))
-    return v if base is None else v / np.log(float(base))
+    with np.errstate(divide="ignore", invalid="ignore"):     # NaN/inf are refused, naming the column
+        v = np.log(_numeric(x, "log()"))
+        return v if base is None else v / np.log(float(base))
 
 
 def _unary(fn, name):
     def f(x):
-        return fn(_numeric(x, f"{name}()"))
+        with np.errstate(all="ignore"):                       # NaN/inf are refused, naming the column
+            return fn(_numeric(x, f"{name}()"))
     f.__name__ = f"r_{name}"
     return f
 

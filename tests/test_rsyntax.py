@@ -122,6 +122,8 @@ def test_stateful_transforms_keep_the_fits_state_for_new_data():
     ("offset(f)", r"offset\(\) needs a numeric or logical column"),
     ("poly(g == 1, 2)", r"'==' in poly\(g == 1, 2\) is not supported"),
     ("poly(x, 12)", r"degree 12 needs more than 12 distinct values; the data have 12"),
+    ("x + log(x) + sqrt(x - 2)", r"NaN or infinite values in the fixed part after the formula's transformations: "
+                                 r"log\(x\) \(1 row\(s\)\), sqrt\(x - 2\) \(2 row\(s\)\) — e.g. log\(0\)"),
 ])
 def test_refusals_name_what_is_not_supported(rhs, message):
     with pytest.raises(FormulaError, match=message):
