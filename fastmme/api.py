@@ -256,10 +256,8 @@ def design_model(d, reml: bool) -> Model:
     """The Model of a formula Design (fastmme.frame) or of a PartitionedDesign's summed blocks."""
     if getattr(d, "partitioned", False):
         return d.model(reml)
-    if d.offset is not None:
-        raise FastmmeError("offset() terms need fastmme.Model(offset=…), which this version does not have yet")
     return Model(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names,
-                 sparse_fixed=d.sparse_fixed or None, _owned=True)
+                 sparse_fixed=d.sparse_fixed or None, offset=d.offset, _owned=True)
 
 
 def fit(y, X, terms, reml=True, weights=None, x_names=None, offset=None, **fit_options) -> FitResult:

@@ -84,18 +84,8 @@ def differences(key, fit=None) -> dict:
             "predict_fixed": rel(fit.predict(new, re=False), L(e["predict_fixed"]))}
 
 
-import inspect  # noqa: E402  (temporary: until fastmme.Model takes offset=)
-OFFSETS = "offset" in inspect.signature(fastmme.Model).parameters
-
-
-def needs_offsets(key):
-    if "offset(" in REF["fits"][key]["formula"] and not OFFSETS:
-        pytest.skip("fastmme.Model(offset=) is not on this branch yet")
-
-
 @pytest.mark.parametrize("key", KEYS)
 def test_r_formula_fit_and_predict_match_lme4(key):
-    needs_offsets(key)
     e, fit = REF["fits"][key], fitted(key)
     assert fit.nobs == e["nobs"]
     assert list(fit.fixef.index) == L(e["fixef_names"])           # R's names, in R's order
@@ -111,7 +101,6 @@ def test_r_formula_fit_and_predict_match_lme4(key):
 def test_r_formula_at_lme4_theta_matches_to_1e9(key):
     """At lme4's θ̂ every number (β, σ, fitted values, both predictions on new data) agrees to rounding:
     the columns, their names, the transforms' state on new data and the offsets are R's."""
-    needs_offsets(key)
     d = differences(key, at_lme4_theta(key))
     bad = {k: v for k, v in d.items() if v > 1e-9}
     assert not bad, bad
@@ -147,7 +136,7 @@ def test_new_group_level_is_an_error_by_default_as_lme4():
 
 
 def test_rows_with_missing_values_predict_nan():
-    fit = fitted("offset") if OFFSETS else fitted("poly")
+    fit = fitted("offset")
     new = newdata("offset").assign(Days=[0.5, np.nan, 11, 4])
     p = fit.predict(new)
     assert np.isnan(p[1]) and np.all(np.isfinite(p[[0, 2, 3]]))
