@@ -33,6 +33,7 @@ bench: $(STAMP)
 reference:
 	Rscript tools/make_lme4_reference.R
 	Rscript tools/make_formula_reference.R
+	Rscript tools/make_formula_r_reference.R
 
 clean:
 	rm -rf .venv build .pytest_cache .benchmarks
