@@ -32,7 +32,7 @@ def _numeric(x, what: str) -> np.ndarray:
     a = np.asarray(x)
     if a.dtype.kind not in "biuf":
         raise TransformError(f"{what} needs a numeric or logical column; got values of type {a.dtype}")
-    return a.astype(np.float64)
+    return a.astype(np.float64) if a.ndim else float(a)      # a constant: formulaic repeats it per row
 
 
 def r_as_numeric(x):

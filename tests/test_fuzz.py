@@ -15,9 +15,11 @@ from fastmme import FastmmeError, pedigree
 from fastmme.formula import parse
 
 DATA = pd.DataFrame({"y": np.random.default_rng(0).normal(size=60), "x": np.arange(60) % 7 * 1.0,
-                     "g": np.arange(60) % 6, "h": [f"h{i % 4}" for i in range(60)]})
+                     "g": np.arange(60) % 6, "h": [f"h{i % 4}" for i in range(60)], "b": np.arange(60) % 3 == 0})
 TOKENS = ["y", "x", "g", "h", "~", "+", "-", "*", ":", "/", "|", "||", "(", ")", "1", "0", " ", "log(", "C(",
-          "z", "^", "2", ",", "I(", ".", "g:h", "(1 | g)", "(x | h)", "(1 | g/h)", "(x || g)"]
+          "z", "^", "2", ",", "I(", ".", "g:h", "(1 | g)", "(x | h)", "(1 | g/h)", "(x || g)",
+          "b", "factor(", "poly(", "scale(", "offset(", "as.numeric(", "sqrt(", "exp(", "**", "%in%", "TRUE",
+          "degree = ", "{", "'"]
 
 
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
