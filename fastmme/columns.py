@@ -241,7 +241,9 @@ def encode(rhs: RHS, kept: pd.DataFrame, formula: str, full: pd.DataFrame | None
     A = np.asarray(mm, dtype=np.float64)
     if A.shape[1] != len(names) + n_off:
         raise FastmmeError(f"internal: {A.shape[1]} columns for {len(names)} names and {n_off} offsets")
-    finite = np.isfinite(A).all(axis=0)
+    finite = np.isfinite(A.sum(axis=0))          # a column sum is finite when every entry is (no n × p temporary)
+    if not finite.all():
+        finite = np.isfinite(A).all(axis=0)
     if not finite.all():
         labels = names + [rhs.variables[k].r_name for k in rhs.offsets]
         bad = [f"{labels[j]} ({int(np.sum(~np.isfinite(A[:, j])))} row(s))" for j in np.flatnonzero(~finite)]

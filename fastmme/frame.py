@@ -150,17 +150,13 @@ def _split_sparse_fixed(formula: str, fixed: RHS, df: pd.DataFrame, sparse_fixed
     return fixed.without(chosen), [column_of[k] for k in chosen]
 
 
-def _rhs_of(formula: str, text: str, what: str) -> RHS:
-    return translate(text, formula, formula.find(text) if text in formula else None)
-
-
 def translate_formula(formula: str, pf: ParsedFormula) -> Formulas:
     """The response, fixed part and random terms' left sides read as R (fastmme.rsyntax)."""
-    response = dataclasses.replace(_rhs_of(formula, pf.response, "response"), intercept=False)
+    response = dataclasses.replace(translate(pf.response, formula), intercept=False)
     if len(response.terms) != 1 or len(response.terms[0]) != 1 or response.offsets:
         raise point_at(formula, 0, formula.index("~"), "the response must be a single numeric column or "
                        "expression, e.g. Reaction or log(Reaction)")
-    fixed = _rhs_of(formula, pf.fixed, "fixed part")
+    fixed = translate(pf.fixed, formula)
     random = []
     for t in pf.random:
         if t.lhs.strip() == "1":
