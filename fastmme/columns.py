@@ -60,11 +60,15 @@ class Columns:
             warnings.simplefilter("error", DataMismatchWarning)
             try:
                 mm = self.spec.get_model_matrix(df, context=CONTEXT)
-            except DataMismatchWarning as w:      # a level check above missed: never code it as the baseline
-                raise FastmmeError(f"{what} has categorical values the fit did not have ({w}); a fixed effect "
-                                   "has no estimate for them") from None
-            except TransformError as exc:
-                raise FastmmeError(f"{what}: {exc}") from None
+            except DataMismatchWarning as w:      # a factor without a source column (I(f)): never the baseline
+                names = ", ".join(n for n, column, _ in self.categorical if not column) or "a factor"
+                raise FastmmeError(f"{what} has values of {names} that the fit did not have ({w}); a fixed effect "
+                                   "has no estimate for them — drop those rows") from None
+            except FactorEvaluationError as exc:
+                cause = exc.__cause__ if isinstance(exc.__cause__, TransformError) else None
+                raise FastmmeError(f"{what}: {cause}" if cause else
+                                   f"cannot build the columns of {self.rhs.text!r} for {what}: {_r_message(exc, self.rhs)}"
+                                   " — it needs every column the formula names, with the types it had in the fit") from None
             except FormulaicError as exc:
                 raise FastmmeError(f"cannot build the columns of {self.rhs.text!r} for {what}: {_r_message(exc, self.rhs)}"
                                    " — it needs every column the formula names, with the types it had in the fit") from None
@@ -186,10 +190,9 @@ def _column_parts(name: str, keys) -> list:
 
 
 def encode(rhs: RHS, kept: pd.DataFrame, formula: str, full: pd.DataFrame | None = None,
-           what: str = "fixed part", check_rows: bool = True):
+           what: str = "fixed part"):
     """(Columns, X, offset) of `rhs` on the rows `kept`; `full`: all rows of the data (for the state
-    of stateful transforms) when rows were dropped.  check_rows=False skips the single-level check
-    (a few sampled rows of partitioned data, which carry the global categories)."""
+    of stateful transforms) when rows were dropped."""
     rhs = rhs.with_logicals({c for c in rhs.columns if c in kept.columns and pd.api.types.is_bool_dtype(kept[c])})
     state = _state_from_all_rows(rhs, full, formula, what) if (rhs.stateful and full is not None) else {}
     spec = ModelSpec(formula=rhs.formulaic(), na_action="ignore", transform_state=copy.deepcopy(state))
@@ -200,9 +203,7 @@ def encode(rhs: RHS, kept: pd.DataFrame, formula: str, full: pd.DataFrame | None
     levels = {k: list(enc[k][1].get("categories", [])) for k in categorical}
     for k in sorted(categorical, key=lambda k: rhs.variables[k].position):
         v = rhs.variables[k]
-        if v.function == "offset":
-            raise point_at(formula, *_span(formula, rhs, k), f"{v.r_name} must be numeric")
-        if check_rows and len(levels[k]) < 2:
+        if len(levels[k]) < 2:
             lv = ", ".join(r_level(x) for x in levels[k]) or "none"
             raise point_at(formula, *_span(formula, rhs, k),
                            f"{v.r_name} has a single level ({lv}) in the rows used, so it has no effect to estimate "

@@ -163,6 +163,14 @@ def test_single_level_fixed_factor_is_refused_through_lmm():
         fastmme.lmm("angle ~ recipe + one + (1 | replicate)", cake)
 
 
+def test_the_response_must_be_one_numeric_column():
+    sleep = fastmme.datasets.load("sleepstudy")
+    with pytest.raises(fastmme.FormulaError, match=r"the response must be a single numeric column or expression"):
+        fastmme.lmm("Reaction + Days ~ 1 + (1 | Subject)", sleep)
+    with pytest.raises(fastmme.FormulaError, match=r"the response must be a single numeric column"):
+        fastmme.lmm("Subject ~ Days + (1 | Days)", sleep)
+
+
 def test_offset_in_a_random_term_is_refused():
     with pytest.raises(fastmme.FormulaError, match=r"offset\(\) belongs in the fixed part"):
         fastmme.lmm("Reaction ~ Days + (offset(Days) | Subject)", fastmme.datasets.load("sleepstudy"))

@@ -122,6 +122,11 @@ def test_stateful_transforms_keep_the_fits_state_for_new_data():
     ("offset(f)", r"offset\(\) needs a numeric or logical column"),
     ("poly(g == 1, 2)", r"'==' in poly\(g == 1, 2\) is not supported"),
     ("poly(x, 12)", r"degree 12 needs more than 12 distinct values; the data have 12"),
+    ("I(x // 2)", r"'x // 2' is not supported inside a formula"),
+    ("log(x)(x)", r"'log\(x\)\(x\)' is not supported inside a formula"),
+    ("[x]", r"'\[' is not supported in a formula"),
+    ("x +", r"cannot read the formula: Operator `\+` has insuff"),
+    ("`x", r"cannot read the formula: .*quote"),
     ("x + log(x) + sqrt(x - 2)", r"NaN or infinite values in the fixed part after the formula's transformations: "
                                  r"log\(x\) \(1 row\(s\)\), sqrt\(x - 2\) \(2 row\(s\)\) — e.g. log\(0\)"),
 ])
@@ -149,3 +154,17 @@ def test_unseen_fixed_level_in_new_data_is_refused_naming_level_and_column():
         cols.matrices(pd.DataFrame({"x": [2.5], "f": ["a"]}))
     X, _ = cols.matrices(pd.DataFrame({"x": [1], "f": ["b"]}))      # an integer 1 is the fit's level 1.0
     assert X[0, list(cols.names).index("factor(x)1")] == 1.0
+
+
+def test_a_factor_without_a_source_column_is_still_refused_on_new_levels():
+    """I(f) of a text column is a factor in R too ('I(f)b'); its unseen values are caught from
+    formulaic's warning, never coded as the baseline."""
+    cols, _, _ = columns("I(f)")
+    assert list(cols.names) == ["(Intercept)", "I(f)b", "I(f)c"]
+    with pytest.raises(fastmme.FastmmeError, match=r"newdata has values of I\(f\) that the fit did not have .*'z'"):
+        cols.matrices(pd.DataFrame({"x": [1.0], "f": ["z"]}))
+    with pytest.raises(fastmme.FastmmeError, match=r"newdata: log\(\) needs a numeric or logical column"):
+        columns("log(x)", MM_DATA.assign(x=MM_DATA.x + 1))[0].matrices(pd.DataFrame({"x": ["a"]}))
+    with pytest.raises(fastmme.FastmmeError, match=r"cannot build the columns of 'x \+ I\(x\^2\)' for newdata: .*it needs "
+                                                   r"every column the formula names, with the types it had in the fit"):
+        columns("x + I(x^2)")[0].matrices(pd.DataFrame({"x": ["a"]}))
