@@ -6,7 +6,7 @@ A random term is a parenthesised group with a top-level ``|`` (``||`` for uncorr
 Its left side is a model formula for the term's columns (``x`` means ``1 + x``, ``0 + x`` drops the
 intercept, factors give dummy columns); its right side names the grouping factor: a column, an
 interaction ``a:b`` of columns, or a nesting ``a/b`` that expands to ``a`` and ``b:a`` (lme4's names).
-Everything else is the fixed part, parsed and encoded by formulaic (no hand-written parser).
+Everything else is the fixed part, read as R reads it (fastmme.rsyntax) and encoded by formulaic.
 Errors point at the offending part of the formula.  Tests: tests/test_formula.py.
 """
 from __future__ import annotations
@@ -163,14 +163,3 @@ def parse(formula: str) -> ParsedFormula:
                            "with fixed effects only use ordinary least squares")
     fixed = " + ".join(fixed_parts) if fixed_parts else "1"
     return ParsedFormula(formula=formula, response=response, fixed=fixed, random=tuple(random))
-
-
-def r_name(formulaic_name: str) -> str:
-    """R's name of a model-matrix column: Intercept → (Intercept), f[T.b] → fb, f[b] → fb."""
-    if formulaic_name == "Intercept":
-        return "(Intercept)"
-    parts = []
-    for part in formulaic_name.split(":"):
-        m = re.fullmatch(r"(.+)\[(?:T\.)?(.+)\]", part)
-        parts.append(f"{m.group(1)}{m.group(2)}" if m else part)
-    return ":".join(parts)

@@ -7,7 +7,7 @@ import pytest
 
 import fastmme
 from fastmme import FormulaError
-from fastmme.formula import parse, r_name
+from fastmme.formula import parse
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,6 @@ def test_parse_splits_random_terms():
 def test_parse_random_only_gets_intercept():
     assert parse("y ~ (1 | g)").fixed == "1"
     assert parse("y ~ 0 + (1 | g)").fixed == "0"
-
-
-def test_r_names():
-    assert [r_name(c) for c in ["Intercept", "f[T.b]", "f[b]", "x:f[T.c]", "x"]] == ["(Intercept)", "fb", "fb", "x:fc", "x"]
 
 
 @pytest.mark.parametrize("formula,message,caret", [
