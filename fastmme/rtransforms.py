@@ -5,7 +5,9 @@ function registered here under an internal name (``_r_log``, ``_r_poly``), so th
 called ``log`` or ``scale`` cannot shadow it and NumPy's different signatures (``np.log(x, out)``)
 are never reached.  Stateful transforms (``scale``, ``poly``) keep the state learnt from the fitted
 data (R's ``makepredictcall``): new data are centred by the fit's centre and expanded in the fit's
-orthogonal polynomials.  Tests: tests/test_rsyntax.py, tests/test_formula_r.py.
+orthogonal polynomials.  ``poly`` is formulaic's (its recurrence equals R's poly to 1e-16, signs
+included) behind R's checks; ``scale`` is fastmme's own, because R takes the mean and sd of the
+values present (formulaic's would be NaN with a missing value among the rows it learns from).  Tests: tests/test_rsyntax.py, tests/test_formula_r.py.
 """
 from __future__ import annotations
 
