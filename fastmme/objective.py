@@ -266,14 +266,12 @@ class ProfiledDeviance:
 
     @property
     def has_gradient(self) -> bool:
-        """The analytic gradient: from the dense Schur evaluator's inverse, or, with relationship
-        matrices, from the selected inverse of the sparse factor (fastmme.sparse_gradient; exact, about
-        four evaluations' cost).  Plain sparse designs keep BOBYQA, and so do factors above
-        SPARSE_GRADIENT_MAX_NNZ or whose selected inverse would not fit in half the available memory."""
+        """The analytic gradient: from the dense Schur evaluator's inverse, or from the selected inverse
+        of the sparse factor (fastmme.sparse_gradient; exact, with or without relationship matrices).
+        The sparse one is not attempted for factors above SPARSE_GRADIENT_MAX_NNZ or whose selected
+        inverse would not fit in half the available memory: BOBYQA runs then."""
         if self.dense is not None:
             return True
-        if not self.has_known:
-            return False
         if self._sparse_gradient_ok is None:
             if self._last is None:          # nnz(L) is known after a numeric factorisation
                 self.factorize(np.concatenate([t.theta_start() for t in self.spec.terms]))

@@ -208,13 +208,17 @@ class FitResult:
         return out
 
     # ---- prediction ------------------------------------------------------------------------
-    def predict(self, X_new, groups_new=None, z_new=None) -> np.ndarray:
-        """x'β̂ + Σ_k z_k' b̂_k[level]; a level not seen in the fit contributes 0 (the population value).
+    def predict(self, X_new, groups_new=None, z_new=None, new_levels: str = "error") -> np.ndarray:
+        """x'β̂ + Σ_k z_k' b̂_k[level].  A level not seen in the fit is an error (new_levels="error", as
+        lme4's allow.new.levels = FALSE) or contributes 0, the population value (new_levels="population").
 
         X_new has the columns of the X given to the fit (aliased columns included or already left out).
         groups_new: one label array per term (a bare array for a one-term model); None gives the
         population prediction.  z_new: per term the model columns (None for intercept terms).
+        An offset is not included: add the new rows' offset to the result.
         """
+        if new_levels not in ("error", "population"):
+            raise FastmmeError(f"new_levels must be 'error' or 'population'; got {new_levels!r}")
         Xn = np.array(X_new, dtype=np.float64, copy=True)
         if Xn.ndim == 1:
             Xn = Xn[:, None]
@@ -242,6 +246,11 @@ class FitResult:
             codes = _map_levels(self.levels[k], groups_new[k])
             if codes.shape[0] != m:
                 raise FastmmeError(f"groups_new[{k}] has {codes.shape[0]} labels for {m} rows of X_new")
+            if new_levels == "error" and np.any(codes < 0):
+                new = sorted({str(v) for v in np.asarray(groups_new[k])[codes < 0]})
+                raise FastmmeError(f"groups_new[{k}] has levels of {self.term_names[k]} not in the fit: "
+                                   f"{', '.join(new[:10])}; pass new_levels='population' to predict them at the "
+                                   "population level")
             r = self.blups[k].shape[1]
             if z_new[k] is None:
                 if self.z_names[k] != ("(Intercept)",):

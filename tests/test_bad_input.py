@@ -165,6 +165,8 @@ def test_string_groups_and_predict_with_labels():
     y = rng.normal(size=24) + (g == "north") * 2
     res = fastmme.fit(y, np.ones((24, 1)), [Term(g, name="region")])
     assert list(res.levels[0]) == ["east", "north", "south", "west"]
-    p = res.predict(np.ones((2, 1)), [np.array(["north", "nowhere"])])
+    with pytest.raises(fastmme.FastmmeError, match="levels of region not in the fit: nowhere"):
+        res.predict(np.ones((2, 1)), [np.array(["north", "nowhere"])])
+    p = res.predict(np.ones((2, 1)), [np.array(["north", "nowhere"])], new_levels="population")
     assert p[0] == pytest.approx(res.beta[0] + res.blups[0][1, 0])
     assert p[1] == pytest.approx(res.beta[0])

@@ -100,7 +100,7 @@ def test_new_level_gets_population_prediction():
     y, X, terms, theta, w = random_design("crossed", seed=3)
     res = fastmme.fit(y, X, terms)
     x0 = np.array([[1.0, 0.3, -0.2]])
-    pred = res.predict(x0, [np.array([999]), np.array([998])])
+    pred = res.predict(x0, [np.array([999]), np.array([998])], new_levels="population")
     assert pred[0] == pytest.approx((x0 @ res.beta)[0], rel=1e-14)
 
 
