@@ -84,3 +84,17 @@ def test_canonical_theta_same_model():
     np.testing.assert_allclose(T @ T.T, U @ U.T)
     full = np.array([0.8, 0.3, 0.5])
     np.testing.assert_allclose(t.canonical_theta(full), full)
+
+
+@pytest.mark.parametrize("kind", KINDS + ["three"])
+def test_sparse_gradient_of_plain_designs_equals_finite_differences(kind):
+    """The CHOLMOD path's gradient (selected inverse; fastmme.sparse_gradient) on designs without a
+    relationship matrix, which it now serves too (before, they got BOBYQA only)."""
+    from fastmme.sparse_gradient import sparse_gradient
+    y, X, terms, theta, w = random_design(kind, seed=1, weights=True)
+    obj = ProfiledDeviance(fastmme.Model(y, X, terms, weights=w).spec, evaluator="cholmod")
+    assert obj.has_gradient
+    for reml in (True, False):
+        g = sparse_gradient(obj, theta, reml)
+        fd = finite_differences(obj, theta, reml)
+        np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(fd).max()))
