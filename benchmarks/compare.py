@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/compare.py [--problems sleepstudy insteval crossed_1m slopes_1m]
                                            [--peers fastmme lme4 mixedlm statsmodels dense] [--repeat 3]
+    .venv/bin/python benchmarks/compare.py --problems maximal2s_1 maximal2f_1 maximal3s_1 maximal3f_1 --peers fastmme lme4
+        (maximal subjects × items models; lme4 with calc.derivs = FALSE)
 
 Peers are optional (pip install -e ".[bench]"; R with lme4 from Debian): a missing one is reported,
 not an error.  Every (peer, problem) runs in a fresh process: the data file is read untimed, the fit
@@ -29,7 +31,7 @@ def run_peer(peer, problem, repeat, timeout):
             return dict(peer=peer, problem=problem, skipped="Rscript not installed")
         cats = ",".join(CATEGORICAL.get(problem.split("_")[0], []))
         cmd = ["Rscript", os.path.join(HERE, "peers", "lme4_worker.R"), data_file(problem, "csv"), formula(problem),
-               str(repeat), cats]
+               str(repeat), cats] + (["noderivs"] if problem.startswith("maximal") else [])
     else:
         data_file(problem, "parquet")
         cmd = [sys.executable, os.path.join(HERE, "peers", "python_worker.py"), peer, problem, str(repeat)]

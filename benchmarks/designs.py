@@ -2,6 +2,9 @@
 
     crossed_N : y ~ 1 + x1 + x2 + (1 | g1) + (1 | g2)   (performance issue: 1e6 rows, 100,000 × 2,000 levels)
     slopes_N  : y ~ 1 + x + (1 + x | g) + (1 | h)       (1e6 rows, 50,000 × 1,000 levels)
+    maximalK{s,f}_SEED : y ~ 1 + A*B[*C] + (1 + A*B[*C] | subj) + (1 + A*B[*C] | item), subjects × items
+                (56 × 32, one observation per pair, 2^K within factors coded ±1, counterbalanced; r = 2^K
+                per term); s: simulated from covariances of rank 2 and 1 (a singular optimum), f: full rank
 """
 import os
 import re
@@ -20,9 +23,12 @@ FORMULAS = {
     "insteval3": "y ~ 1 + service + (1 | s) + (1 | d)",
     "crossed": "y ~ 1 + x1 + x2 + (1 | g1) + (1 | g2)",
     "slopes": "y ~ 1 + x + (1 + x | g) + (1 | h)",
+    **{f"maximal{k}{kind}": f"y ~ 1 + {f} + (1 + {f} | subj) + (1 + {f} | item)"
+       for k, f in ((2, "A*B"), (3, "A*B*C")) for kind in "sf"},
 }
 CATEGORICAL = {"sleepstudy": ["Subject"], "insteval": ["s", "d", "studage", "lectage", "service", "dept"],
-               "crossed": ["g1", "g2"], "slopes": ["g", "h"]}
+               "crossed": ["g1", "g2"], "slopes": ["g", "h"],
+               **{f"maximal{k}{kind}": ["subj", "item"] for k in (2, 3) for kind in "sf"}}
 
 
 def _size(name):
@@ -52,6 +58,28 @@ def slopes_frame(n, seed=43):
     return pd.DataFrame({"y": y, "x": x, "g": g, "h": h})
 
 
+def maximal_frame(k, singular, seed, ns=56, ni=32):
+    """Subjects × items with 2^k within factors (see the module docstring)."""
+    import itertools
+    rng = np.random.default_rng(seed)
+    subj, item = np.repeat(np.arange(ns), ni), np.tile(np.arange(ni), ns)
+    cond = (subj + item) % 2 ** k
+    F = np.array([[1.0 if (c >> b) & 1 else -1.0 for b in range(k)] for c in cond])
+    Xf = np.column_stack([np.ones(len(cond))] + [np.prod(F[:, list(c)], axis=1) for r in range(1, k + 1)
+                                                 for c in itertools.combinations(range(k), r)])
+    p = Xf.shape[1]
+
+    def cov(rank):
+        A = rng.normal(size=(p, rank)) * 0.5
+        A[:, 0] *= 2
+        return A @ A.T
+    Ss, Si = cov(2 if singular else p), cov(1 if singular else p)
+    bs = rng.multivariate_normal(np.zeros(p), Ss, ns, method="eigh")
+    bi = rng.multivariate_normal(np.zeros(p), Si, ni, method="eigh")
+    y = Xf @ rng.normal(size=p) + np.sum(Xf * bs[subj], 1) + np.sum(Xf * bi[item], 1) + rng.normal(size=len(cond))
+    return pd.DataFrame({"y": y, "subj": subj, "item": item, **{"ABC"[b]: F[:, b] for b in range(k)}})
+
+
 def formula(name):
     return FORMULAS[name.split("_")[0]]
 
@@ -62,6 +90,9 @@ def frame(name) -> pd.DataFrame:
         return fastmme.datasets.load("sleepstudy")
     if name.startswith("insteval"):
         return fastmme.datasets.load("InstEval")
+    m = re.fullmatch(r"maximal(\d)([sf])_(\d+)", name)
+    if m:
+        return maximal_frame(int(m.group(1)), m.group(2) == "s", int(m.group(3)))
     kind, n = _size(name)
     return crossed_frame(n) if kind == "crossed" else slopes_frame(n)
 

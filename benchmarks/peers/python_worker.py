@@ -18,7 +18,8 @@ from designs import formula, load_parquet  # noqa: E402
 def fit_fastmme(df, f):
     import fastmme
     r = fastmme.lmm(f, df)
-    return dict(loglik=r.loglik, evals=r.core.n_evals)
+    return dict(loglik=r.loglik, criterion=r.deviance, evals=r.core.n_evals, optimizer=r.core.optimizer,
+                converged=bool(r.converged))
 
 
 def fit_mixedlm(df, f):
