@@ -32,7 +32,6 @@ NEWTON_TOL = 1e-12     # stop at a predicted decrease below this, relative to th
 NEWTON_MAXITER = 50
 NEWTON_GTOL = 1e-5     # ... with |projected gradient| · max(1, |θ|) below this, relative to the criterion
 NOISE_TOL = 1e-10      # a predicted decrease this small that no step achieves is rounding
-NEWTON_BACKTRACKS = 8
 NOISE_GTOL_REL = 1e-7  # an "abnormal" line search with a projected gradient this small has converged
 GTOL_REL = 1e-8       # L-BFGS-B stops at a projected gradient ≤ GTOL_REL · max(1, |criterion|)
 
@@ -259,7 +258,7 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
     try:
         x = start.copy()
         for _ in range(1 + MAX_ESCAPES):
-            ok, x, fx, note = _newton_iterations(call, x, lower, bounded, tol, em)
+            ok, x, fx, note = _newton_iterations(call, value, x, lower, bounded, tol, em)
             message += note
             if not ok:
                 break
@@ -284,11 +283,12 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
                    method="Newton (average information)")
 
 
-def _newton_iterations(call, x, lower, bounded, tol, em=None):
+def _newton_iterations(call, value, x, lower, bounded, tol, em=None):
     """Newton iterations from x until the predicted decrease is small: (converged, x, f(x), note).
     (Keeping the AI matrix of an earlier iterate when it predicted well was tried: fits took more
     evaluations, up to 65 where 17 sufficed, and stopped less precisely.)"""
     fx, g, H = call(x)
+    slow = 0
     for _ in range(NEWTON_MAXITER):
         free = ~((x <= lower) & (g >= 0))
         step = np.zeros_like(x)
@@ -318,19 +318,45 @@ def _newton_iterations(call, x, lower, bounded, tol, em=None):
                     > NEWTON_GTOL * max(1.0, abs(fx)):
                 return False, x, fx, "predicted decrease small but gradient not"
             return True, x, fx, "predicted decrease below tolerance"
-        alpha = 1.0
-        for _ in range(NEWTON_BACKTRACKS):
-            xn = np.maximum(x + alpha * step, floor)
-            fn, gn, Hn = call(xn)
-            if fn <= fx + 1e-4 * float(g @ (xn - x)):
-                x, fx, g, H = xn, fn, gn, Hn
-                break
-            alpha *= 0.25
-        else:
+        accepted = _line_search(call, value, x, fx, g, step, floor)
+        if accepted is None:
             if predicted <= NOISE_TOL * max(1.0, abs(fx)):    # no decrease left above rounding
                 return True, x, fx, "no decrease along the Newton step at the rounding level"
             return False, x, fx, "no decrease along the Newton step"
+        f_old = fx
+        x, (fx, g, H) = accepted
+        slow = slow + 1 if f_old - fx < STALL_TOL * max(1.0, abs(fx)) else 0
+        if slow >= STALL_STEPS:      # linear convergence (a rank-deficient optimum): a cheaper method
+            return False, x, fx, f"{STALL_STEPS} steps each decreasing the criterion by less than {STALL_TOL:g} (relative)"
     return False, x, fx, "iteration limit"
+
+
+STALL_TOL = 1e-7    # a Newton step decreasing the criterion by less than this (relative) is slow ...
+STALL_STEPS = 3     # ... and this many in a row hand over to L-BFGS-B (cheaper steps, no AI matrix)
+NEWTON_TRIALS = 4   # step lengths 1, 1/4, 1/16, 1/64 along the Newton step before handing over
+
+
+def _line_search(call, value, x, fx, g, step, floor):
+    """(x', (f, g, H) at x') with an Armijo decrease along the Newton step (lengths 1, 1/4, …,
+    NEWTON_TRIALS of them), or None.  The full step is evaluated with its gradient and AI matrix
+    (near the optimum it is accepted: one evaluation per iteration); shorter trials with the criterion
+    only, the gradient and the AI matrix then computed at the accepted one.  A trial whose equations are
+    not numerically positive definite is a failed trial.  Far from the optimum the criterion can be
+    far from convex and the AI step (positive definite) useless: on maximal subjects × items models,
+    Levenberg-shifted AI steps decreased the criterion only as steepest descent does, at the AI
+    matrix's cost, and L-BFGS-B from that point was 2–3 × faster; so None hands over to it."""
+    alpha = 1.0
+    for i in range(NEWTON_TRIALS):
+        xn = np.maximum(x + alpha * step, floor)
+        try:
+            out = call(xn) if i == 0 else None
+            fn = out[0] if i == 0 else value(xn)
+        except NotPositiveDefinite:
+            fn = np.inf
+        if fn <= fx + 1e-4 * float(g @ (xn - x)):
+            return xn, (out if out is not None else call(xn))
+        alpha *= 0.25
+    return None
 
 
 def _newton_step(H, g):
