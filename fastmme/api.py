@@ -7,10 +7,14 @@
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
 
+from threadpoolctl import threadpool_limits
+
+from .config import SINGLE_BLAS_THREAD_M
 from .errors import FastmmeError
 from .objective import ProfiledDeviance
 from .optimize import MAXEVAL, OptSummary, certify, minimize_bobyqa, minimize_newton
@@ -80,8 +84,9 @@ class Model:
         start: None (starting values from single-term fits, falling back to lme4's T = I), "lme4"
         (T = I), or a θ vector.  progress: optional callable(n_evals, best_criterion), called after
         every evaluation."""
-        opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
-        return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
+        with blas_threads(self._objective):
+            opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
+            return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
 
     def _finish(self, result: FitResult) -> FitResult:
         """The result is complete: free the evaluator's workspace (made again if the model is used again)."""
@@ -116,6 +121,14 @@ class Model:
         opt = OptSummary(theta=th, fmin=self.deviance(th), n_evals=0, converged=True,
                          message="theta given, not optimised", theta_start=th)
         return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
+
+
+def blas_threads(objective: ProfiledDeviance):
+    """A context: one BLAS thread when the dense Schur evaluator's S is small (config.SINGLE_BLAS_THREAD_M),
+    else BLAS as it is."""
+    if objective.dense is not None and objective.dense.m <= SINGLE_BLAS_THREAD_M:
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEVAL, progress=None) -> OptSummary:

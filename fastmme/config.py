@@ -15,6 +15,13 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 NUMBA_CACHE = os.environ.get("FASTMME_NUMBA_CACHE", "1") != "0"
 JIT = dict(cache=NUMBA_CACHE, nogil=True)
 
+# The θ loop of the dense Schur evaluator makes many small LAPACK/BLAS calls (S of order m, the AI
+# matrix's products): with S up to this order they run on one BLAS thread.  Waking OpenBLAS's threads
+# for each call cost more than the call when the other core was busy (measured on this 2-core
+# machine with one core taken: InstEval 3-term fit 2.78 → 0.79 s, a maximal 2³ model 22.9 → 9.4 s,
+# a 704 × 72 product 22 ms → 0.17 ms); the large dense S of a 10⁸-row crossed design keeps them all.
+SINGLE_BLAS_THREAD_M = 4000
+
 # Index arrays of our own kernels are 32-bit while they can be (half the memory) and 64-bit beyond;
 # the limit is a setting so that tests can force the 64-bit path on small data.
 INDEX32_LIMIT = 2**31

@@ -25,7 +25,8 @@ FTOL_REL = 1e-12
 FTOL_ABS = 1e-10
 XTOL_ABS = 1e-10
 MAXEVAL = 100_000
-BOUNDARY_TRY = 1e-4   # θ entries with a bound of 0 below this are tried at 0
+BOUNDARY_TRY = 1e-4   # θ entries with a bound of 0 below this are tried at 0 ...
+BOUNDARY_SLACK = 1e-12  # ... and kept there unless the criterion rises by more than this (relative: rounding)
 MAX_ESCAPES = 3       # restarts of L-BFGS-B from a better point off the bound (see _escape)
 ESCAPE_STEPS = (1e-2, 1e-1, 1.0)
 NEWTON_TOL = 1e-12     # stop at a predicted decrease below this, relative to the criterion
@@ -158,7 +159,7 @@ def _boundary_tries(f, theta, fmin, count, lower):
         val = f(trial)
         count += 1
         tried += 1
-        if val <= fmin:
+        if val <= fmin + BOUNDARY_SLACK * max(1.0, abs(fmin)):     # not worse beyond rounding
             theta, fmin = trial, val
             kept += 1
     return theta, fmin, count, f"{tried} tried at 0, {kept} kept" if tried else ""
@@ -323,9 +324,10 @@ def _newton_iterations(call, value, x, lower, bounded, tol, em=None):
             if predicted <= NOISE_TOL * max(1.0, abs(fx)):    # no decrease left above rounding
                 return True, x, fx, "no decrease along the Newton step at the rounding level"
             return False, x, fx, "no decrease along the Newton step"
-        f_old = fx
+        f_old, x_old = fx, x
         x, (fx, g, H) = accepted
-        slow = slow + 1 if f_old - fx < STALL_TOL * max(1.0, abs(fx)) else 0
+        to_bound = np.any(bounded & (x_old + step < floor))   # an entry walking to its bound (90% a step)
+        slow = slow + 1 if f_old - fx < STALL_TOL * max(1.0, abs(fx)) and not to_bound else 0
         if slow >= STALL_STEPS:      # linear convergence (a rank-deficient optimum): a cheaper method
             return False, x, fx, f"{STALL_STEPS} steps each decreasing the criterion by less than {STALL_TOL:g} (relative)"
     return False, x, fx, "iteration limit"
