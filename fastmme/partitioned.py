@@ -56,15 +56,18 @@ class RowPlan:
     known: tuple                # per random term: True when the levels are a relationship matrix's labels
     weights: str | None
     categories: dict            # categorical column → pd.CategoricalDtype of its global levels
+    center: float = 0.0         # c taken off the response with an intercept in the model (see build_design)
 
     def arrays(self, part: pd.DataFrame):
-        """(codes (K, n) int32, zcat (n, R), X (n, p) of all fixed columns, y − offset, w) of a partition."""
+        """(codes (K, n) int32, zcat (n, R), X (n, p) of all fixed columns, y − offset − c, w) of a partition."""
         if self.categories:
             part = part.astype(self.categories)
         y = self.response.matrices(part, "a partition")[0][:, 0]
         X, offset = self.fixed.matrices(part, "a partition")
         if offset is not None:
             y = y - offset
+        if self.center:
+            y = y - self.center
         n = len(part)
         codes = np.empty((len(self.levels), n), dtype=np.int32)
         zs = []
@@ -164,8 +167,14 @@ class PartitionedDesign:
 
     @property
     def y(self) -> np.ndarray:
-        """A fingerprint of the response (n, Σ w y²) for comparing fits (anova), not the rows."""
-        return np.array([self.blocks.n, self.blocks.yty])
+        """A fingerprint of the response (n, Σ w y²) for comparing fits (anova), not the rows; with the
+        centre c off the response, Σ w y² = Σ w (y − c)² + 2c Σ w (y − c) + c² Σ w (the intercept's
+        column of XᵀWy and XᵀWX)."""
+        b, c = self.blocks, self.plan.center
+        if not c:
+            return np.array([b.n, b.yty])
+        i = [self.x_names[k] for k in self.kept].index("(Intercept)")
+        return np.array([b.n, b.yty + 2 * c * b.Xty[i] + c * c * b.XtX[i, i]])
 
     def model(self, reml: bool):
         """The fastmme.Model of these blocks (REML or ML: the blocks do not depend on it)."""
@@ -177,9 +186,13 @@ class PartitionedDesign:
         if n <= p:
             raise FastmmeError(f"{n} observations for {p} fixed effects: need more observations "
                                "than fixed-effect columns")
-        spec = ModelSpec(y=np.zeros(0), X=np.zeros((0, p)), x_names=tuple(self.x_names[i] for i in self.kept),
+        x_names = tuple(self.x_names[i] for i in self.kept)
+        shift = np.zeros(p)
+        if self.plan.center:                    # the workers took c off the response: the intercept has it
+            shift[x_names.index("(Intercept)")] = self.plan.center
+        spec = ModelSpec(y=np.zeros(0), X=np.zeros((0, p)), x_names=x_names,
                          dropped=tuple(self.dropped), weights=np.zeros(0), has_weights=self.weights is not None,
-                         terms=terms, term_names=names, reml=bool(reml), n_rows=int(n))
+                         terms=terms, term_names=names, reml=bool(reml), n_rows=int(n), shift=shift)
         return Model.from_blocks(spec, self.blocks, self.pattern, self.kept)
 
     def fitted_and_residuals(self, predictor, sigma: float | None = None):
@@ -200,6 +213,20 @@ def _fitted_partition(part, plan, predictor, sigma):
     w = np.ones(len(part)) if plan.weights is None else part[plan.weights].to_numpy(float)
     res = y - fitted
     return pd.DataFrame({"fitted": fitted, "residuals": res, "scaled": res * np.sqrt(w) / sigma}, index=part.index)
+
+
+def _center(y_sample, fixed, sample) -> float:
+    """c, a value near the response's mean (the mean of a few rows, less their offset), taken off the
+    response on the workers when the model has an intercept: the blocks then hold sums of squares
+    of the spread of y, not of its mean, so r² keeps its digits when the mean is large against the
+    spread (the in-memory path's working response, spec.working_response, done in one pass: the
+    intercept absorbs c).  0 without an intercept or without finite sample values."""
+    if "(Intercept)" not in fixed.names or len(y_sample) == 0:
+        return 0.0
+    _, offset = fixed.matrices(sample, "a partition")
+    v = y_sample - (0.0 if offset is None else offset)
+    c = float(np.mean(v))
+    return c if np.isfinite(c) else 0.0
 
 
 def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None) -> PartitionedDesign:
@@ -279,7 +306,8 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
     for t, rhs in zip(pf.random, tr.random):
         random_columns.append(None if rhs is None else encode(rhs, sample, formula, None, f"columns of {t.label}")[0])
     plan = RowPlan(formula=formula, parsed=pf, response=response, fixed=fixed, random=tuple(random_columns),
-                   levels=tuple(levels), known=tuple(known), weights=weights, categories=categories)
+                   levels=tuple(levels), known=tuple(known), weights=weights, categories=categories,
+                   center=_center(Y[:, 0], fixed, sample))
     terms = []
     for k, t in enumerate(pf.random):
         cols = random_columns[k]
