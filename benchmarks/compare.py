@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/compare.py [--problems sleepstudy insteval crossed_1m slopes_1m]
                                            [--peers fastmme lme4 mixedlm statsmodels dense] [--repeat 3]
+    .venv/bin/python benchmarks/compare.py --problems onefactor_1m --peers fastmme mixedlm_rs
+        (one grouping factor, against mixedlm-rs: pip install mixedlm-rs)
     .venv/bin/python benchmarks/compare.py --problems maximal2s_1 maximal2f_1 maximal3s_1 maximal3f_1 --peers fastmme lme4
         (maximal subjects × items models; lme4 with calc.derivs = FALSE)
 
@@ -22,7 +24,7 @@ sys.path.insert(0, HERE)
 
 from designs import CATEGORICAL, data_file, formula  # noqa: E402
 
-PY_PEERS = ("fastmme", "mixedlm", "statsmodels", "dense")
+PY_PEERS = ("fastmme", "mixedlm", "mixedlm_rs", "statsmodels", "dense")
 
 
 def run_peer(peer, problem, repeat, timeout):
@@ -73,7 +75,7 @@ def main():
 def table(results, peers, repeat):
     by = {(r["problem"], r["peer"]): r for r in results}
     problems = list(dict.fromkeys(r["problem"] for r in results))
-    head = "| problem | " + " | ".join(f"{p} s" for p in peers) + " | fastmme / mixedlm | fastmme / lme4 | " \
+    head = "| problem | " + " | ".join(f"{p} s" for p in peers) + " | fastmme / mixedlm(-rs) | fastmme / lme4 | " \
            "logLik − lme4's (rel.) | peak RSS fastmme / mixedlm |"
     lines = [head, "|---" * (len(peers) + 5) + "|"]
     for pb in problems:
@@ -82,6 +84,8 @@ def table(results, peers, repeat):
             r = by.get((pb, p), {})
             cells.append(f"{r['median']:.3f}" if "median" in r else "—")
         f, m, l4 = by.get((pb, "fastmme"), {}), by.get((pb, "mixedlm"), {}), by.get((pb, "lme4"), {})
+        if "median" not in m:          # one-factor problems: the Rust peer
+            m = by.get((pb, "mixedlm_rs"), {})
         rm = f"{f['median'] / m['median']:.2f}" if "median" in f and "median" in m else "—"
         rl = f"{f['median'] / l4['median']:.3f}" if "median" in f and "median" in l4 else "—"
         ll = f"{(f['loglik'] - l4['loglik']) / abs(l4['loglik']):.1e}" if "loglik" in f and "loglik" in l4 else "—"

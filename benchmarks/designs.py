@@ -2,6 +2,7 @@
 
     crossed_N : y ~ 1 + x1 + x2 + (1 | g1) + (1 | g2)   (performance issue: 1e6 rows, 100,000 × 2,000 levels)
     slopes_N  : y ~ 1 + x + (1 + x | g) + (1 | h)       (1e6 rows, 50,000 × 1,000 levels)
+    onefactor_N : y ~ 1 + x + (1 + x | g)               (1e6 rows, 50,000 levels: one grouping factor)
     maximalK{s,f}_SEED : y ~ 1 + A*B[*C] + (1 + A*B[*C] | subj) + (1 + A*B[*C] | item), subjects × items
                 (56 × 32, one observation per pair, 2^K within factors coded ±1, counterbalanced; r = 2^K
                 per term); s: simulated from covariances of rank 2 and 1 (a singular optimum), f: full rank
@@ -23,16 +24,17 @@ FORMULAS = {
     "insteval3": "y ~ 1 + service + (1 | s) + (1 | d)",
     "crossed": "y ~ 1 + x1 + x2 + (1 | g1) + (1 | g2)",
     "slopes": "y ~ 1 + x + (1 + x | g) + (1 | h)",
+    "onefactor": "y ~ 1 + x + (1 + x | g)",
     **{f"maximal{k}{kind}": f"y ~ 1 + {f} + (1 + {f} | subj) + (1 + {f} | item)"
        for k, f in ((2, "A*B"), (3, "A*B*C")) for kind in "sf"},
 }
 CATEGORICAL = {"sleepstudy": ["Subject"], "insteval": ["s", "d", "studage", "lectage", "service", "dept"],
-               "crossed": ["g1", "g2"], "slopes": ["g", "h"],
+               "crossed": ["g1", "g2"], "slopes": ["g", "h"], "onefactor": ["g"],
                **{f"maximal{k}{kind}": ["subj", "item"] for k in (2, 3) for kind in "sf"}}
 
 
 def _size(name):
-    m = re.fullmatch(r"(crossed|slopes)_(\d+)(k|m)?", name)
+    m = re.fullmatch(r"(crossed|slopes|onefactor)_(\d+)(k|m)?", name)
     n = int(m.group(2)) * {"k": 1_000, "m": 1_000_000, None: 1}[m.group(3)]
     return m.group(1), n
 
@@ -94,6 +96,8 @@ def frame(name) -> pd.DataFrame:
     if m:
         return maximal_frame(int(m.group(1)), m.group(2) == "s", int(m.group(3)))
     kind, n = _size(name)
+    if kind == "onefactor":
+        return slopes_frame(n).drop(columns="h")
     return crossed_frame(n) if kind == "crossed" else slopes_frame(n)
 
 

@@ -1,7 +1,7 @@
 """One peer on one problem in this process: load (untimed), fit `repeat` times, print JSON.
 
     python benchmarks/peers/python_worker.py PEER PROBLEM REPEAT
-PEER: fastmme | mixedlm | statsmodels | dense
+PEER: fastmme | mixedlm | mixedlm_rs | statsmodels | dense
 """
 import json
 import os
@@ -27,6 +27,18 @@ def fit_mixedlm(df, f):
     r = mixedlm.lmer(f, df)
     return dict(loglik=float(r.logLik().value) if hasattr(r.logLik(), "value") else float(str(r.logLik()).split()[2]),
                 evals=getattr(r, "function_evals", None))
+
+
+def fit_mixedlm_rs(df, f):
+    """mixedlm-rs (statsmodels' MixedLM interface, Rust core): one grouping factor only."""
+    import re
+    import mixedlm_rs
+    m = re.fullmatch(r"(\w+) ~ 1 \+ (\w+) \+ \(1 \+ (\w+) \| (\w+)\)", f)
+    if not m or m.group(2) != m.group(3):
+        raise NotImplementedError("mixedlm-rs: only y ~ 1 + x + (1 + x | g) is set up here (one grouping factor)")
+    y, x, g = m.group(1), m.group(2), m.group(4)
+    r = mixedlm_rs.mixedlm(f"{y} ~ {x}", df, groups=df[g], re_formula=f"~{x}").fit(reml=True)
+    return dict(loglik=float(r.llf), evals=None)
 
 
 def fit_statsmodels(df, f):
