@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 STAMP := .venv/.fastmme-installed
 
-.PHONY: setup demo test test-long docs bench reference clean gallery
+.PHONY: setup demo test test-long docs bench reference sweep-reference clean gallery
 
 $(STAMP): pyproject.toml tools/setup.sh
 	bash tools/setup.sh
@@ -34,6 +34,11 @@ reference:
 	Rscript tools/make_lme4_reference.R
 	Rscript tools/make_formula_reference.R
 	Rscript tools/make_formula_r_reference.R
+
+# Regenerate the lme4 verification sweep of issue 15 (also needs r-cran-mlmrev r-cran-nlme; about an hour on one
+# core, most of it the two maximal 2^4 designs; SWEEP='^oats' refits only the matching models)
+sweep-reference:
+	OPENBLAS_NUM_THREADS=1 Rscript tools/make_sweep_reference.R '$(SWEEP)'
 
 clean:
 	rm -rf .venv build .pytest_cache .benchmarks
