@@ -49,6 +49,7 @@ class OptSummary:
     fallbacks: tuple = ()        # why each earlier stage handed over to the next
     gradient: float = float("nan")   # the certificate: max |projected ∂f/∂θ| · max(1, |θ|) / max(1, |f|) at θ̂
     boundary: str = ""           # how θ entries at their bound of 0 were checked
+    grad: np.ndarray | None = None   # ∂f/∂θ at θ when the stage evaluated it there (certify reuses it)
 
     @property
     def certificate(self) -> str:
@@ -81,6 +82,7 @@ class _Budget:
         self.maxeval, self.progress, self.stop = maxeval, progress, stop
         self.count = 0
         self.fmin, self.theta = np.inf, np.array(start, dtype=np.float64)
+        self.grad = None           # the gradient at the best point, when its evaluation gave one
 
     def wrap(self, fn):
         def counted(x, *args):
@@ -91,6 +93,7 @@ class _Budget:
             val = out[0] if isinstance(out, tuple) else out
             if val < self.fmin:
                 self.fmin, self.theta = val, np.array(x, dtype=np.float64)
+                self.grad = np.array(out[1], dtype=np.float64) if isinstance(out, tuple) and len(out) > 1 else None
             if self.progress is not None:
                 self.progress(self.count, self.fmin)
             return out
@@ -133,14 +136,19 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, pro
                    warn, start, method="BOBYQA")
 
 
-def _finish(f, theta, fmin, count, converged, message, lower, warn, start, method="", fallbacks=()) -> OptSummary:
-    """Try θ entries next to their bound of 0 at exactly 0 (a boundary fit); warn if not converged."""
+def _finish(f, theta, fmin, count, converged, message, lower, warn, start, method="", fallbacks=(),
+            grad=None) -> OptSummary:
+    """Try θ entries next to their bound of 0 at exactly 0 (a boundary fit); warn if not converged.
+    grad: the gradient at θ if known (dropped when a boundary try moves θ)."""
+    before = theta
     theta, fmin, count, boundary = _boundary_tries(f, theta, fmin, count, lower)
+    if grad is not None and not np.array_equal(theta, before):
+        grad = None
     if not converged and theta.shape[0] > 0 and warn:
         _warn_not_converged(count, message)
     return OptSummary(theta=theta, fmin=float(fmin), n_evals=count, converged=converged,
                       message=message, theta_start=start, method=method, fallbacks=tuple(fallbacks),
-                      boundary=boundary)
+                      boundary=boundary, grad=grad)
 
 
 def _warn_not_converged(count, message) -> None:
@@ -213,7 +221,7 @@ def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=
         return dataclasses.replace(opt, n_evals=used + opt.n_evals, message=f"{message}; then {opt.message}",
                                    theta_start=start, fallbacks=(message,) + opt.fallbacks)
     return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start,
-                   method="L-BFGS-B")
+                   method="L-BFGS-B", grad=budget.grad)
 
 
 def _escape(value, x, fx, lower, canonical=None):
@@ -281,7 +289,7 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
         return dataclasses.replace(opt, n_evals=used + opt.n_evals, message=f"{message}; then {opt.message}",
                                    theta_start=start, fallbacks=(message,) + opt.fallbacks)
     return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start,
-                   method="Newton (average information)")
+                   method="Newton (average information)", grad=budget.grad)
 
 
 def _newton_iterations(call, value, x, lower, bounded, tol, em=None):
@@ -392,8 +400,11 @@ def certify(opt: OptSummary, f, fg, lower, canonical=None, warn=True) -> OptSumm
     theta, fmin, count, boundary = _boundary_tries(f, theta, fmin, count, lower)
     converged, gnorm = opt.converged, float("nan")
     if fg is not None and theta.shape[0]:
-        fv, g = fg(theta)
-        count += 1
+        if opt.grad is not None and np.array_equal(theta, opt.theta):
+            fv, g = fmin, opt.grad              # the stage's own last evaluation was at θ̂
+        else:
+            fv, g = fg(theta)
+            count += 1
         pg = np.where((theta <= lower) & (g >= 0), 0.0, g)
         gnorm = float(np.max(np.abs(pg)) * max(1.0, float(np.max(np.abs(theta)))) / max(1.0, abs(fv)))
         if converged and not gnorm <= CERT_GTOL:
@@ -407,7 +418,8 @@ def certify(opt: OptSummary, f, fg, lower, canonical=None, warn=True) -> OptSumm
     boundary = "; ".join(b for b in (f"{at} θ entr{'y' if at == 1 else 'ies'} at the bound 0" if at else "",
                                      opt.boundary, boundary) if b)
     return dataclasses.replace(opt, theta=theta, fmin=float(fmin), n_evals=count, converged=converged,
-                               message=message, fallbacks=tuple(fallbacks), gradient=gnorm, boundary=boundary)
+                               message=message, fallbacks=tuple(fallbacks), gradient=gnorm, boundary=boundary,
+                               grad=None)
 
 
 class _Stop(Exception):
