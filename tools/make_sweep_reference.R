@@ -294,19 +294,17 @@ sim_maximal <- function(k, singular, seed, ns = 56, ni = 32) {
   for (j in seq_len(k)) d[[fn[j]]] <- ifelse(bitwAnd(cond, 2^(j - 1)) > 0, 1, -1)
   X <- model.matrix(as.formula(paste("~", paste(fn, collapse = "*"))), d)
   q <- ncol(X)
-  covariance <- function(rank, sd_range) {        # random correlation of the given rank, random SDs
+  # a covariance M Mᵀ of the given rank with random correlations and random SDs: M = diag(s / |L_i|) L; rows of
+  # Z Mᵀ are N(0, M Mᵀ) (no matrix decomposition, so no dependence on the LAPACK build or its threads)
+  factor_of <- function(rank, sd_range) {
     L <- matrix(rnorm(q * rank), q, rank)
-    C <- cov2cor(L %*% t(L))
     s <- runif(q, sd_range[1], sd_range[2])
-    s * t(C * s)
+    L * (s / sqrt(rowSums(L^2)))
   }
-  Ss <- covariance(if (singular) max(1, q %/% 4) else 3 * q, c(0.8, 1.5))
-  Si <- covariance(if (singular) 1 else 3 * q, c(0.6, 1.2))
-  draw <- function(m, S) {                         # rows ~ N(0, S), S possibly singular
-    e <- eigen(S, symmetric = TRUE)
-    matrix(rnorm(m * q), m) %*% (t(e$vectors) * sqrt(pmax(e$values, 0)))
-  }
-  bs <- draw(ns, Ss); bi <- draw(ni, Si)
+  Ms <- factor_of(if (singular) max(1, q %/% 4) else 3 * q, c(0.8, 1.5))
+  Mi <- factor_of(if (singular) 1 else 3 * q, c(0.6, 1.2))
+  draw <- function(m, M) matrix(rnorm(m * ncol(M)), m) %*% t(M)
+  bs <- draw(ns, Ms); bi <- draw(ni, Mi)
   beta <- c(1, rnorm(q - 1, 0, 0.3))
   d$y <- drop(X %*% beta) + rowSums(X * bs[d$subj, ]) + rowSums(X * bi[d$item, ]) + rnorm(nrow(d))
   d$subj <- sprintf("S%02d", d$subj); d$item <- sprintf("I%02d", d$item)
@@ -395,13 +393,16 @@ add_model("ergostool", "nlme", "ergoStool", "effort ~ Type + (1 | Subject)")
 add_model("bodyweight", "nlme", "BodyWeight", "weight ~ Time * Diet + (Time | Rat)")
 add_model("ovary", "nlme", "Ovary", "follicles ~ sin2pt + cos2pt + (1 | Mare)",
           literature = "follicles ~ sin(2*pi*Time) + cos(2*pi*Time) + (1 | Mare)")
-add_model("assay", "nlme", "Assay", "logDens ~ sample * dilut + (1 | Block) + (1 | Block:sample) + (1 | Block:dilut)")
+add_model("assay", "nlme", "Assay",
+          "logDens ~ sample * dilut + (1 | Block) + (1 | Block:sample) + (1 | Block:dilut)")
 add_model("dialyzer", "nlme", "Dialyzer",
-          "rate ~ (pressure + I(pressure^2) + I(pressure^3) + I(pressure^4)) * QB + (pressure + I(pressure^2) | Subject)",
+          paste("rate ~ (pressure + I(pressure^2) + I(pressure^3) + I(pressure^4)) * QB",
+                "+ (pressure + I(pressure^2) | Subject)"),
           fastmme = "rate ~ (pressure + p2 + p3 + p4) * QB + (pressure + p2 | Subject)", idioms = "I(x^2)")
 add_model("oxide", "nlme", "Oxide", "Thickness ~ 1 + (1 | Lot/Wafer)")
 add_model("wafer", "nlme", "Wafer",
-          "current ~ voltage + I(voltage^2) + (voltage + I(voltage^2) || Wafer) + (voltage + I(voltage^2) || Wafer:Site)",
+          paste("current ~ voltage + I(voltage^2) + (voltage + I(voltage^2) || Wafer)",
+                "+ (voltage + I(voltage^2) || Wafer:Site)"),
           fastmme = "current ~ voltage + v2 + (voltage + v2 || Wafer) + (voltage + v2 || Wafer:Site)",
           idioms = "I(x^2)")
 add_model("pbg", "nlme", "PBG", "deltaBP ~ log(dose) * Treatment + (log(dose) | Rabbit)",
@@ -440,7 +441,8 @@ add_model("sim_many_fixed", "simulated", "sim_many_fixed",
 add_model("sim_singletons", "simulated", "sim_singletons", "y ~ x + (1 | g) + (1 | h)")
 add_model("sim_singletons_slope", "simulated", "sim_singletons", "y ~ x + (x | g) + (1 | h)")
 add_model("sim_nested_slopes", "simulated", "sim_nested_slopes", "y ~ x + (x | a) + (x | a:b)")
-add_model("sim_idiom_factor_scale", "simulated", "sim_idioms", "y ~ factor(k) + scale(x) + (1 + scale(x) | g) + (1 | h)",
+add_model("sim_idiom_factor_scale", "simulated", "sim_idioms",
+          "y ~ factor(k) + scale(x) + (1 + scale(x) | g) + (1 | h)",
           fastmme = "y ~ kf + xs + (1 + xs | g) + (1 | h)", idioms = c("factor(x)", "scale(x)"))
 add_model("sim_idiom_offset_log", "simulated", "sim_idioms", "y ~ log(u) + offset(o) + (log(u) || g) + (1 | h)",
           fastmme = "yo ~ lu + (lu || g) + (1 | h)", idioms = c("offset(x)", "log(x)"))
@@ -612,10 +614,14 @@ out <- list(
                     mlmRev = as.character(packageVersion("mlmRev")), nlme = as.character(packageVersion("nlme")),
                     created = format(Sys.time(), "%Y-%m-%d")),
   notes = list(
-    default = "lmer() with lme4's default control (nloptwrap BOBYQA); the maximal k = 4 designs skip the derivative check (calc.derivs = FALSE)",
-    tight = "the best of: nloptwrap BOBYQA (ftol_abs 1e-14, xtol_abs 1e-12) and minqa bobyqa (rhobeg 0.02, rhoend 1e-12) restarted from the default optimum, and bobyqa restarted from the better of those; k = 4: nloptwrap only, at most 4000 evaluations",
+    default = paste("lmer() with lme4's default control (nloptwrap BOBYQA); the maximal k = 4 designs skip the",
+                    "derivative check (calc.derivs = FALSE)"),
+    tight = paste("the best of: nloptwrap BOBYQA (ftol_abs 1e-14, xtol_abs 1e-12) and minqa bobyqa (rhobeg 0.02,",
+                  "rhoend 1e-12) restarted from the default optimum, and bobyqa restarted from the better of those;",
+                  "k = 4: nloptwrap only, at most 4000 evaluations"),
     clean = "no warning, optimizer code 0, no lme4 convergence message other than the singular-fit one",
-    fixed_theta = "lme4's devfun at the default optimum and at two perturbed θ (diagonal entries kept ≥ 0), in lme4's θ order; θ rounded to 15 significant digits before evaluation",
+    fixed_theta = paste("lme4's devfun at the default optimum and at two perturbed θ (diagonal entries kept ≥ 0),",
+                        "in lme4's θ order; θ rounded to 15 significant digits before evaluation"),
     lower = "lme4's lower bounds, null for -Inf"),
   datasets = data_info,
   models = fits)
