@@ -55,11 +55,12 @@ class PeakMemory:
 
     def each(self):
         """RSS of this process, then of each descendant (workers, nannies, the scheduler if a process)."""
+        import psutil
         out = []
         for p in [self.proc] + self.proc.children(recursive=True):
             try:
                 out.append(p.memory_info().rss)
-            except Exception:
+            except (psutil.NoSuchProcess, psutil.AccessDenied):    # a worker that ended meanwhile
                 pass
         return out
 

@@ -20,6 +20,7 @@ from .objective import ProfiledDeviance
 from .optimize import MAXEVAL, OptSummary, certify, minimize_bobyqa, minimize_newton
 from .results import FitResult, build_result
 from .start import initial_step, moment_start
+from .theta_scale import Scaled
 from .spec import make_spec
 
 
@@ -145,28 +146,30 @@ def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEV
     lower = np.concatenate([t.theta_lower() for t in objective.spec.terms])
     free = np.concatenate([np.full(t.n_theta, -np.inf) if t.structure == "unstructured" and t.r >= 2
                            else t.theta_lower() for t in objective.spec.terms])
-    step = None
-    if start is None:
+    sc = Scaled.of(objective)           # θ in units free of the covariates' scale (theta_scale.py)
+    step = False
+    if start is None:                   # single-term fits, or T = I in those units
         th0 = moment_start(objective, compare=not objective.has_gradient)
         if th0 is None:
-            th0 = np.concatenate([t.theta_start() for t in objective.spec.terms])
+            th0 = sc.from_scaled(np.concatenate([t.theta_start() for t in objective.spec.terms]))
         else:
-            step = initial_step(th0, lower)
-    elif isinstance(start, str) and start == "lme4":
+            step = True
+    elif isinstance(start, str) and start == "lme4":      # lme4's T = I in lme4's θ
         th0 = np.concatenate([t.theta_start() for t in objective.spec.terms])
     else:
         th0 = objective.check_theta(start)
+    th0 = sc.to_scaled(th0)
     if objective.has_gradient:
         em = None
         if objective.dense is None and objective.spec.reml:
             from .em import em_theta
-            em = functools.partial(em_theta, objective)
-        opt = minimize_newton(lambda th: objective.deviance_and_gradient(th, information=True),
-                              objective.deviance_and_gradient, objective.deviance, th0, free,
-                              maxeval=maxeval, progress=progress, canonical=objective.canonical_theta, em=em)
-        return certify(opt, objective.deviance, objective.deviance_and_gradient, lower, objective.canonical_theta)
-    opt = minimize_bobyqa(objective.deviance, th0, lower, maxeval=maxeval, progress=progress, step=step)
-    return certify(opt, objective.deviance, None, lower, objective.canonical_theta)
+            em = sc.wrap(functools.partial(em_theta, objective))
+        opt = minimize_newton(sc.fgh, sc.fg, sc.f, th0, free, maxeval=maxeval, progress=progress,
+                              canonical=sc.canonical, em=em)
+        return sc.unscale(certify(opt, sc.f, sc.fg, lower, sc.canonical))
+    opt = minimize_bobyqa(sc.f, th0, lower, maxeval=maxeval, progress=progress,
+                          step=initial_step(th0, lower) if step else None)
+    return sc.unscale(certify(opt, sc.f, None, lower, sc.canonical))
 
 
 # lme4 arguments that fastmme spells differently or does not have: argument → what to write instead

@@ -15,8 +15,10 @@ import dataclasses
 import numpy as np
 
 from .assembly import Blocks
+from .errors import NotPositiveDefinite
 from .optimize import minimize_bobyqa, minimize_newton
 from .pattern import ZtZPattern
+from .theta_scale import Scaled
 
 
 START_TOL = 1e-5     # a starting value needs the single-term optimum to a few digits only
@@ -82,31 +84,34 @@ def moment_start(objective, compare: bool = True) -> np.ndarray | None:
             if est is not None:                 # a scalar intercept term: closed form, no fit
                 fits.append(est)
                 continue
-        sub = _single_term(objective, k)
-        if sub.has_gradient:
-            opt = minimize_newton(lambda th: sub.deviance_and_gradient(th, information=True),
-                                  sub.deviance_and_gradient, sub.deviance, t.theta_start(), t.theta_lower(),
-                                  warn=False, canonical=sub.canonical_theta, tol=START_TOL)
+        sub = Scaled.of(_single_term(objective, k))     # from T = I in θ units free of the covariates' scale
+        if sub.objective.has_gradient:
+            opt = minimize_newton(sub.fgh, sub.fg, sub.f, t.theta_start(), t.theta_lower(),
+                                  warn=False, canonical=sub.canonical, tol=START_TOL)
         else:
-            opt = minimize_bobyqa(sub.deviance, t.theta_start(), t.theta_lower(), warn=False)
-        s2 = sub.evaluate(opt.theta).pwrss / nn
-        T = t.lambda_block(opt.theta)
-        fits.append((opt.theta, s2, float(np.trace(s2 * T @ T.T)) / t.r))
+            opt = minimize_bobyqa(sub.f, t.theta_start(), t.theta_lower(), warn=False)
+        theta = sub.from_scaled(opt.theta)
+        s2 = sub.objective.evaluate(theta).pwrss / nn
+        T = t.lambda_block(theta)
+        fits.append((theta, s2, float(np.trace(s2 * T @ T.T)) / t.r))
     total = [f[2] for f in fits]
     est = [fits[k][1] - (sum(total) - total[k]) for k in range(len(fits))]
     s2_min = min(f[1] for f in fits)
     floored = float(np.mean(est)) < 0.05 * s2_min        # the single-term fits disagree
     sigma2 = max(float(np.mean(est)), 0.05 * s2_min)
-    theta0 = np.concatenate([th * np.sqrt(s2 / sigma2) for th, s2, _ in fits])
+    d = Scaled.of(objective).d                  # the floor and the size test in θ units free of scale
+    theta0 = np.concatenate([th * np.sqrt(s2 / sigma2) for th, s2, _ in fits]) * d
     lower = np.concatenate([t.theta_lower() for t in terms])
     theta0 = np.where(lower == 0, np.maximum(theta0, 1e-3), theta0)
-    if not compare and not floored and np.max(np.abs(theta0)) <= 5.0:
+    big = np.max(np.abs(theta0)) > 5.0
+    theta0 = theta0 / d
+    if not compare and not floored and not big:
         return theta0
     default = np.concatenate([t.theta_start() for t in terms])
     try:
         if objective.deviance(theta0) < objective.deviance(default):
             return theta0
-    except Exception:
+    except NotPositiveDefinite:       # the moment start (or the default) is outside the PD region
         return None
     return None
 

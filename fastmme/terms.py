@@ -35,13 +35,15 @@ def _as_labels(groups):
 
 
 def _psd_cholesky(S) -> np.ndarray:
-    """Lower-triangular L with L Lᵀ = S for a positive semi-definite S (a zero pivot: a zero column)."""
+    """Lower-triangular L with L Lᵀ = S for a positive semi-definite S (a zero pivot: a zero column).  A
+    pivot is zero when at most 1e-14 of its own diagonal entry (column j is a combination of the earlier
+    ones to rounding), so that L of D S D is D L for any positive diagonal D: the test does not depend on
+    the scale of the term's covariates (fastmme.theta_scale)."""
     r = S.shape[0]
     L = np.zeros((r, r))
-    tol = 1e-14 * max(1.0, float(np.trace(S)))
     for j in range(r):
         d = S[j, j] - L[j, :j] @ L[j, :j]
-        if d <= tol:
+        if not d > 1e-14 * S[j, j]:
             continue
         L[j, j] = np.sqrt(d)
         L[j + 1:, j] = (S[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
