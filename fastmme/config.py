@@ -31,3 +31,5 @@ def index_dtype(largest: int):
     """np.int32 when every index stays below INDEX32_LIMIT, else np.int64."""
     import numpy as np
     return np.int32 if largest < INDEX32_LIMIT else np.int64
+
+RANK_TOL = 1e-7   # lme4's default tolerance for dropping aliased fixed-effect columns (spec, sparse_fixed)

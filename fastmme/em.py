@@ -22,7 +22,7 @@ from .errors import FastmmeError
 
 def em_theta(objective, theta) -> np.ndarray:
     """θ after one EM-REML step from θ (sparse path; REML)."""
-    if objective.dense is not None:
+    if not objective.ev.sparse_steps:
         raise FastmmeError("EM-REML steps use the sparse factor; build the objective with evaluator='cholmod'")
     obj = objective
     th = obj.check_theta(theta)

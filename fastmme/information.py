@@ -37,24 +37,6 @@ def _apply_T(objective, theta, vec, transpose=False):
     return out.reshape(vec.shape)
 
 
-def _model_solver(objective, theta):
-    """rhs (N × k, model order: v by term, X, y) ↦ M_aug⁻¹ rhs, with the current evaluator's factors."""
-    if objective.dense is not None:
-        T_flat = objective._T_flat(theta)
-        return lambda rhs: objective.dense.solve(T_flat, objective.t_offset, rhs)
-    objective.factorize(theta)
-    iperm, q = objective.system.iperm_z, objective.q
-
-    def solve(rhs):
-        s = np.array(rhs, dtype=float, copy=True)
-        s[iperm] = rhs[:q]
-        out = np.asarray(objective.chol.solve(s)).reshape(rhs.shape)
-        res = out.copy()
-        res[:q] = out[iperm]
-        return res
-    return solve
-
-
 def average_information(objective, theta, reml: bool, profiled: bool = True) -> np.ndarray:
     """The profiled AI matrix (n_θ × n_θ) at θ, from the current evaluator's solves (dense Schur or
     CHOLMOD); profiled=False: the (n_θ + 1)-square matrix in (θ, σ²).  With a known relationship matrix K (Var(v) = σ² K ⊗ I), a_i uses K ∂Λᵀ t and the
@@ -62,7 +44,7 @@ def average_information(objective, theta, reml: bool, profiled: bool = True) -> 
     pt, b = objective.pattern, objective.blocks
     spec = objective.spec
     q, p, N = objective.q, objective.p, objective.N
-    solve = _model_solver(objective, theta)
+    solve = objective.model_solver(theta)
     ey = np.zeros((N, 1))
     ey[-1] = 1.0
     x = solve(ey)[:, 0]

@@ -243,7 +243,7 @@ class MixedFit:
 
     def refit_ml(self) -> "MixedFit":
         """The same model fitted by maximum likelihood (what anova and profiles use)."""
-        from .api import design_model
+        from .model import design_model
         d = self.design
         model = design_model(d, reml=False)
         return MixedFit(core=model.fit(), design=d, model=model, formula=self.formula)

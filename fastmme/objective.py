@@ -17,25 +17,18 @@ order n.  Tests: tests/test_objective.py (dense GLS at random θ, lme4's devfun 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .assembly import Blocks, assemble, stack_terms
 from .cholmod import SparseCholesky, check_factor_memory, factor_column_counts, factor_fits, not_positive_definite
 from .errors import FastmmeError
+from .evaluators import LOG_2PI, SPARSE_GRADIENT_MAX_NNZ, CholmodEvaluator, Evaluation, SchurEvaluator  # noqa: F401
 from .information import average_information
 from .pattern import ZtZPattern
 from .spec import ModelSpec
 from .schur import MAX_DENSE, MAX_DENSE_P, DenseSchur, dense_size
 from .system import AugmentedSystem
 
-LOG_2PI = np.log(2.0 * np.pi)
-# above this many entries of L the selected inverse behind the gradient (a copy of L and Z, 24 bytes an
-# entry) is not attempted and BOBYQA runs.  With the supernodal selected inverse a Newton (AI-REML) step
-# costs about 4 evaluations and a fit takes 4-6 of them against BOBYQA's 25-30 evaluations (measured:
-# 210,000 animals, nnz(L) 22 M: 4 Newton steps 71 s, BOBYQA 29 evaluations 149 s, the same optimum)
-SPARSE_GRADIENT_MAX_NNZ = 300_000_000
 
 
 def dense_seconds(downdate_flops: float, m: float) -> float:
@@ -49,20 +42,6 @@ def cholmod_seconds(nnz_L: float, sum_sq_counts: float) -> float:
     """Estimated time of one CHOLMOD numeric factorisation from the factor's column counts (the same
     timings: 25 ns an entry of L and 0.5 ns a flop, Σ c_j², plus a fixed 0.3 ms)."""
     return 25e-9 * nnz_L + 0.5e-9 * sum_sq_counts + 0.3e-3
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    theta: np.ndarray
-    ldL2: float
-    ldRX2: float
-    pwrss: float
-
-    def deviance(self, n: int, p: int, sum_log_w: float, reml: bool) -> float:
-        if reml:
-            nmp = n - p
-            return self.ldL2 + self.ldRX2 - sum_log_w + nmp * (1.0 + LOG_2PI + np.log(self.pwrss / nmp))
-        return self.ldL2 - sum_log_w + n * (1.0 + LOG_2PI + np.log(self.pwrss / n))
 
 
 class ProfiledDeviance:
@@ -114,18 +93,22 @@ class ProfiledDeviance:
         self._fixed_last = has_sparse_fixed and not spec.reml
         self._last: Evaluation | None = None
         self._last_theta: np.ndarray | None = None
-        self._eval_cache: tuple | None = None
-        self._sparse_gradient_ok: bool | None = None
+        self._eval_cache: tuple | None = None      # (θ, Evaluation) of the last evaluation
         self._selinv_cache: tuple | None = None
         self._factor_counts = None   # the sparse factor's column counts, when _choose_evaluator made them
-        self.dense = None
         if evaluator not in ("auto", "cholmod", "dense"):
             raise FastmmeError(f"evaluator must be 'auto', 'cholmod' or 'dense'; got {evaluator!r}")
+        self.ev = CholmodEvaluator(self)           # the θ loop's evaluator (fastmme.evaluators)
         if dense_ok:
-            self.dense = DenseSchur(pattern, blocks)
-            if evaluator == "auto" and len(terms) > 1 and self.dense.pair_fraction < 1.0:
+            self.ev = SchurEvaluator(self, DenseSchur(pattern, blocks))
+            if evaluator == "auto" and len(terms) > 1 and self.ev.dense.pair_fraction < 1.0:
                 self._choose_evaluator()
-        self.evaluator = "dense" if self.dense is not None else "cholmod"
+        self.evaluator = self.ev.name
+
+    @property
+    def dense(self) -> DenseSchur | None:
+        """The dense Schur complement when it runs the θ loop, else None."""
+        return getattr(self.ev, "dense", None)
 
     @property
     def system(self) -> AugmentedSystem:
@@ -171,8 +154,7 @@ class ProfiledDeviance:
 
     def release(self) -> None:
         """Free what the next evaluation makes again (the dense evaluator's workspace)."""
-        if self.dense is not None:
-            self.dense.release()
+        self.ev.release()
         self._eval_cache = None
 
     def set_blocks(self, blocks: Blocks) -> None:
@@ -180,8 +162,7 @@ class ProfiledDeviance:
         self.blocks = blocks
         if self._system is not None:
             self._system.set_response(blocks)
-        if self.dense is not None:
-            self.dense.set_blocks(blocks)
+        self.ev.set_blocks(blocks)
         self._last_theta = None
         self._eval_cache = None
 
@@ -192,7 +173,7 @@ class ProfiledDeviance:
         no test.  The choice is made from counts, not timings, so that the same data always take the
         same path (a timed choice flipped between runs on small designs, and with it the optimiser:
         θ then differed by 1e-6).  A sparse factor that would not fit in memory keeps the dense one."""
-        d, pt = self.dense, self.pattern
+        d, pt = self.ev.dense, self.pattern
         deg = np.diff(d.lev_ptr).astype(np.float64)
         rs = float(pt.r[d.s])
         counts = factor_column_counts(self.system.matrix()).astype(np.float64)
@@ -201,7 +182,7 @@ class ProfiledDeviance:
             "dense": dense_seconds(rs * rs * float(np.sum(deg * (deg + 1) / 2)), float(d.m)),
             "cholmod": cholmod_seconds(float(counts.sum()), float(np.sum(counts * counts)))}
         if not costs["dense"] <= costs["cholmod"] and factor_fits(counts):
-            self.dense = None
+            self.ev = CholmodEvaluator(self)
 
     # ---- θ ----------------------------------------------------------------------------------
     def check_theta(self, theta) -> np.ndarray:
@@ -250,62 +231,32 @@ class ProfiledDeviance:
         self._last_theta = th
 
     def evaluate(self, theta) -> Evaluation:
-        """(ldL2, ldRX2, r²) at θ from the faster evaluator (dense Schur or CHOLMOD)."""
-        if self.dense is None:
-            self.factorize(theta)
-            return self._last
+        """(ldL2, ldRX2, r²) at θ from the θ loop's evaluator (dense Schur or CHOLMOD)."""
         th = self.check_theta(theta)
         if self._eval_cache is not None and np.array_equal(th, self._eval_cache[0]):
             return self._eval_cache[1]
-        out = self.dense.evaluate(self._T_flat(th), self.t_offset)
-        if out is None:
-            raise not_positive_definite(th)
-        ev = Evaluation(theta=th, ldL2=out[0], ldRX2=out[1], pwrss=out[2])
+        ev = self.ev.evaluate(th)
         self._eval_cache = (th, ev)
         return ev
 
     @property
     def has_gradient(self) -> bool:
         """The analytic gradient: from the dense Schur evaluator's inverse, or from the selected inverse
-        of the sparse factor (fastmme.sparse_gradient; exact, with or without relationship matrices).
-        The sparse one is not attempted for factors above SPARSE_GRADIENT_MAX_NNZ or whose selected
-        inverse would not fit in half the available memory: BOBYQA runs then."""
-        if self.dense is not None:
-            return True
-        if self._sparse_gradient_ok is None:
-            if self._last is None:          # nnz(L) is known after a numeric factorisation
-                self.factorize(np.concatenate([t.theta_start() for t in self.spec.terms]))
-            from .cholmod import available_memory
-            self._sparse_gradient_ok = self.chol.nnz_L() <= SPARSE_GRADIENT_MAX_NNZ and \
-                self.chol.selected_inverse_bytes() <= 0.5 * available_memory()
-        return self._sparse_gradient_ok
+        of the sparse factor (fastmme.sparse_gradient; exact, with or without relationship matrices)."""
+        return self.ev.has_gradient
+
+    def information(self, theta, reml: bool) -> np.ndarray:
+        """The average-information matrix at θ (fastmme.information), from the evaluator's solves."""
+        return average_information(self, theta, reml)
 
     def deviance_and_gradient(self, theta, reml: bool | None = None, information: bool = False):
-        """(criterion, ∂criterion/∂θ) at θ, from one dense Schur evaluation and its selected inverse;
-        with information=True also the average-information approximation of the Hessian
+        """(criterion, ∂criterion/∂θ) at θ, from one evaluation and its (selected) inverse; with
+        information=True also the average-information approximation of the Hessian
         (fastmme.information), from solves with the same factors."""
         reml = self.spec.reml if reml is None else reml
         self._check_criterion(reml)
         th = self.check_theta(theta)
-        if self.dense is None:
-            from .sparse_gradient import sparse_gradient
-            f = self.deviance(th, reml)
-            H = average_information(self, th, reml) if information else None
-            grad = sparse_gradient(self, th, reml)
-            return (f, grad, H) if information else (f, grad)
-        T = self._T_flat(th)
-        out = self.dense.evaluate(T, self.t_offset)
-        if out is None:
-            raise not_positive_definite(th)
-        ev = Evaluation(theta=th, ldL2=out[0], ldRX2=out[1], pwrss=out[2])
-        self._eval_cache = (th, ev)
-        H = average_information(self, th, reml) if information else None
-        try:
-            gT = self.dense.gradient(T, self.t_offset, reml)
-        except np.linalg.LinAlgError:
-            raise not_positive_definite(th) from None
-        grad = np.concatenate([t.lambda_jacobian() @ gT[o:o + t.r * t.r]
-                               for t, o in zip(self.spec.terms, self.t_offset)])
+        ev, grad, H = self.ev.deviance_and_gradient(th, reml, information)
         f = ev.deviance(self.blocks.n, self.p_df, self.blocks.sum_log_w, reml)
         return (f, grad, H) if information else (f, grad)
 
@@ -321,25 +272,14 @@ class ProfiledDeviance:
         """(u, beta, pwrss, x): spherical modes u (caller's order), BLUEs, r², and x = M_aug⁻¹ e_y (system
         order when CHOLMOD solves; model order — u by term, X, y — from the dense evaluator)."""
         N, q, p = self.N, self.q, self.p
-        e = np.zeros(N)
-        e[N - 1] = 1.0
-        if self.dense is not None:
-            x = self._dense_solve(theta, e[:, None])[:, 0]
-            sol = -x[:N - 1] / x[N - 1]
-            return sol[:q].copy(), sol[q:q + p].copy(), 1.0 / x[N - 1], x
-        self.factorize(theta)
-        x = np.asarray(self.chol.solve(e)).reshape(-1)
+        x, order = self.ev.solve_y(self.check_theta(theta))
         sol = -x[:N - 1] / x[N - 1]
-        u = sol[self.system.iperm_z]
-        beta = sol[q:q + p].copy()
-        return u, beta, 1.0 / x[N - 1], x
+        u = sol[:q].copy() if order == "model" else sol[self.system.iperm_z]
+        return u, sol[q:q + p].copy(), 1.0 / x[N - 1], x
 
-    def _dense_solve(self, theta, B) -> np.ndarray:
-        th = self.check_theta(theta)
-        try:
-            return self.dense.solve(self._T_flat(th), self.t_offset, B)
-        except np.linalg.LinAlgError:
-            raise not_positive_definite(th) from None
+    def model_solver(self, theta):
+        """rhs (N × k, model order: v by term, X, y) ↦ M_aug⁻¹ rhs, with the evaluator's factors at θ."""
+        return self.ev.model_solver(self.check_theta(theta))
 
     def unscaled_beta_cov(self, theta) -> np.ndarray:
         """(R_Xᵀ R_X)⁻¹ = [M⁻¹]_XX = [M_aug⁻¹]_XX − x_X x_Xᵀ / x_y, with x = M_aug⁻¹ e_y; Var(β̂) = σ² times it."""
@@ -348,11 +288,7 @@ class ProfiledDeviance:
             return np.zeros((0, 0))
         E = np.zeros((N, p + 1))
         E[q:, :] = np.eye(p + 1)
-        if self.dense is not None:
-            G = self._dense_solve(theta, E)
-        else:
-            self.factorize(theta)
-            G = np.asarray(self.chol.solve(E))
+        G = self.ev.solve_fixed(self.check_theta(theta), E)
         x = G[:, p]
         U = G[q:q + p, :p] - np.outer(x[q:q + p], x[q:q + p]) / x[-1]
         return 0.5 * (U + U.T)

@@ -176,9 +176,9 @@ class PartitionedDesign:
         i = [self.x_names[k] for k in self.kept].index("(Intercept)")
         return np.array([b.n, b.yty + 2 * c * b.Xty[i] + c * c * b.XtX[i, i]])
 
-    def model(self, reml: bool):
-        """The fastmme.Model of these blocks (REML or ML: the blocks do not depend on it)."""
-        from .api import Model
+    def spec(self, reml: bool):
+        """The row-free ModelSpec of these blocks (REML or ML: the blocks do not depend on it); the Model is
+        fastmme.model.design_model's (this module builds blocks, never a Model)."""
         from .spec import ModelSpec, _check_terms
         n = self.blocks.n
         terms, names = _check_terms(self.terms, n, rows=False)
@@ -190,10 +190,9 @@ class PartitionedDesign:
         shift = np.zeros(p)
         if self.plan.center:                    # the workers took c off the response: the intercept has it
             shift[x_names.index("(Intercept)")] = self.plan.center
-        spec = ModelSpec(y=np.zeros(0), X=np.zeros((0, p)), x_names=x_names,
+        return ModelSpec(y=np.zeros(0), X=np.zeros((0, p)), x_names=x_names,
                          dropped=tuple(self.dropped), weights=np.zeros(0), has_weights=self.weights is not None,
                          terms=terms, term_names=names, reml=bool(reml), n_rows=int(n), shift=shift)
-        return Model.from_blocks(spec, self.blocks, self.pattern, self.kept)
 
     def fitted_and_residuals(self, predictor, sigma: float | None = None):
         """(fitted, residuals[, scaled residuals]) as Dask series, partition by partition."""

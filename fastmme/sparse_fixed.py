@@ -30,8 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from .config import RANK_TOL
 from .errors import FastmmeError, RankDeficiencyWarning
-from .spec import RANK_TOL
 from .terms import _as_labels
 
 

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from .config import RANK_TOL
 from .errors import FastmmeError, RankDeficiencyWarning
 from .terms import Term
-
-RANK_TOL = 1e-7  # lme4's default tolerance for dropping aliased fixed-effect columns
 
 
 @dataclass(frozen=True)
