@@ -28,6 +28,7 @@ from . import cholmod
 from .cholmod import not_positive_definite
 from .config import SINGLE_BLAS_THREAD_M
 from .sparse_gradient import sparse_gradient
+from .terms import theta_start
 
 LOG_2PI = np.log(2.0 * np.pi)
 # above this many entries of L the selected inverse behind the gradient (a copy of L and Z, 24 bytes an
@@ -133,7 +134,7 @@ class CholmodEvaluator:
         obj = self.objective
         if self._gradient_ok is None:
             if obj._last is None:          # nnz(L) is known after a numeric factorisation
-                obj.factorize(np.concatenate([t.theta_start() for t in obj.spec.terms]))
+                obj.factorize(theta_start(obj.spec.terms))
             self._gradient_ok = obj.chol.nnz_L() <= SPARSE_GRADIENT_MAX_NNZ and \
                 obj.chol.selected_inverse_bytes() <= 0.5 * cholmod.available_memory()
         return self._gradient_ok

@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from .checks import no_complete_rows
 from .columns import Columns, encode
 from .errors import FastmmeError
 from .formula import ParsedFormula, RandomTerm, parse, point_at
@@ -213,8 +214,7 @@ def _build_design(formula: str, data, weights, relmat=None, sparse_fixed=None) -
     kept = df.loc[~incomplete] if incomplete.any() else df     # no copy when nothing is dropped
     n_dropped = int(incomplete.sum())
     if len(kept) == 0:
-        raise FastmmeError("every row has a missing value in a column the model uses: check how missing values are "
-                           "coded and which columns the formula names")
+        raise no_complete_rows()
     if isinstance(weights, str):
         w = kept[weights].to_numpy(float)
     elif w is not None:

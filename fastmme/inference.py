@@ -24,6 +24,7 @@ from .errors import FastmmeError
 from .lazy import scipy_stats
 from .objective import ProfiledDeviance
 from .optimize import minimize_bobyqa
+from .terms import theta_lower
 
 
 # ---- finite differences ----------------------------------------------------------------------
@@ -263,7 +264,7 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
                           yty=b.yty - 2 * v * b.Xty[j] + v * v * b.XtX[j, j], sum_log_w=b.sum_log_w, n=b.n)
 
         red = ProfiledDeviance(red_spec, blocks_at(beta_ml[j]), ml.pattern, perm_z=ml.perm_z)
-        lower = np.concatenate([t.theta_lower() for t in terms])
+        lower = theta_lower(terms)
         warm = {"x": np.asarray(theta_ml, dtype=float).copy()}
 
         def zeta(v, j=j, red=red, warm=warm, blocks_at=blocks_at, lower=lower):

@@ -17,6 +17,7 @@ from .optimize import MAXEVAL, OptSummary, certify, minimize_bobyqa, minimize_ne
 from .results import FitResult, build_result
 from .spec import make_spec
 from .start import initial_step, moment_start
+from .terms import theta_lower, theta_lower_free, theta_start
 from .theta_scale import Scaled
 
 
@@ -57,11 +58,11 @@ class Model:
 
     @property
     def theta_lower(self) -> np.ndarray:
-        return np.concatenate([t.theta_lower() for t in self.spec.terms])
+        return theta_lower(self.spec.terms)
 
     @property
     def theta_start(self) -> np.ndarray:
-        return np.concatenate([t.theta_start() for t in self.spec.terms])
+        return theta_start(self.spec.terms)
 
     @property
     def theta_names(self) -> list:
@@ -139,19 +140,18 @@ def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEV
     gradient methods stopped short (a maximal subjects × items model: 5825.03 against 5822.71).
     Scalar and diagonal terms keep the bound 0.  optimize.certify then puts θ̂ in canonical form and
     checks the gradient there."""
-    lower = np.concatenate([t.theta_lower() for t in objective.spec.terms])
-    free = np.concatenate([np.full(t.n_theta, -np.inf) if t.structure == "unstructured" and t.r >= 2
-                           else t.theta_lower() for t in objective.spec.terms])
+    lower = theta_lower(objective.spec.terms)
+    free = theta_lower_free(objective.spec.terms)
     sc = Scaled.of(objective)           # θ in units free of the covariates' scale (theta_scale.py)
     step = False
     if start is None:                   # single-term fits, or T = I in those units
         th0 = moment_start(objective, compare=not objective.has_gradient)
         if th0 is None:
-            th0 = sc.from_scaled(np.concatenate([t.theta_start() for t in objective.spec.terms]))
+            th0 = sc.from_scaled(theta_start(objective.spec.terms))
         else:
             step = True
     elif isinstance(start, str) and start == "lme4":      # lme4's T = I in lme4's θ
-        th0 = np.concatenate([t.theta_start() for t in objective.spec.terms])
+        th0 = theta_start(objective.spec.terms)
     else:
         th0 = objective.check_theta(start)
     th0 = sc.to_scaled(th0)

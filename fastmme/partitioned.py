@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from .assembly import Blocks, PartialBlocks
-from .errors import FastmmeError, RankDeficiencyWarning
+from .checks import check_enough_rows, check_weights, no_complete_rows, warn_aliased
+from .errors import FastmmeError
 from .columns import encode
 from .formula import FormulaError, parse, point_at
 from .frame import _check_columns, _group_labels, _relmats, model_variables
@@ -90,9 +91,7 @@ class RowPlan:
             w = np.ones(n)
         else:
             w = part[self.weights].to_numpy(float)
-            if np.any(w <= 0) or not np.all(np.isfinite(w)):
-                raise FastmmeError(f"weights must be positive and finite; column {self.weights!r} has "
-                                   f"{int(np.sum(~(w > 0)))} zero, negative or infinite value(s) in a partition")
+            check_weights(w, f" in column {self.weights!r} of a partition")
         for name, a in (("the response", y), ("the fixed-effect columns", X), ("the random-effect columns", zcat)):
             if not np.all(np.isfinite(a)):
                 raise FastmmeError(f"{name} contain NaN or inf after the formula's transformations; "
@@ -183,9 +182,7 @@ class PartitionedDesign:
         n = self.blocks.n
         terms, names = _check_terms(self.terms, n, rows=False)
         p = len(self.kept)
-        if n <= p:
-            raise FastmmeError(f"{n} observations for {p} fixed effects: need more observations "
-                               "than fixed-effect columns")
+        check_enough_rows(n, p)
         x_names = tuple(self.x_names[i] for i in self.kept)
         shift = np.zeros(p)
         if self.plan.center:                    # the workers took c off the response: the intercept has it
@@ -273,8 +270,7 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
     got = list(_guarded(lambda: dask.compute(*lazy)))
     n_rows, n_kept = int(got.pop(0)), int(got.pop(0))
     if n_kept == 0:
-        raise FastmmeError("every row has a missing value in a column the model uses: check how missing values are "
-                           "coded and which columns the formula names")
+        raise no_complete_rows()
     levels, known = [], []
     for t, u in zip(pf.random, group_uniques):
         if u is None:
@@ -337,10 +333,8 @@ def build_design(formula: str, ddf, weights=None, relmat=None, sparse_fixed=None
     from .spec import drop_aliased_gram
     x_names = list(fixed.names)
     keep, _, dropped = drop_aliased_gram(total.XtX, x_names)
+    warn_aliased(dropped, stacklevel=3)
     if dropped:
-        warnings.warn(f"fixed-effect model matrix is rank deficient: dropping {len(dropped)} column(s) "
-                      f"{', '.join(dropped)} (aliased with the others); their effects are not estimable",
-                      RankDeficiencyWarning, stacklevel=3)
         total = Blocks(total.zz, np.ascontiguousarray(total.ZtX[:, keep]), total.Zty,
                        np.ascontiguousarray(total.XtX[np.ix_(keep, keep)]), total.Xty[keep], total.yty,
                        total.sum_log_w, total.n)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import FastmmeError
+from .terms import theta_lower
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance
 
@@ -264,7 +265,9 @@ class FitResult:
 
     # ---- presentation ----------------------------------------------------------------------
     def summary(self) -> str:
-        return format_summary(self)
+        """lme4-style text summary (fastmme.summary: the same formatter as a formula fit's, with t values)."""
+        from .summary import summary_text
+        return summary_text(self)
 
     def __repr__(self) -> str:
         return self.summary()
@@ -371,7 +374,7 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         lo += f.n_levels
     dev = objective.unprofiled_deviance(theta, np.sqrt(sigma2), spec.reml) if given else \
         objective.deviance(theta, spec.reml)
-    lower = np.concatenate([t.theta_lower() for t in spec.terms])
+    lower = theta_lower(spec.terms)
     names = []
     for k, t in enumerate(spec.terms):           # lme4 names θ by the grouping factor
         names += t.theta_names(t.name or f"g{k + 1}")
@@ -387,57 +390,3 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         _objective=objective, _kept_columns=_freeze(kept_columns), sparse_fixed=tuple(sparse_fixed),
         optimizer=opt.method, certificate=opt.certificate if opt.method else "", fallbacks=tuple(opt.fallbacks),
     )
-
-
-def optimizer_lines(res: FitResult) -> list:
-    """The summary's optimiser lines, as lme4 prints its optimizer and convergence code: always the
-    method and its certificate, then every fallback, then non-convergence."""
-    if not res.optimizer:
-        return [f"θ not optimised: {res.optimizer_message}"]
-    out = [f"optimizer: {res.certificate} — {'converged' if res.converged else 'NOT converged'}"]
-    out += [f"  fallback: {f}" for f in res.fallbacks]
-    if not res.converged:
-        out.append(f"optimiser did not converge: {res.optimizer_message}")
-    return out
-
-
-def sparse_fixed_lines(res: FitResult) -> list:
-    """One summary line per sparse fixed factor: levels, zeroed levels, connected sets."""
-    out = []
-    for f in res._objective.spec.sparse_factors:
-        sets = int(f.sets.max()) + 1
-        out.append(f"sparse fixed factor {f.name}: {f.n_levels} levels, {int(f.zeroed.sum())} set to zero, "
-                   f"{sets} connected set{'s' if sets > 1 else ''} (estimates: fixed_levels('{f.name}'))")
-    return out
-
-
-def format_summary(res: FitResult) -> str:
-    """lme4-style text summary."""
-    lines = [f"Linear mixed model fit by {'REML' if res.reml else 'maximum likelihood'} (fastmme)"]
-    if res.reml:
-        lines.append(f"REML criterion at convergence: {res.deviance:.4f}")
-    else:
-        lines.append("     AIC      BIC   logLik deviance")
-        lines.append(f"{res.aic:8.1f} {res.bic:8.1f} {res.loglik:8.1f} {res.deviance:8.1f}")
-    lines += ["", "Random effects:", f" {'Groups':<10} {'Name':<14} {'Variance':>10} {'Std.Dev.':>9}  Corr"]
-    for nm, zn, S in zip(res.term_names, res.z_names, res.covariances):
-        sd = np.sqrt(np.diag(S))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = S / np.outer(sd, sd)
-        for a, name in enumerate(zn):
-            c = " ".join(f"{corr[a, b]:5.2f}" if np.isfinite(corr[a, b]) else "  NaN" for b in range(a))
-            lines.append(f" {nm if a == 0 else '':<10} {name:<14} {S[a, a]:>10.4g} {sd[a]:>9.4g}  {c}")
-    lines.append(f" {'Residual':<10} {'':<14} {res.sigma ** 2:>10.4g} {res.sigma:>9.4g}")
-    groups = ", ".join(f"{nm}, {len(lv)}" for nm, lv in zip(res.term_names, res.levels))
-    lines.append(f"Number of obs: {res.nobs}, groups:  {groups}")
-    lines += ["", "Fixed effects:", f"{'':<14} {'Estimate':>10} {'Std. Error':>10} {'t value':>8}"]
-    for nm, b, se in zip(res.x_names, res.beta, res.beta_se):
-        lines.append(f"{nm:<14} {b:>10.4f} {se:>10.4f} {b / se:>8.3f}")
-    lines += sparse_fixed_lines(res)
-    if res.dropped:
-        lines.append(f"fixed-effect columns dropped as aliased: {', '.join(res.dropped)}")
-    if res.singular:
-        lines.append("boundary (singular) fit: a variance or correlation is estimated on its boundary")
-    lines += optimizer_lines(res)
-    lines.append(f"({res.n_evals} evaluations of the profiled criterion)")
-    return "\n".join(lines)

@@ -7,14 +7,14 @@ Tests: tests/test_bad_input.py.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 
+from .checks import check_enough_rows, check_weights, warn_aliased
 from .config import RANK_TOL
-from .errors import FastmmeError, RankDeficiencyWarning
+from .errors import FastmmeError
 from .terms import Term
 
 
@@ -244,15 +244,10 @@ def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True, spa
         w = np.broadcast_to(np.float64(1.0), (n,))      # unit weights without n stored values
     else:
         w = _vector("weights", weights, n)
-        if np.any(w <= 0):
-            raise FastmmeError(f"weights must be positive; {int(np.sum(w <= 0))} are zero or negative — "
-                               "drop those observations instead of giving them weight 0")
+        check_weights(w)
     terms_t, term_names = _check_terms(terms, n)
     Xk, kept, dropped = drop_aliased(Xa, names)
-    if dropped:
-        warnings.warn(f"fixed-effect model matrix is rank deficient: dropping {len(dropped)} column(s) "
-                      f"{', '.join(dropped)} (aliased with the others); their effects are not estimable",
-                      RankDeficiencyWarning, stacklevel=3)
+    warn_aliased(dropped, stacklevel=3)
     factors = ()
     if sparse_fixed:
         from .sparse_fixed import resolve
@@ -261,9 +256,7 @@ def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True, spa
         factors, Xk, kept, more = resolve(sparse_fixed, Xk, kept)
         dropped = list(dropped) + list(more)
     p_df = Xk.shape[1] + sum(f.n_estimable for f in factors)
-    if n <= p_df:
-        raise FastmmeError(f"{n} observations for {p_df} fixed effects: need more observations "
-                           "than fixed-effect columns")
+    check_enough_rows(n, p_df)
     off = None if offset is None else _vector("offset", offset, n)
     yv.setflags(write=False)
     Xk = np.ascontiguousarray(Xk)

@@ -18,6 +18,7 @@ from .assembly import Blocks
 from .errors import NotPositiveDefinite
 from .optimize import minimize_bobyqa, minimize_newton
 from .pattern import ZtZPattern
+from .terms import theta_lower, theta_start
 from .theta_scale import Scaled
 
 
@@ -101,13 +102,13 @@ def moment_start(objective, compare: bool = True) -> np.ndarray | None:
     sigma2 = max(float(np.mean(est)), 0.05 * s2_min)
     d = Scaled.of(objective).d                  # the floor and the size test in θ units free of scale
     theta0 = np.concatenate([th * np.sqrt(s2 / sigma2) for th, s2, _ in fits]) * d
-    lower = np.concatenate([t.theta_lower() for t in terms])
+    lower = theta_lower(terms)
     theta0 = np.where(lower == 0, np.maximum(theta0, 1e-3), theta0)
     big = np.max(np.abs(theta0)) > 5.0
     theta0 = theta0 / d
     if not compare and not floored and not big:
         return theta0
-    default = np.concatenate([t.theta_start() for t in terms])
+    default = theta_start(terms)
     try:
         if objective.deviance(theta0) < objective.deviance(default):
             return theta0

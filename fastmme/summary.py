@@ -1,4 +1,6 @@
-"""lme4-style summaries of a formula fit, as text (terminal) and HTML (notebooks).
+"""lme4-style summaries, as text (terminal) and HTML (notebooks): the one formatter for both a formula
+fit (MixedFit: lmerTest's Satterthwaite df and p-values, the formula, scaled residuals) and an array
+fit (FitResult: t values only).
 
 The content of lme4's summary(lmer) with lmerTest's Satterthwaite p-values.  Tests:
 tests/test_summary.py (a stable snapshot).
@@ -6,11 +8,66 @@ tests/test_summary.py (a stable snapshot).
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .results import optimizer_lines, sparse_fixed_lines
+
+@dataclass(frozen=True)
+class View:
+    """What a summary shows besides the FitResult (`core`): from a MixedFit (view_of_fit) or from the
+    FitResult alone (view_of_result)."""
+    core: object
+    coef_table: pd.DataFrame        # Estimate, Std. Error[, df], t value[, Pr(>|t|)]
+    ngroups: dict
+    formula: str | None = None      # None: an array fit (no formula, no Satterthwaite)
+    weights: bool = False
+    residual_lines: tuple = ()      # the scaled-residual quantiles, or the partitions' line
+    n_dropped: int = 0
+    partitioned: bool = False
+
+
+def view_of_fit(fit) -> View:
+    """A MixedFit's summary: Satterthwaite's df (lmerTest), the scaled residuals' quantiles."""
+    if fit.partitioned:        # the residuals live on the cluster: quantiles would be another pass
+        res = ("", f"Rows: {fit.nobs} assembled from {fit.design.frame.npartitions} partitions "
+               "(scaled residuals: fit.scaled_residuals, a Dask series)")
+    else:
+        q = np.quantile(fit.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
+        res = ("", "Scaled residuals:", "     Min       1Q   Median       3Q      Max", " ".join(f"{v:8.4f}" for v in q))
+    return View(core=fit.core, coef_table=fit.coef_table, ngroups=fit.ngroups, formula=fit.formula,
+                weights=fit.design.weights is not None, residual_lines=res, n_dropped=fit.n_dropped,
+                partitioned=fit.partitioned)
+
+
+def view_of_result(res) -> View:
+    """A FitResult's summary: t values (no df without the formula fit's Satterthwaite computation)."""
+    beta, se = np.array(res.beta), np.array(res.beta_se)
+    table = pd.DataFrame({"Estimate": beta, "Std. Error": se, "t value": beta / se}, index=list(res.x_names))
+    return View(core=res, coef_table=table, ngroups={nm: len(lv) for nm, lv in zip(res.term_names, res.levels)})
+
+
+def optimizer_lines(res) -> list:
+    """The summary's optimiser lines, as lme4 prints its optimizer and convergence code: always the
+    method and its certificate, then every fallback, then non-convergence."""
+    if not res.optimizer:
+        return [f"θ not optimised: {res.optimizer_message}"]
+    out = [f"optimizer: {res.certificate} — {'converged' if res.converged else 'NOT converged'}"]
+    out += [f"  fallback: {f}" for f in res.fallbacks]
+    if not res.converged:
+        out.append(f"optimiser did not converge: {res.optimizer_message}")
+    return out
+
+
+def sparse_fixed_lines(res) -> list:
+    """One summary line per sparse fixed factor: levels, zeroed levels, connected sets."""
+    out = []
+    for f in res._objective.spec.sparse_factors:
+        sets = int(f.sets.max()) + 1
+        out.append(f"sparse fixed factor {f.name}: {f.n_levels} levels, {int(f.zeroed.sum())} set to zero, "
+                   f"{sets} connected set{'s' if sets > 1 else ''} (estimates: fixed_levels('{f.name}'))")
+    return out
 
 
 def _pval(p) -> str:
@@ -25,81 +82,84 @@ def _stars(p) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "." if p < 0.1 else ""
 
 
-def random_effects_table(fit) -> pd.DataFrame:
+def random_effects_table(v: View) -> pd.DataFrame:
     rows = []
-    for g, zn, S in zip(fit.core.term_names, fit.core.z_names, fit.core.covariances):
+    for g, zn, S in zip(v.core.term_names, v.core.z_names, v.core.covariances):
         sd = np.sqrt(np.diag(S))
         for a, name in enumerate(zn):
             corr = [S[a, b] / (sd[a] * sd[b]) if sd[a] * sd[b] > 0 else np.nan for b in range(a)]
             rows.append({"Groups": g if a == 0 else "", "Name": name, "Variance": S[a, a], "Std.Dev.": sd[a],
                          "Corr": " ".join(f"{c:5.2f}" for c in corr)})
-    rows.append({"Groups": "Residual", "Name": "", "Variance": fit.sigma ** 2, "Std.Dev.": fit.sigma, "Corr": ""})
+    rows.append({"Groups": "Residual", "Name": "", "Variance": v.core.sigma ** 2, "Std.Dev.": v.core.sigma, "Corr": ""})
     return pd.DataFrame(rows)
 
 
-def fixed_effects_table(fit) -> pd.DataFrame:
-    ct = fit.coef_table.copy()
-    ct[""] = [_stars(p) for p in ct["Pr(>|t|)"]]
+def fixed_effects_table(v: View) -> pd.DataFrame:
+    ct = v.coef_table.copy()
+    if "Pr(>|t|)" in ct:
+        ct[""] = [_stars(p) for p in ct["Pr(>|t|)"]]
     return ct
 
 
-def _header(fit) -> list:
-    lines = [f"Linear mixed model fit by {'REML' if fit.reml else 'maximum likelihood'} "
-             f"(fastmme); t-tests use Satterthwaite's method", f"Formula: {fit.formula}"]
-    if fit.design.weights is not None:
+def _header(v: View) -> list:
+    core = v.core
+    fit_by = f"Linear mixed model fit by {'REML' if core.reml else 'maximum likelihood'} (fastmme)"
+    lines = [fit_by] if v.formula is None else [f"{fit_by}; t-tests use Satterthwaite's method", f"Formula: {v.formula}"]
+    if v.weights:
         lines.append("Weights: prior weights")
-    if fit.reml:
-        lines.append(f"REML criterion at convergence: {fit.deviance:.4f}")
+    if core.reml:
+        lines.append(f"REML criterion at convergence: {core.deviance:.4f}")
     else:
         lines.append(f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10}")
-        lines.append(f"{fit.aic:10.1f} {fit.bic:10.1f} {fit.loglik:10.1f} {fit.deviance:10.1f}")
+        lines.append(f"{core.aic:10.1f} {core.bic:10.1f} {core.loglik:10.1f} {core.deviance:10.1f}")
     return lines
 
 
-def _messages(fit) -> list:
+def _messages(v: View) -> list:
     out = []
-    if fit.n_dropped:
-        out.append(f"{fit.n_dropped} observation(s) with missing values dropped")
-    out += sparse_fixed_lines(fit.core)
-    if fit.core.dropped:
-        out.append(f"fixed-effect columns dropped as aliased: {', '.join(fit.core.dropped)}")
-    if fit.singular:
+    if v.n_dropped:
+        out.append(f"{v.n_dropped} observation(s) with missing values dropped")
+    out += sparse_fixed_lines(v.core)
+    if v.core.dropped:
+        out.append(f"fixed-effect columns dropped as aliased: {', '.join(v.core.dropped)}")
+    if v.core.singular:
         out.append("boundary (singular) fit: a variance is estimated as 0 or a correlation as ±1")
-    return out + optimizer_lines(fit.core)
+    return out + optimizer_lines(v.core)
 
 
 def summary_text(fit) -> str:
-    lines = _header(fit)
-    if fit.partitioned:        # the residuals live on the cluster: quantiles would be another pass
-        lines += ["", f"Rows: {fit.nobs} assembled from {fit.design.frame.npartitions} partitions "
-                  "(scaled residuals: fit.scaled_residuals, a Dask series)", "", "Random effects:"]
-    else:
-        q = np.quantile(fit.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
-        lines += ["", "Scaled residuals:", "     Min       1Q   Median       3Q      Max",
-                  " ".join(f"{v:8.4f}" for v in q), "", "Random effects:"]
-    re = random_effects_table(fit)
+    """The summary of a MixedFit, or of a FitResult (anything else with a `core` is taken as a MixedFit)."""
+    v = view_of_fit(fit) if hasattr(fit, "core") else view_of_result(fit)
+    core = v.core
+    lines = _header(v) + list(v.residual_lines) + ["", "Random effects:"]
+    re = random_effects_table(v)
     lines.append(f" {'Groups':<12} {'Name':<14} {'Variance':>10} {'Std.Dev.':>9} Corr")
     for _, r in re.iterrows():
         lines.append(f" {r['Groups']:<12} {r['Name']:<14} {r['Variance']:>10.4g} {r['Std.Dev.']:>9.4g} {r['Corr']}")
-    groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
-    lines.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
-    fe = fixed_effects_table(fit)
+    groups = ", ".join(f"{g}, {n}" for g, n in v.ngroups.items())
+    lines.append(f"Number of obs: {core.nobs}, groups:  {groups}")
+    fe = fixed_effects_table(v)
     lines += ["", "Fixed effects:"]
     w = max([len(s) for s in fe.index] + [8])
-    lines.append(f"{'':<{w}} {'Estimate':>11} {'Std. Error':>11} {'df':>9} {'t value':>8} {'Pr(>|t|)':>9}")
-    for name, r in fe.iterrows():
-        lines.append(f"{name:<{w}} {r['Estimate']:>11.5g} {r['Std. Error']:>11.4g} {r['df']:>9.2f} "
-                     f"{r['t value']:>8.3f} {_pval(r['Pr(>|t|)']):>9} {r['']}")
-    lines.append("---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
-    p = len(fit.core.beta)
+    if "df" in fe:
+        lines.append(f"{'':<{w}} {'Estimate':>11} {'Std. Error':>11} {'df':>9} {'t value':>8} {'Pr(>|t|)':>9}")
+        for name, r in fe.iterrows():
+            lines.append(f"{name:<{w}} {r['Estimate']:>11.5g} {r['Std. Error']:>11.4g} {r['df']:>9.2f} "
+                         f"{r['t value']:>8.3f} {_pval(r['Pr(>|t|)']):>9} {r['']}")
+        lines.append("---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+    else:
+        lines.append(f"{'':<{w}} {'Estimate':>11} {'Std. Error':>11} {'t value':>8}")
+        for name, r in fe.iterrows():
+            lines.append(f"{name:<{w}} {r['Estimate']:>11.5g} {r['Std. Error']:>11.4g} {r['t value']:>8.3f}")
+    p = len(core.beta)
     if 1 < p <= 12:
-        se = np.array(fit.core.beta_se)
-        C = np.array(fit.core.beta_cov) / np.outer(se, se)
-        short = [n[:6] for n in fit.core.x_names]
+        se = np.array(core.beta_se)
+        C = np.array(core.beta_cov) / np.outer(se, se)
+        short = [n[:6] for n in core.x_names]
         lines += ["", "Correlation of Fixed Effects:", f"{'':<{w}} " + " ".join(f"{s:>6}" for s in short[:-1])]
         for i in range(1, p):
-            lines.append(f"{fit.core.x_names[i]:<{w}} " + " ".join(f"{C[i, j]:6.3f}" for j in range(i)))
-    msgs = _messages(fit)
+            lines.append(f"{core.x_names[i]:<{w}} " + " ".join(f"{C[i, j]:6.3f}" for j in range(i)))
+    msgs = _messages(v)
     if msgs:
         lines.append("")
         lines += msgs
@@ -107,10 +167,11 @@ def summary_text(fit) -> str:
 
 
 def summary_html(fit) -> str:
-    head = "<br>".join(html.escape(s) for s in _header(fit))
-    re = random_effects_table(fit).to_html(index=False, float_format=lambda v: f"{v:.4g}")
-    fe = fixed_effects_table(fit).to_html(float_format=lambda v: f"{v:.4g}")
-    groups = ", ".join(f"{html.escape(str(g))}: {n}" for g, n in fit.ngroups.items())
-    msgs = "".join(f"<p><em>{html.escape(m)}</em></p>" for m in _messages(fit))
+    v = view_of_fit(fit) if hasattr(fit, "core") else view_of_result(fit)
+    head = "<br>".join(html.escape(s) for s in _header(v))
+    re = random_effects_table(v).to_html(index=False, float_format=lambda x: f"{x:.4g}")
+    fe = fixed_effects_table(v).to_html(float_format=lambda x: f"{x:.4g}")
+    groups = ", ".join(f"{html.escape(str(g))}: {n}" for g, n in v.ngroups.items())
+    msgs = "".join(f"<p><em>{html.escape(m)}</em></p>" for m in _messages(v))
     return (f"<div class='fastmme-summary'><p>{head}</p><h4>Random effects</h4>{re}"
-            f"<p>Number of obs: {fit.nobs}; groups: {groups}</p><h4>Fixed effects</h4>{fe}{msgs}</div>")
+            f"<p>Number of obs: {v.core.nobs}; groups: {groups}</p><h4>Fixed effects</h4>{fe}{msgs}</div>")

@@ -50,6 +50,23 @@ def _psd_cholesky(S) -> np.ndarray:
     return L
 
 
+def theta_start(terms) -> np.ndarray:
+    """lme4's start (every T_k = I) for a sequence of terms, in their order."""
+    return np.concatenate([t.theta_start() for t in terms])
+
+
+def theta_lower(terms) -> np.ndarray:
+    """lme4's lower bounds of θ (0 on the diagonals of the T_k, −inf elsewhere) for a sequence of terms."""
+    return np.concatenate([t.theta_lower() for t in terms])
+
+
+def theta_lower_free(terms) -> np.ndarray:
+    """The bounds the gradient methods use: none for unstructured vector terms (r ≥ 2; Σ_k ∝ T_k T_kᵀ is
+    smooth in every entry, as in MixedModels.jl 5), lme4's for scalar and diagonal terms."""
+    return np.concatenate([np.full(t.n_theta, -np.inf) if t.structure == "unstructured" and t.r >= 2
+                           else t.theta_lower() for t in terms])
+
+
 class Term:
     """One random-effects term.
 
