@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import cholmod
 from .cholmod import not_positive_definite
 from .config import SINGLE_BLAS_THREAD_M
 from .sparse_gradient import sparse_gradient
@@ -135,8 +134,7 @@ class CholmodEvaluator:
         if self._gradient_ok is None:
             if obj._last is None:          # nnz(L) is known after a numeric factorisation
                 obj.factorize(theta_start(obj.spec.terms))
-            self._gradient_ok = obj.chol.nnz_L() <= SPARSE_GRADIENT_MAX_NNZ and \
-                obj.chol.selected_inverse_bytes() <= 0.5 * cholmod.available_memory()
+            self._gradient_ok = obj.chol.nnz_L() <= SPARSE_GRADIENT_MAX_NNZ and obj.selected_inverse_fits()
         return self._gradient_ok
 
     def evaluate(self, th):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .assembly import Blocks, assemble, stack_terms
+from . import cholmod
 from .cholmod import SparseCholesky, check_factor_memory, factor_column_counts, factor_fits, not_positive_definite
 from .errors import FastmmeError
 from .evaluators import LOG_2PI, SPARSE_GRADIENT_MAX_NNZ, CholmodEvaluator, Evaluation, SchurEvaluator  # noqa: F401
@@ -314,6 +315,10 @@ class ProfiledDeviance:
             Z, _ = self.chol.selected_inverse()
             self._selinv_cache = cached = (self._last_theta, Z)
         return cached[1], self.chol.position
+
+    def selected_inverse_fits(self) -> bool:
+        """Whether the selected inverse of the current factor fits in half the available memory."""
+        return self.chol.selected_inverse_bytes() <= 0.5 * cholmod.available_memory()
 
     def inverse_blocks(self, theta, fixed_known: bool) -> list:
         """Per term, the (J_k, r_k, r_k) diagonal blocks of an inverse coefficient matrix in the
