@@ -79,8 +79,9 @@ class Model:
         """Optimise θ (L-BFGS-B with the analytic gradient, or BOBYQA; see optimize_theta) and return the
         fitted model.  The model itself is not changed.
 
-        start: None (starting values from single-term fits, falling back to lme4's T = I), "lme4"
-        (T = I), or a θ vector.  progress: optional callable(n_evals, best_criterion), called after
+        start: None (starting values from single-term fits, falling back to T = I in the units of
+        fastmme.theta_scale, lme4's T = I unless a covariate is badly scaled), "lme4" (lme4's T = I),
+        or a θ vector.  progress: optional callable(n_evals, best_criterion), called after
         every evaluation."""
         with blas_threads(self._objective):
             opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
@@ -130,7 +131,7 @@ def blas_threads(objective: ProfiledDeviance):
 
 
 def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEVAL, progress=None) -> OptSummary:
-    """θ̂ from `start` (None: single-term starting values, else lme4's T = I; "lme4"; or a θ vector):
+    """θ̂ from `start` (None: single-term starting values, else T = I in θ̃ units; "lme4"; or a θ vector):
     Newton with the average-information matrix and the analytic gradient where the objective has one
     (L-BFGS-B, then BOBYQA, if a stage fails; each hand-over is recorded), BOBYQA otherwise.
 

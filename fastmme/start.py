@@ -93,7 +93,7 @@ def moment_start(objective, compare: bool = True) -> np.ndarray | None:
             opt = minimize_bobyqa(sub.f, t.theta_start(), t.theta_lower(), warn=False)
         theta = sub.from_scaled(opt.theta)
         s2 = sub.objective.evaluate(theta).pwrss / nn
-        T = t.lambda_block(theta)
+        T = t.lambda_block(opt.theta)             # the term's variance in the same units for every term
         fits.append((theta, s2, float(np.trace(s2 * T @ T.T)) / t.r))
     total = [f[2] for f in fits]
     est = [fits[k][1] - (sum(total) - total[k]) for k in range(len(fits))]
@@ -106,9 +106,11 @@ def moment_start(objective, compare: bool = True) -> np.ndarray | None:
     theta0 = np.where(lower == 0, np.maximum(theta0, 1e-3), theta0)
     big = np.max(np.abs(theta0)) > 5.0
     theta0 = theta0 / d
+    if not np.all(np.isfinite(theta0)):           # a degenerate pooled σ² (y in the span of X)
+        return None
     if not compare and not floored and not big:
         return theta0
-    default = theta_start(terms)
+    default = theta_start(terms) / d              # T = I in those units: optimize_theta's fallback start
     try:
         if objective.deviance(theta0) < objective.deviance(default):
             return theta0
