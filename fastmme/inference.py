@@ -25,6 +25,7 @@ from .lazy import scipy_stats
 from .objective import ProfiledDeviance
 from .optimize import minimize_bobyqa
 from .terms import theta_lower
+from .theta_scale import Scaled
 
 
 # ---- finite differences ----------------------------------------------------------------------
@@ -221,6 +222,10 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
     lo_b, hi_b = _sdcor_bounds(terms)
 
     lo_b[-1] = sigma_ml / 100.0        # σ is never near 0 in a profile; keeps θ = sd/σ moderate
+    # the steps in the units of fastmme.theta_scale: an sd of a badly scaled covariate's column (d ≠ 1) is
+    # d times smaller than the same effect on a moderate scale (1 elsewhere, where nothing changes)
+    d_theta = Scaled.of(ml).d
+    d_phi = np.concatenate([np.where(theta_lower(terms) == 0, d_theta, 1.0), [1.0]])
 
     def dev_phi(phi):
         try:
@@ -241,11 +246,11 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
                 phi[i] = v
                 return dev_phi(phi)
             opt = minimize_bobyqa(f, np.clip(warm["x"], lo_b[others], hi_b[others]), lo_b[others],
-                                  upper=hi_b[others], warn=False)
+                                  upper=hi_b[others], warn=False, step=0.75 / d_phi[others])
             warm["x"] = opt.theta
             return np.sign(v - phi_hat[i]) * np.sqrt(max(opt.fmin - base, 0.0))
 
-        step = 0.3 * max(abs(phi_hat[i]), 0.05 * phi_hat[-1]) if lo_b[i] >= 0 else 0.2
+        step = 0.3 * max(abs(phi_hat[i]), 0.05 * phi_hat[-1] / d_phi[i]) if lo_b[i] >= 0 else 0.2
         rows.append(_interval(zeta, phi_hat[i], step, lo_b[i], hi_b[i], z))
 
     # fixed effects: x_j β_j as an offset, θ optimised, σ profiled (ML)
@@ -269,7 +274,8 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
 
         def zeta(v, j=j, red=red, warm=warm, blocks_at=blocks_at, lower=lower):
             red.set_blocks(blocks_at(v))
-            opt = minimize_bobyqa(lambda th: red.deviance(th, reml=False), warm["x"], lower, warn=False)
+            opt = minimize_bobyqa(lambda th: red.deviance(th, reml=False), warm["x"], lower, warn=False,
+                                  step=np.where(np.isfinite(lower), 0.75, 0.5) / d_theta)
             warm["x"] = opt.theta
             return np.sign(v - beta_ml[j]) * np.sqrt(max(opt.fmin - base, 0.0))
 

@@ -74,3 +74,14 @@ def test_scaled_callables_agree_with_the_objective(sleep):
     eps = 1e-6                                # the scaled gradient is the gradient in θ̃: a central difference
     fd = [(sc.f(th + eps * e) - sc.f(th - eps * e)) / (2 * eps) for e in np.eye(3)]
     np.testing.assert_allclose(g, fd, rtol=1e-5)
+
+
+@pytest.mark.parametrize("c", [1e-3, 1e4])
+def test_profile_intervals_at_any_covariate_scale(sleep, c):
+    """confint(method="profile") on the scaled covariate: the unscaled intervals with D's sd and β divided by
+    c (before, Days × 10⁴ ended in scipy's "f(a) and f(b) must have different signs")."""
+    formula = "Reaction ~ D + (1 | Subject) + (0 + D | Subject)"
+    ref = fastmme.lmm(formula, scaled_data(sleep, 1.0)).confint(method="profile")
+    got = fastmme.lmm(formula, scaled_data(sleep, c)).confint(method="profile")
+    scale = np.array([1.0 / c if "D" in name.split("|")[0] else 1.0 for name in ref.index])
+    np.testing.assert_allclose(got.to_numpy(), ref.to_numpy() * scale[:, None], rtol=1e-4)
