@@ -78,7 +78,6 @@ class SchurEvaluator:
         obj = self.objective
         T = obj._T_flat(th)
         ev = self._evaluate_T(th, T)
-        obj._eval_cache = (th, ev)
         H = obj.information(th, reml) if information else None
         try:
             gT = self.dense.gradient(T, obj.t_offset, reml)

@@ -146,7 +146,7 @@ def optimize_theta(objective: ProfiledDeviance, start=None, maxeval: int = MAXEV
     sc = Scaled.of(objective)           # θ in units free of the covariates' scale (theta_scale.py)
     step = False
     if start is None:                   # single-term fits, or T = I in those units
-        th0 = moment_start(objective, compare=not objective.has_gradient)
+        th0 = moment_start(objective, compare=not objective.has_gradient, scale=sc.d)
         if th0 is None:
             th0 = sc.from_scaled(theta_start(objective.spec.terms))
         else:

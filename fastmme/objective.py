@@ -258,6 +258,7 @@ class ProfiledDeviance:
         self._check_criterion(reml)
         th = self.check_theta(theta)
         ev, grad, H = self.ev.deviance_and_gradient(th, reml, information)
+        self._eval_cache = (th, ev)
         f = ev.deviance(self.blocks.n, self.p_df, self.blocks.sum_log_w, reml)
         return (f, grad, H) if information else (f, grad)
 

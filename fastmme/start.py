@@ -66,12 +66,13 @@ def _anova_one_way(objective, k):
     return np.array([np.sqrt(s2k / s2e)]), s2e, s2k
 
 
-def moment_start(objective, compare: bool = True) -> np.ndarray | None:
+def moment_start(objective, compare: bool = True, scale=None) -> np.ndarray | None:
     """A joint starting θ from single-term fits, or None when it is not better than T = I.
 
     compare=False skips that comparison (two evaluations) unless the start looks doubtful: the
     single-term estimates disagree (σ² at its floor) or some |θ| > 5 (a nested design, where the
-    outer term's one-way estimate absorbs the inner one)."""
+    outer term's one-way estimate absorbs the inner one).  scale: the objective's θ scale
+    (fastmme.theta_scale; computed here if not given)."""
     spec = objective.spec
     terms = spec.terms
     if len(terms) < 2 or any(t.known is not None for t in terms) or spec.sparse_factors:
@@ -100,7 +101,7 @@ def moment_start(objective, compare: bool = True) -> np.ndarray | None:
     s2_min = min(f[1] for f in fits)
     floored = float(np.mean(est)) < 0.05 * s2_min        # the single-term fits disagree
     sigma2 = max(float(np.mean(est)), 0.05 * s2_min)
-    d = Scaled.of(objective).d                  # the floor and the size test in θ units free of scale
+    d = Scaled.of(objective).d if scale is None else scale   # the floor and the size test in θ̃ units
     theta0 = np.concatenate([th * np.sqrt(s2 / sigma2) for th, s2, _ in fits]) * d
     lower = theta_lower(terms)
     theta0 = np.where(lower == 0, np.maximum(theta0, 1e-3), theta0)
