@@ -20,6 +20,7 @@ evaluator runs the θ loop: PEVs, condVar, fixed-level variances and EM use it a
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,9 @@ class SchurEvaluator:
     sparse_steps = False
 
     def __init__(self, objective, dense):
-        self.objective, self.dense = objective, dense
+        # a weak reference: the objective owns its evaluator, and a strong one back would make a reference
+        # cycle that keeps every finished fit's blocks and workspace until the garbage collector runs
+        self.objective, self.dense = weakref.proxy(objective), dense
 
     @property
     def small_blas(self) -> bool:
@@ -122,7 +125,7 @@ class CholmodEvaluator:
     sparse_steps = True
 
     def __init__(self, objective):
-        self.objective = objective
+        self.objective = weakref.proxy(objective)          # as SchurEvaluator
         self._gradient_ok: bool | None = None
 
     @property
