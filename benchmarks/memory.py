@@ -23,7 +23,7 @@ def main():
     import numpy as np  # noqa: F401
     import fastmme
     from designs import formula, load_parquet
-    from fastmme.frame import build_design
+    from fastmme.formula.frame import build_design
     name = sys.argv[1]
     rows = [("imports", *rss())]
     df = load_parquet(name)

@@ -2,7 +2,7 @@
 name -> (y, X, terms, description), built from the data of benchmarks/designs.py through the formula layer."""
 from designs import formula, frame
 
-from fastmme.frame import build_design
+from fastmme.formula.frame import build_design
 
 
 def problem(name):

@@ -21,12 +21,12 @@ def run_one(name, repeat):
     import numpy as np
 
     from fastmme.api import Model  # noqa: F401  (imports and jit cache load are not timed)
-    from fastmme.assembly import assemble, stack_terms
-    from fastmme.objective import ProfiledDeviance
+    from fastmme.assembly.blocks import assemble, stack_terms
+    from fastmme.evaluate.objective import ProfiledDeviance
     from fastmme.api import optimize_theta
-    from fastmme.pattern import ZtZPattern
-    from fastmme.results import build_result
-    from fastmme.spec import make_spec
+    from fastmme.assembly.pattern import ZtZPattern
+    from fastmme.results.fit import build_result
+    from fastmme.spec.model_spec import make_spec
     from problems import PROBLEMS
 
     y, X, terms, desc = PROBLEMS[name]()

@@ -63,7 +63,7 @@ def one(n, dense, levels=None):
     out["evaluator"] = obj.evaluator
     if dense:
         from fastmme.dense import DenseModel
-        from fastmme.optimize import minimize_bobyqa
+        from fastmme.optimize.minimize import minimize_bobyqa
         dm = DenseModel(fit.design.y, fit.design.X, fit.design.terms)
         t1 = time.perf_counter()
         dm.deviance(th)

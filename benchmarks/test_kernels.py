@@ -13,8 +13,8 @@ def model():
 
 
 def test_assembly(benchmark):
-    from fastmme.assembly import assemble, stack_terms
-    from fastmme.pattern import ZtZPattern
+    from fastmme.assembly.blocks import assemble, stack_terms
+    from fastmme.assembly.pattern import ZtZPattern
     y, X, terms, _ = crossed("100k")
     codes, zcat = stack_terms(terms)
     pattern = ZtZPattern.from_codes(codes, [1, 1], [t.n_levels for t in terms])

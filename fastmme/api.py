@@ -1,4 +1,6 @@
-"""Public array API: validate and orchestrate, no mathematics.
+"""The wiring: the only module where the stages meet (no mathematics).  lmm / blup read a formula and
+a table (fastmme.formula), Model validates the arrays (fastmme.spec), assembles once and chooses the
+evaluator (fastmme.evaluate), optimises θ (fastmme.optimize) and builds the result (fastmme.results).
 
     model = fastmme.Model(y, X, terms, reml=True, weights=None)
     model.deviance(theta)        # the profiled criterion at θ (lme4's devfun)
@@ -7,10 +9,15 @@
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .errors import FastmmeError
-from .model import Model, blas_threads, design_model, optimize_theta  # noqa: F401  (public here too)
-from .optimize import MAXEVAL
-from .results import FitResult
+from .evaluate.objective import ProfiledDeviance
+from .optimize.driver import blas_threads, optimize_theta  # noqa: F401  (public here too)
+from .optimize.minimize import MAXEVAL, OptSummary
+from .results.fit import FitResult, build_result
+from .spec.model_spec import make_spec
+from .spec.terms import theta_lower, theta_start
 
 
 # lme4 arguments that fastmme spells differently or does not have: argument → what to write instead
@@ -57,11 +64,11 @@ def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse
         maxeval: int = MAXEVAL, progress=None, **lme4_arguments):
     """Fit a linear mixed model given by an lme4 formula, e.g. ``"y ~ x + (1 + x | g)"``.
 
-    The formula is read as R reads it (fastmme.rsyntax): ``I(x^2)``, ``factor(x)``, ``poly(x, 2)``,
+    The formula is read as R reads it (fastmme.formula.rsyntax): ``I(x^2)``, ``factor(x)``, ``poly(x, 2)``,
     ``scale(x)``, ``log(x)``, ``offset(x)`` and the rest mean what they mean in R.
     data: pandas DataFrame (or polars / pyarrow table, or dict of columns), or a Dask DataFrame: then the
     rows are assembled partition by partition on the cluster and only the cross-product blocks reach
-    this process (fastmme.partitioned; fitted values, residuals and predictions are Dask series).  weights: a column name
+    this process (fastmme.distributed.partitioned; fitted values, residuals and predictions are Dask series).  weights: a column name
     or an array of prior weights.  relmat: grouping factor → Pedigree or relationship matrix K
     (Var(b) = Σ ⊗ K, the animal model; as lme4qtl / pedigreemm).  sparse_fixed: names of fixed factors
     with many levels to carry in the sparse factor (None: every categorical main effect with at least
@@ -71,7 +78,7 @@ def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse
     na.action=, contrasts=, offset=, …) raise a FastmmeError that says what to write instead.
     Returns a MixedFit with lme4's accessors, summary, predict, anova and confint.
     """
-    from .mixedfit import MixedFit
+    from .results.mixedfit import MixedFit
     _refuse_arguments("lmm", lme4_arguments, "formula, data, reml, weights, relmat, sparse_fixed, start, "
                       "maxeval, progress")
     d, model = _formula_model(formula, data, reml, weights, relmat, sparse_fixed)
@@ -85,7 +92,7 @@ def blup(formula: str, data, variances, residual: float, weights=None, relmat=No
 
     variances: grouping factor → variance (or covariance matrix) in the formula's term order, or a
     list with one entry per term; residual: σ²."""
-    from .mixedfit import MixedFit
+    from .results.mixedfit import MixedFit
     _refuse_arguments("blup", lme4_arguments, "formula, data, variances, residual, weights, relmat, sparse_fixed "
                       "(the variances are given, so there is no reml)")
     d, model = _formula_model(formula, data, True, weights, relmat, sparse_fixed)
@@ -99,10 +106,10 @@ def blup(formula: str, data, variances, residual: float, weights=None, relmat=No
 
 
 def _formula_model(formula, data, reml, weights, relmat, sparse_fixed=None):
-    from .frame import build_design
-    from .partitioned import is_dask
-    if is_dask(data):            # a Dask DataFrame: assembled on the cluster (fastmme.partitioned)
-        from .partitioned import build_design as build_partitioned
+    from .formula.frame import build_design
+    from .distributed.partitioned import is_dask
+    if is_dask(data):            # a Dask DataFrame: assembled on the cluster (fastmme.distributed.partitioned)
+        from .distributed.partitioned import build_design as build_partitioned
         d = build_partitioned(formula, data, weights=weights, relmat=relmat, sparse_fixed=sparse_fixed)
     else:
         d = build_design(formula, data, weights=weights, relmat=relmat, sparse_fixed=sparse_fixed)
@@ -112,3 +119,118 @@ def _formula_model(formula, data, reml, weights, relmat, sparse_fixed=None):
 def fit(y, X, terms, reml=True, weights=None, x_names=None, offset=None, **fit_options) -> FitResult:
     """One call: ``Model(y, X, terms, reml, weights, offset=offset).fit()``."""
     return Model(y, X, terms, reml=reml, weights=weights, x_names=x_names, offset=offset).fit(**fit_options)
+
+
+class Model:
+    """A linear mixed model y = Xβ + Σ_k Z_k b_k + ε, ε ~ N(0, σ² W⁻¹), assembled once.
+
+    Parameters
+    ----------
+    y : (n,) response.  X : (n, p) fixed-effect model matrix (array or DataFrame).
+    terms : a fastmme.Term or a sequence of them.  reml : REML (default) or ML.
+    weights : (n,) positive prior weights W (None: all 1).  x_names : names of the columns of X.
+    sparse_fixed : {name: labels (n,)} fixed factors with many levels (contemporary groups) carried in
+        the sparse factor, not as columns of X (fastmme.spec.sparse_fixed; estimates in fixed_levels()).
+    offset : (n,) a known part of the linear predictor (lme4's offset): y − offset = Xβ + Zb + ε is
+        fitted, and the fitted values include it.
+    """
+
+    def __init__(self, y, X, terms, reml=True, weights=None, x_names=None, sparse_fixed=None, offset=None,
+                 _owned=False):
+        self.spec = make_spec(y, X, terms, reml=reml, weights=weights, x_names=x_names, copy=not _owned,
+                              sparse_fixed=sparse_fixed, offset=offset)
+        original = list(x_names) if x_names is not None else (
+            [str(c) for c in X.columns] if hasattr(X, "columns") else None)
+        ncol = 1 if np.ndim(X) == 1 else np.shape(X)[1]
+        names = original or [f"x{i}" for i in range(ncol)]
+        self._kept_columns = np.array([names.index(nm) for nm in self.spec.x_names], dtype=np.int64)
+        self._objective = ProfiledDeviance(self.spec)
+
+    @classmethod
+    def from_blocks(cls, spec, blocks, pattern, kept_columns) -> "Model":
+        """A model from summed cross-product blocks (partitioned data: fastmme.distributed.partitioned); `spec` is
+        row-free (ModelSpec.n_rows) and `kept_columns` indexes the fixed columns kept."""
+        self = cls.__new__(cls)
+        self.spec = spec
+        self._kept_columns = np.asarray(kept_columns, dtype=np.int64)
+        self._objective = ProfiledDeviance(spec, blocks=blocks, pattern=pattern)
+        return self
+
+    @classmethod
+    def of_design(cls, d, reml: bool) -> "Model":
+        """The Model of a formula Design (fastmme.formula.frame) or of a PartitionedDesign's summed blocks
+        (what MixedFit refits through)."""
+        if getattr(d, "partitioned", False):
+            return cls.from_blocks(d.spec(reml), d.blocks, d.pattern, d.kept)
+        return cls(d.y, d.X, d.terms, reml=reml, weights=d.weights, x_names=d.x_names,
+                   sparse_fixed=d.sparse_fixed or None, offset=d.offset, _owned=True)
+
+    @property
+    def theta_lower(self) -> np.ndarray:
+        return theta_lower(self.spec.terms)
+
+    @property
+    def theta_start(self) -> np.ndarray:
+        return theta_start(self.spec.terms)
+
+    @property
+    def theta_names(self) -> list:
+        out = []
+        for k, t in enumerate(self.spec.terms):   # lme4 names θ by the grouping factor
+            out += t.theta_names(t.name or f"g{k + 1}")
+        return out
+
+    def deviance(self, theta) -> float:
+        """The profiled criterion at θ: the REML criterion or −2 log-likelihood, as lme4 defines them."""
+        return self._objective.deviance(theta)
+
+    def fit(self, start=None, maxeval: int = MAXEVAL, progress=None) -> FitResult:
+        """Optimise θ (L-BFGS-B with the analytic gradient, or BOBYQA; see optimize_theta) and return the
+        fitted model.  The model itself is not changed.
+
+        start: None (starting values from single-term fits, falling back to T = I in the units of
+        fastmme.optimize.theta_scale, lme4's T = I unless a covariate is badly scaled), "lme4" (lme4's T = I),
+        or a θ vector.  progress: optional callable(n_evals, best_criterion), called after
+        every evaluation."""
+        with blas_threads(self._objective):
+            opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
+            return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
+
+    def _finish(self, result: FitResult) -> FitResult:
+        """The result is complete: free the evaluator's workspace (made again if the model is used again)."""
+        self._objective.release()
+        return result
+
+    def solve(self, variances, residual: float) -> FitResult:
+        """BLUEs and BLUPs with given variance components, without estimating them (breeders' routine
+        evaluation: Henderson's mixed-model equations at known σ²_a/σ²_e).
+
+        variances: one entry per term, a variance (r_k = 1) or the r_k × r_k covariance matrix Σ_k;
+        residual: the residual variance σ².  The result's σ, covariances, Var(β̂), PEVs and reliabilities
+        use these values; its log-likelihood is the criterion at them."""
+        terms = self.spec.terms
+        if np.ndim(variances) == 0:
+            variances = [variances]
+        if len(variances) != len(terms):
+            raise FastmmeError(f"variances has {len(variances)} entries for {len(terms)} random-effects terms; give one "
+                               "variance (or covariance matrix) per term, in the order of the terms")
+        s2 = float(residual)
+        if not (np.isfinite(s2) and s2 > 0):
+            raise FastmmeError(f"the residual variance must be positive and finite; got {residual!r} — give σ² > 0")
+        th = np.concatenate([t.theta_from_covariance(np.asarray(v, dtype=float) / s2)
+                             for t, v in zip(terms, variances)])
+        opt = OptSummary(theta=th, fmin=self._objective.unprofiled_deviance(th, np.sqrt(s2)), n_evals=0,
+                         converged=True, message="variances given, not estimated", theta_start=th)
+        return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns, sigma2=s2))
+
+    def at(self, theta) -> FitResult:
+        """The result at a given θ without optimising (BLUEs and BLUPs for known relative variances)."""
+        th = self._objective.check_theta(theta)
+        opt = OptSummary(theta=th, fmin=self.deviance(th), n_evals=0, converged=True,
+                         message="theta given, not optimised", theta_start=th)
+        return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
+
+
+def design_model(d, reml: bool) -> Model:
+    """The Model of a formula Design (fastmme.formula.frame) or of a PartitionedDesign's summed blocks."""
+    return Model.of_design(d, reml)

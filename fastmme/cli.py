@@ -7,7 +7,7 @@
 
 DATA is a CSV or parquet file, a directory of parquet files, a glob ('data/*.parquet'), or a URL
 that Dask reads (s3://bucket/data/*.parquet; always assembled on Dask).  With
---scheduler the rows are read and assembled by that Dask cluster (fastmme.partitioned); without it
+--scheduler the rows are read and assembled by that Dask cluster (fastmme.distributed.partitioned); without it
 a local Dask cluster is started when the input looks larger than half the available memory (or
 with --dask), and otherwise the rows are read into memory.
 
@@ -100,7 +100,7 @@ def wants_cluster(files, args) -> bool:
     """Dask when asked for, or when the input would take more than half the available memory."""
     if args.scheduler or args.dask or any("://" in f for f in files):
         return True
-    from .cholmod import available_memory
+    from .linalg.cholmod import available_memory
     size = sum(os.path.getsize(f) for f in files)
     return size * IN_MEMORY_FACTOR > 0.5 * available_memory()
 
@@ -169,7 +169,8 @@ def main(argv=None) -> int:
     pf.add_argument("--workers", type=int, help="worker processes of the local Dask cluster (default: cores)")
     common(pf)
     pe = sub.add_parser("example", help="fit a bundled data set with its textbook model")
-    pe.add_argument("name", help="one of: " + ", ".join(__import__("fastmme.examples").examples.EXAMPLES))
+    from .datasets.examples import EXAMPLES
+    pe.add_argument("name", help="one of: " + ", ".join(EXAMPLES))
     common(pe)
     sub.add_parser("datasets", help="list the bundled data sets")
     args = parser.parse_args(argv)
@@ -181,7 +182,7 @@ def main(argv=None) -> int:
                 print(f"{n:<12} {DESCRIPTIONS.get(n, '')}", file=out)
             return 0
         if args.command == "example":
-            from .examples import example
+            from .datasets.examples import example
             df, formula = example(args.name)
             print(f"Example {args.name}: {formula}  ({len(df)} rows)\n", file=out)
             _fit_and_report(df, formula, args, out)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from fastmme.assembly import assemble, stack_terms
-from fastmme.pattern import ZtZPattern
+from fastmme.assembly.blocks import assemble, stack_terms
+from fastmme.assembly.pattern import ZtZPattern
 from naive import dense_blocks, zz_to_dense
 from designs import KINDS, random_design
 
@@ -60,7 +60,7 @@ def test_chunks_add_up(kind):
 def test_partial_blocks_of_chunks_merge_to_the_blocks_of_all_rows(kind, order):
     """PartialBlocks (each chunk on its own level pairs, merged in any order): the pattern and blocks
     of all rows — what Dask partitions do without a global pattern."""
-    from fastmme.assembly import PartialBlocks
+    from fastmme.assembly.blocks import PartialBlocks
     y, X, terms, theta, w = random_design(kind, seed=6, weights=True)
     codes, zcat = stack_terms(terms)
     r = np.array([t.r for t in terms])
@@ -112,8 +112,8 @@ def test_dask_input_without_a_distributed_client_sums_every_partition(monkeypatc
     import pandas as pd
 
     import fastmme
-    from fastmme import partitioned
-    from fastmme.partitioned import _client
+    from fastmme.distributed import partitioned
+    from fastmme.distributed.partitioned import _client
     monkeypatch.setattr(partitioned, "SPLIT_EVERY", 2)
     assert _client() is None
     rng = np.random.default_rng(1)

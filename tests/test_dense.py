@@ -67,7 +67,7 @@ def test_cond_var_equals_dense_posterior_covariance(kind):
 def test_cond_var_by_solves_equals_selected_inverse(kind, monkeypatch):
     """Where the selected inverse would not fit in memory, condVar comes from solves with unit vectors:
     the same blocks (the selected inverse is checked against the dense oracle above)."""
-    from fastmme.objective import ProfiledDeviance
+    from fastmme.evaluate.objective import ProfiledDeviance
     y, X, terms, theta, w = random_design(kind, seed=4, weights=True)
     fast = fastmme.Model(y, X, terms, weights=w).at(theta).cond_var
     monkeypatch.setattr(ProfiledDeviance, "selected_inverse_fits", lambda self: False)

@@ -1,11 +1,11 @@
-"""EM-REML steps (fastmme.em): the criterion never increases and the fixed point is the REML optimum."""
+"""EM-REML steps (fastmme.optimize.em): the criterion never increases and the fixed point is the REML optimum."""
 import numpy as np
 import pytest
 
 import fastmme
 from fastmme import simulate
 from fastmme.api import _formula_model
-from fastmme.em import em_theta
+from fastmme.optimize.em import em_theta
 
 
 def _records(pe_sd):
@@ -56,7 +56,7 @@ def test_newton_takes_em_steps_when_ai_leaves_the_parameter_space():
     """No permanent-environment variance in these data: AI steps towards θ_pe < 0 are replaced by EM
     steps, and the fit reaches the derivative-free optimum."""
     from fastmme.api import optimize_theta
-    from fastmme.optimize import minimize_bobyqa, minimize_newton
+    from fastmme.optimize.minimize import minimize_bobyqa, minimize_newton
     df, ped = _records(0.0)
     _, model = _formula_model("y ~ sex + (1 | animal) + (1 | pe)", df, True, None, {"animal": ped})
     obj = model._objective

@@ -1,4 +1,4 @@
-"""The evaluator protocol (fastmme/evaluators.py): an objective and its evaluator form no reference cycle, so a
+"""The evaluator protocol (fastmme/evaluate/evaluators.py): an objective and its evaluator form no reference cycle, so a
 finished fit's blocks and workspace are freed at once (a cycle kept them until the garbage collector ran:
 +18 MB peak over three InstEval fits in one process)."""
 import gc
@@ -9,8 +9,8 @@ import pytest
 
 import fastmme
 from fastmme.api import design_model
-from fastmme.frame import build_design
-from fastmme.objective import ProfiledDeviance
+from fastmme.formula.frame import build_design
+from fastmme.evaluate.objective import ProfiledDeviance
 
 
 @pytest.mark.parametrize("evaluator", ["dense", "cholmod"])

@@ -10,7 +10,7 @@ import pytest
 
 import fastmme
 from fastmme.errors import ConvergenceWarning, NotPositiveDefinite
-from fastmme.optimize import OptSummary, certify
+from fastmme.optimize.minimize import OptSummary, certify
 
 
 def sleep():
@@ -20,7 +20,7 @@ def sleep():
 def test_a_programming_error_in_a_stage_propagates(monkeypatch):
     """A broken AI matrix (here: a TypeError) is not a numerical failure: it must not be swallowed by a
     fallback (before, sleepstudy still "converged" by L-BFGS-B)."""
-    import fastmme.objective as objective
+    import fastmme.evaluate.objective as objective
 
     def broken(*args, **kwargs):
         raise TypeError("broken on purpose")
@@ -35,7 +35,7 @@ def test_a_failed_evaluation_hands_over_and_is_reported(monkeypatch):
     L-BFGS-B, which starts again; the fit reaches the same optimum, and the result, to_dict and the
     summary say which method found θ̂ and why the first stage stopped."""
     ref = fastmme.lmm("Reaction ~ Days + (Days | Subject)", sleep())
-    from fastmme.schur import DenseSchur
+    from fastmme.evaluate.schur import DenseSchur
     original, calls = DenseSchur.gradient, {"n": 0}
 
     def flaky(self, *args, **kwargs):
@@ -113,7 +113,7 @@ def test_a_singular_maximal_model_reaches_the_optimum_and_is_certified(seed):
     m = fit.model
     lower = m.theta_lower
     assert np.all(th[lower == 0] >= 0)
-    from fastmme.optimize import minimize_bobyqa
+    from fastmme.optimize.minimize import minimize_bobyqa
     for start in (th, m.theta_start):
         b = minimize_bobyqa(m.deviance, start, lower, warn=False)
         assert fit.deviance <= b.fmin + 1e-7 * abs(b.fmin)

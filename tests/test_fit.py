@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastmme
-from fastmme.start import moment_start
+from fastmme.optimize.start import moment_start
 from designs import random_design
 
 

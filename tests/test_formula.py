@@ -7,7 +7,7 @@ import pytest
 
 import fastmme
 from fastmme import FormulaError
-from fastmme.formula import parse
+from fastmme.formula.random_terms import parse
 
 
 @pytest.fixture(scope="module")

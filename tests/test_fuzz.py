@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import fastmme
 from fastmme import FastmmeError, pedigree
-from fastmme.formula import parse
+from fastmme.formula.random_terms import parse
 
 DATA = pd.DataFrame({"y": np.random.default_rng(0).normal(size=60), "x": np.arange(60) % 7 * 1.0,
                      "g": np.arange(60) % 6, "h": [f"h{i % 4}" for i in range(60)], "b": np.arange(60) % 3 == 0})

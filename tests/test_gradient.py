@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastmme
-from fastmme.objective import ProfiledDeviance
+from fastmme.evaluate.objective import ProfiledDeviance
 from designs import random_design
 
 KINDS = ["oneway", "crossed", "nested", "slopes", "slopes3", "diagonal", "identity", "partial"]
@@ -63,7 +63,7 @@ def test_lbfgsb_leaves_the_bound():
     """From lme4's start, L-BFGS-B (the Newton method's fallback) can stop on θ_k = 0 (a stationary
     point of the even criterion) or on a non-canonical T with a zero diagonal; minimize_gradient must
     leave both when a better point exists."""
-    from fastmme.optimize import minimize_gradient
+    from fastmme.optimize.minimize import minimize_gradient
     for kind, seed in (("nested", 1), ("diagonal", 0)):
         y, X, terms, theta, w = random_design(kind, seed=seed, n=150, weights=seed == 1)
         m = fastmme.Model(y, X, terms, weights=w)
@@ -88,9 +88,9 @@ def test_canonical_theta_same_model():
 
 @pytest.mark.parametrize("kind", KINDS + ["three"])
 def test_sparse_gradient_of_plain_designs_equals_finite_differences(kind):
-    """The CHOLMOD path's gradient (selected inverse; fastmme.sparse_gradient) on designs without a
+    """The CHOLMOD path's gradient (selected inverse; fastmme.evaluate.sparse_gradient) on designs without a
     relationship matrix, which it now serves too (before, they got BOBYQA only)."""
-    from fastmme.sparse_gradient import sparse_gradient
+    from fastmme.evaluate.sparse_gradient import sparse_gradient
     y, X, terms, theta, w = random_design(kind, seed=1, weights=True)
     obj = ProfiledDeviance(fastmme.Model(y, X, terms, weights=w).spec, evaluator="cholmod")
     assert obj.has_gradient

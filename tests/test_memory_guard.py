@@ -7,7 +7,8 @@ import pytest
 import scipy.sparse as sp
 
 import fastmme
-from fastmme import FastmmeError, cholmod
+from fastmme import FastmmeError
+from fastmme.linalg import cholmod
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -53,7 +54,7 @@ def test_small_factors_are_never_refused(monkeypatch):
 
 def test_a_factor_beyond_32_bit_indices_is_refused(monkeypatch):
     """Forced on a small case: the limit of CHOLMOD's 32-bit interface, lowered to 1,000 entries."""
-    from fastmme import objective
+    from fastmme.evaluate import objective
     monkeypatch.setattr(cholmod, "MAX_FACTOR_ENTRIES", 1000)
     monkeypatch.setattr(objective, "MAX_DENSE", 0)       # CHOLMOD only (the dense evaluator needs no factor)
     df = movielens_like(n=3000, users=400, items=300)

@@ -1,4 +1,4 @@
-"""Average information (fastmme.information) and the Newton optimiser built on it.
+"""Average information (fastmme.evaluate.information) and the Newton optimiser built on it.
 
 References: the AI matrix from explicit n × n V and P (the definition), and the Hessian of the
 criterion by central differences of the exact gradient."""
@@ -7,9 +7,9 @@ import pytest
 
 import fastmme
 from fastmme.dense import design_Z, lambda_matrix
-from fastmme.information import average_information
-from fastmme.kernels.matvec import zz_matvec
-from fastmme.objective import ProfiledDeviance
+from fastmme.evaluate.information import average_information
+from fastmme.linalg.kernels.matvec import zz_matvec
+from fastmme.evaluate.objective import ProfiledDeviance
 from designs import random_design
 from naive import dense_blocks, system_dense
 
@@ -111,7 +111,7 @@ def test_newton_fit_is_never_worse_than_bobyqa(kind):
     BOBYQA's from lme4's start, on random designs of several sizes, REML and ML, with weights.
     (A sweep of 192 such cases found none worse; this keeps 48 of them.)"""
     import warnings
-    from fastmme.optimize import minimize_bobyqa
+    from fastmme.optimize.minimize import minimize_bobyqa
     for seed in range(3):
         for reml in (True, False):
             y, X, terms, theta, w = random_design(kind, seed=100 + seed, n=60 + 40 * seed, weights=seed == 0)

@@ -1,4 +1,4 @@
-"""Dask input (fastmme.partitioned): a fit of partitioned rows equals the in-memory fit of the same
+"""Dask input (fastmme.distributed.partitioned): a fit of partitioned rows equals the in-memory fit of the same
 rows; missing rows, empty partitions, levels in one partition only; Dask outputs; dying workers.
 
 One LocalCluster with two worker processes serves the module (worker processes, as on a cluster:
@@ -76,7 +76,7 @@ def _same(a, b):
 def test_partitioned_fit_equals_in_memory_fit(client, formula, fan_in, monkeypatch):
     """fan_in 2: partial sums merged on the cluster (7 → 4 → 2), the last two on the driver;
     8: every partition's blocks fetched by the driver one at a time."""
-    from fastmme import partitioned
+    from fastmme.distributed import partitioned
     monkeypatch.setattr(partitioned, "SPLIT_EVERY", fan_in)
     df = _data()
     sorted_df = df.sort_values("g", kind="stable")            # groups confined to one partition or two

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import fastmme
 from fastmme.dense import DenseModel
-from fastmme.objective import ProfiledDeviance
+from fastmme.evaluate.objective import ProfiledDeviance
 
 SETTINGS = settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

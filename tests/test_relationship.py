@@ -162,7 +162,7 @@ def test_refusals_say_what_to_change():
 @pytest.mark.parametrize("seed,slopes,pe", [(0, False, False), (2, True, False), (3, False, True)])
 @pytest.mark.parametrize("reml", [True, False])
 def test_sparse_gradient_equals_finite_differences(seed, slopes, pe, reml):
-    from fastmme.sparse_gradient import sparse_gradient
+    from fastmme.evaluate.sparse_gradient import sparse_gradient
     _, y, X, terms = animal_data(seed, slopes=slopes, pe=pe)
     obj = Model(y, X, terms, reml=reml)._objective
     assert obj.dense is None and obj.has_gradient
@@ -182,7 +182,7 @@ def simulated():
 
 
 def test_ai_reml_reaches_the_derivative_free_optimum(simulated):
-    from fastmme.optimize import minimize_bobyqa
+    from fastmme.optimize.minimize import minimize_bobyqa
     df, ped, tbv, f = simulated
     assert f.core.optimizer_message.startswith("Newton (average information)")
     obj = f.model._objective

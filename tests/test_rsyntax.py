@@ -1,4 +1,4 @@
-"""R's formula language on formulaic (fastmme.rsyntax, fastmme.columns, fastmme.rtransforms):
+"""R's formula language on formulaic (fastmme.formula.rsyntax, fastmme.formula.columns, fastmme.formula.rtransforms):
 model matrices against R's model.matrix (tests/fixtures/lme4_r_syntax.json, made by
 tools/make_formula_r_reference.R), R's printing of numbers, and every refusal's message."""
 import numpy as np
@@ -7,8 +7,8 @@ import pytest
 
 import fastmme
 from fastmme import FormulaError
-from fastmme.columns import encode
-from fastmme.rsyntax import r_number, translate
+from fastmme.formula.columns import encode
+from fastmme.formula.rsyntax import r_number, translate
 from test_formula_r import REF, L
 
 MM_DATA = pd.DataFrame({k: L(v) for k, v in REF["model_matrix_data"].items()})

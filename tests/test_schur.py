@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastmme
-from fastmme.objective import ProfiledDeviance
+from fastmme.evaluate.objective import ProfiledDeviance
 from designs import random_design
 
 
@@ -100,7 +100,7 @@ def test_parallel_kernels_are_deterministic_across_thread_counts():
 def test_gradient_by_ranges_of_levels_is_the_same(monkeypatch):
     """The gradient's V is computed for ranges of levels (schur.V_BYTES): any number of ranges gives
     bitwise the same gradient, and a released workspace is made again."""
-    from fastmme import schur
+    from fastmme.evaluate import schur
     for kind in ("crossed", "slopes", "three"):
         chol, dense, theta = two(kind, 4, True)
         g1 = dense.deviance_and_gradient(theta * 0.8)[1]
@@ -118,7 +118,7 @@ def test_evaluator_choice_is_made_from_counts_not_timings(monkeypatch):
     the clock says; a sparse factor that would not fit in memory keeps the dense evaluator."""
     import time
 
-    from fastmme import cholmod
+    from fastmme.linalg import cholmod
     rng = np.random.default_rng(2)
     n = 20000
     a = rng.integers(0, 1000, n)

@@ -1,4 +1,4 @@
-"""Fixed factors with many levels carried in the sparse factor (fastmme.sparse_fixed).
+"""Fixed factors with many levels carried in the sparse factor (fastmme.spec.sparse_fixed).
 
 The oracle is the same model with the factor as dense columns of X (treatment coding, or exactly the
 non-zeroed levels): the criterion at fixed θ, the fit, the BLUPs, the level estimates and their
@@ -12,7 +12,7 @@ import pytest
 import fastmme
 from fastmme import simulate
 from fastmme.errors import FastmmeError, RankDeficiencyWarning
-from fastmme.sparse_fixed import resolve
+from fastmme.spec.sparse_fixed import resolve
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 import fastmme
 from fastmme import FastmmeError
 from fastmme.dense import DenseModel
-from fastmme.optimize import minimize_bobyqa
+from fastmme.optimize.minimize import minimize_bobyqa
 
 
 def frame(n=400, J=20, sd_g=1.0, seed=0):

@@ -34,7 +34,7 @@ import pytest
 
 import fastmme
 from fastmme.api import design_model
-from fastmme.frame import build_design
+from fastmme.formula.frame import build_design
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REF = json.loads((FIXTURES / "lme4_sweep.json").read_text())

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastmme.cholmod import SparseCholesky
+from fastmme.linalg.cholmod import SparseCholesky
 
 
 def random_spd(n, density, seed):
@@ -48,7 +48,7 @@ def test_selected_inverse_of_a_pedigree_ainv_gives_A():
 def test_supernodal_blocks_wide_and_narrow():
     """A banded part (narrow supernodes) and dense trailing rows (one wide supernode): still the dense
     inverse on the pattern, and the supernodes really are wider than one column."""
-    from fastmme.kernels.takahashi import supernodes
+    from fastmme.linalg.kernels.takahashi import supernodes
     rng = np.random.default_rng(7)
     n, k = 150, 25
     A = sp.diags([np.full(n - 1, 0.3), np.full(n, 8.0), np.full(n - 1, 0.3)], [-1, 0, 1]).tolil()
@@ -70,7 +70,7 @@ def test_supernodal_blocks_wide_and_narrow():
 @pytest.mark.parametrize("wide", [0, 4, 10**9])
 def test_wide_supernodes_by_lapack_equal_the_compiled_sweep(wide):
     """Every supernode by LAPACK in place (wide=0), a mix, or none: the same selected inverse."""
-    from fastmme.kernels.takahashi import selected_inverse
+    from fastmme.linalg.kernels.takahashi import selected_inverse
     rng = np.random.default_rng(11)
     n, k = 200, 40
     A = sp.random(n, n, density=0.03, random_state=rng, format="lil") * 0.1
@@ -90,7 +90,8 @@ def test_wide_supernodes_by_lapack_equal_the_compiled_sweep(wide):
 def test_selected_inverse_too_large_for_memory_is_refused(monkeypatch):
     """A factor whose selected inverse would not fit gets the project's error, not an out-of-memory
     kill (measured: a million-animal factor's widest block), and the fit falls back to BOBYQA."""
-    from fastmme import FastmmeError, cholmod, simulate
+    from fastmme import FastmmeError, simulate
+    from fastmme.linalg import cholmod
     from fastmme.api import _formula_model
     pf = simulate.population(60, 3, 6, seed=2)
     df, ped, _ = simulate.animal_model_records(pf, h2=0.3, groups=5, seed=2)

@@ -1,4 +1,4 @@
-"""θ in units free of the covariates' scale (fastmme/theta_scale.py): a random slope on a covariate in large
+"""θ in units free of the covariates' scale (fastmme/optimize/theta_scale.py): a random slope on a covariate in large
 or small units reaches the same optimum as on the covariate itself.
 
 Before, sleepstudy with Days × 10⁴ in `(1 | Subject) + (0 + D | Subject)` stopped at θ_D = 0, 42.8 above the
@@ -10,8 +10,8 @@ import pytest
 
 import fastmme
 from fastmme.api import design_model
-from fastmme.frame import build_design
-from fastmme.theta_scale import Scaled, theta_scale
+from fastmme.formula.frame import build_design
+from fastmme.optimize.theta_scale import Scaled, theta_scale
 
 FORMULAS = ["Reaction ~ D + (D | Subject)", "Reaction ~ D + (1 | Subject) + (0 + D | Subject)",
             "Reaction ~ D + (D || Subject)"]

@@ -1,6 +1,6 @@
-"""Before/after record of a refactoring: θ, β, the criterion, BLUPs and Var(β̂) of a set of fits, and
-the criterion, gradient, AI matrix and solves of both evaluators at a fixed θ, pickled; then compared
-bitwise.  A restructuring that changes no arithmetic leaves every entry identical.
+"""Before/after record of a refactoring: θ, β, the criterion, BLUPs and Var(β̂) of a set of fits, the
+criterion, gradient, AI matrix and solves of both evaluators at a fixed θ, and fits of Dask input,
+pickled; then compared bitwise.  A restructuring that changes no arithmetic leaves every entry identical.
 
     python tools/bitwise_fits.py record before.pkl          # on the old commit (a git worktree)
     python tools/bitwise_fits.py record after.pkl           # on the new one
@@ -18,8 +18,8 @@ import numpy as np
 import fastmme
 from fastmme import Model
 from fastmme.api import design_model, optimize_theta
-from fastmme.frame import build_design
-from fastmme.objective import ProfiledDeviance
+from fastmme.formula.frame import build_design
+from fastmme.evaluate.objective import ProfiledDeviance
 
 CASES = [("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
          ("sleepstudy", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)"),
@@ -46,6 +46,12 @@ def record() -> dict:
         ped, y, X, terms = animal_data(seed, slopes=slopes, pe=pe)
         r = Model(y, X, terms).fit()
         out[("animal", seed)] = (r.theta, r.beta, r.deviance, [np.asarray(b) for b in r.blups], r.beta_cov)
+    import dask
+    import dask.dataframe as dd
+    with dask.config.set(scheduler="synchronous"):    # Dask input: the partitioned row passes
+        for name, formula in CASES[:4]:
+            c = fastmme.lmm(formula, dd.from_pandas(fastmme.datasets.load(name), npartitions=3)).core
+            out[(name, formula, "dask")] = (c.theta, c.beta, c.deviance, [np.asarray(b) for b in c.blups])
     m = design_model(build_design("strength ~ 1 + (1 | batch) + (1 | batch:cask)", fastmme.datasets.load("Pastes")), True)
     th = np.array([0.9, 2.1])
     for evaluator in ("cholmod", "dense"):

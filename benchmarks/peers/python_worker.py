@@ -55,8 +55,8 @@ def fit_dense(df, f):
     import fastmme
     from fastmme.api import Model
     from fastmme.dense import DenseModel
-    from fastmme.frame import build_design
-    from fastmme.optimize import minimize_bobyqa
+    from fastmme.formula.frame import build_design
+    from fastmme.optimize.minimize import minimize_bobyqa
     if len(df) > 5000:
         raise NotImplementedError("dense GLS: n > 5000 does not fit the n × n V in reasonable time")
     d = build_design(f, df)

@@ -1,0 +1,41 @@
+"""ZᵀWZ times vectors, from the assembled blocks (the rows are not read again).
+
+Tests: tests/test_newton.py (against the dense ZᵀWZ of tests/naive.py).
+"""
+from numba import njit
+
+from ...config import JIT
+from .small import pair_block
+
+
+@njit(**JIT)
+def zz_matvec(zz, r, J, q_offset, diag_offset, pair_k, pair_l, pair_offset, pair_keys, key_offset, A, out):
+    """out = ZᵀWZ · A for A (q × k): the diagonal blocks and both halves of every pair block."""
+    K = r.shape[0]
+    k = A.shape[1]
+    out[:, :] = 0.0
+    for t in range(K):
+        rt = r[t]
+        for j in range(J[t]):
+            base = diag_offset[t] + j * rt * rt
+            row0 = q_offset[t] + j * rt
+            for a in range(rt):
+                for b in range(rt):
+                    v = zz[base + a * rt + b]
+                    for c in range(k):
+                        out[row0 + a, c] += v * A[row0 + b, c]
+    for pr in range(pair_k.shape[0]):
+        tk = pair_k[pr]
+        tl = pair_l[pr]
+        rk = r[tk]
+        rl = r[tl]
+        for m in range(key_offset[pr + 1] - key_offset[pr]):
+            jk, jl, base = pair_block(pair_keys, key_offset, pair_offset, J[tl], rk, rl, pr, m)
+            rowk = q_offset[tk] + jk * rk
+            rowl = q_offset[tl] + jl * rl
+            for a in range(rk):
+                for b in range(rl):
+                    v = zz[base + a * rl + b]
+                    for c in range(k):
+                        out[rowk + a, c] += v * A[rowl + b, c]
+                        out[rowl + b, c] += v * A[rowk + a, c]

@@ -1,0 +1,395 @@
+"""The fitted model: immutable estimates, BLUPs, variances and their presentation.
+
+Everything is derived from the factor of the augmented system at θ̂ (fastmme.evaluate.objective):
+    [u; β̂] solves the mixed-model equations, b̂ = Λ u (the conditional modes, BLUPs);
+    σ̂² = r² / (n − p) (REML) or r² / n (ML);
+    Var(β̂) = σ̂² (R_Xᵀ R_X)⁻¹ = σ̂² [M⁻¹]_XX;
+    condVar of level j of term k = σ̂² T_k [(ΛᵀZᵀWZΛ + I)⁻¹]_jj T_kᵀ (lme4's `condVar`).
+Tests: tests/test_lme4.py, tests/test_dense.py, tests/test_theory.py.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FastmmeError
+from ..spec.terms import theta_lower
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance
+
+
+def _freeze(a):
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _map_levels(levels, labels):
+    """Codes of `labels` among `levels` (in any order: a relationship matrix's labels are not
+    sorted); -1 for a label the fit has not seen."""
+    labels = np.asarray(labels)
+    try:
+        out = pd.Index(levels).get_indexer(labels).astype(np.int64)
+    except (TypeError, ValueError):
+        out = np.full(labels.shape[0], -1, dtype=np.int64)
+    if np.any(out < 0):                      # labels of another type than the levels (1 vs "1")
+        lookup = {str(v): i for i, v in enumerate(levels)}
+        miss = np.flatnonzero(out < 0)
+        out[miss] = [lookup.get(str(v), -1) for v in labels[miss]]
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    reml: bool
+    nobs: int
+    theta: np.ndarray
+    theta_names: tuple
+    beta: np.ndarray
+    beta_cov: np.ndarray
+    x_names: tuple
+    dropped: tuple
+    sigma: float
+    covariances: tuple           # Σ_k (r_k × r_k), data units
+    blups: tuple                 # (J_k × r_k) conditional modes
+    levels: tuple                # level labels per term
+    term_names: tuple
+    z_names: tuple               # per term, names of its columns
+    structures: tuple
+    fitted: np.ndarray
+    residuals: np.ndarray
+    loglik: float
+    deviance: float              # the minimised criterion: REML criterion (REML) or −2 log L (ML)
+    n_theta: int
+    converged: bool
+    n_evals: int
+    optimizer_message: str
+    singular: bool
+    _objective: object = field(repr=False)
+    _kept_columns: np.ndarray = field(repr=False)
+    sparse_fixed: tuple = ()     # per sparse fixed factor: (name, level labels, estimates), zeroed levels 0
+    optimizer: str = ""          # the method whose point θ̂ is (optimize.OptSummary.method)
+    certificate: str = ""        # how θ̂ was checked: the projected gradient there, the entries at the bound
+    fallbacks: tuple = ()        # why each earlier optimiser stage handed over (empty: none did)
+
+
+    # ---- derived ---------------------------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by lme4's logLik df: p + nθ + 1 (p with the sparse factors' estimable levels)."""
+        return self._objective.p_df + self.n_theta + 1
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.n_params
+
+    @property
+    def beta_se(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.beta_cov))
+
+    @functools.cached_property
+    def cond_var(self) -> tuple:
+        """Per term, (J_k × r_k × r_k) conditional covariances of the random effects (lme4's condVar)."""
+        return _cond_var(self._objective, self.theta, self.sigma)
+
+    @functools.cached_property
+    def pev(self) -> tuple:
+        """Per term, (J_k × r_k × r_k) prediction-error (co)variances Var(b̂ − b) = σ² [C⁻¹]_bb with C
+        the whole coefficient matrix, so the fixed effects' uncertainty is included (breeders' PEV;
+        lme4's condVar leaves it out).  From the selected inverse of the sparse factor."""
+        return _scaled_blocks(self._objective, self.theta, self.sigma, fixed_known=False)
+
+    @functools.cached_property
+    def _vc(self):
+        """(names, estimates, covariance) of the variance components: per term the lower triangle of
+        Σ_k (θ's order), then σ²; the covariance is 2 × the inverse average-information matrix of the
+        criterion in (θ, σ²) (AI-REML's standard errors), mapped by the Jacobian of σ² vech(T Tᵀ)."""
+        from ..evaluate.information import average_information
+        obj, th, s2 = self._objective, np.asarray(self.theta), self.sigma ** 2
+        H = average_information(obj, th, self.reml, profiled=False)
+        names, est, J = [], [], []
+        m = th.shape[0]
+        col = 0
+        for k, t in enumerate(obj.spec.terms):
+            T = t.lambda_block(th[col:col + t.n_theta])
+            jac = t.lambda_jacobian()
+            for i in range(t.r):
+                for j in range(i + 1):
+                    if t.structure != "unstructured" and i != j:
+                        continue
+                    row = np.zeros(m + 1)
+                    for a, Erow in enumerate(jac):
+                        E = Erow.reshape(t.r, t.r)
+                        row[col + a] = s2 * (E @ T.T + T @ E.T)[i, j]
+                    row[m] = (T @ T.T)[i, j]
+                    J.append(row)
+                    est.append(s2 * (T @ T.T)[i, j])
+                    zn = t.z_names
+                    names.append(f"{self.term_names[k]}.{zn[i]}" if i == j else f"{self.term_names[k]}.{zn[i]}.{zn[j]}")
+            col += t.n_theta
+        row = np.zeros(m + 1)
+        row[m] = 1.0
+        J.append(row)
+        est.append(s2)
+        names.append("Residual")
+        J = np.array(J)
+        try:
+            cov = J @ (2.0 * np.linalg.inv(H)) @ J.T
+        except np.linalg.LinAlgError:
+            cov = np.full((len(est), len(est)), np.nan)
+        return names, np.array(est), cov
+
+    def fixed_levels(self, name: str | None = None):
+        """A DataFrame of a sparse fixed factor's levels (fastmme.spec.sparse_fixed): estimate, se, its
+        connected set and whether the level was set to zero.  Each estimate is the level's contrast
+        with the zeroed reference level of its set (treatment coding) and se is that contrast's
+        standard error, σ̂ √[C⁻¹]_jj from the selected inverse; differences between levels of one set
+        are estimable, across sets they are not."""
+        import pandas as pd
+        factors = self._objective.spec.sparse_factors
+        if not factors:
+            raise FastmmeError("this model has no sparse fixed factors")
+        names = [f.name for f in factors]
+        if name is None and len(factors) == 1:
+            name = names[0]
+        if name not in names:
+            raise FastmmeError(f"no sparse fixed factor {name!r}; the model has {', '.join(map(repr, names))}")
+        k = names.index(name)
+        f, est = factors[k], self.sparse_fixed[k][2]
+        var = self._fixed_level_variances[k]
+        return pd.DataFrame({"estimate": est, "se": np.sqrt(np.clip(var, 0.0, None)) * self.sigma,
+                             "set": f.sets, "zeroed": f.zeroed}, index=pd.Index(f.labels, name=name))
+
+    @functools.cached_property
+    def _fixed_level_variances(self):
+        return self._objective.fixed_level_variances(self.theta)
+
+    def variance_components(self):
+        """A DataFrame of the variance components (variances and covariances of each term, then the
+        residual) with standard errors from the inverse average-information matrix, as AI-REML
+        programs report them.  At a boundary (a variance at 0) the standard errors are not meaningful."""
+        import pandas as pd
+        names, est, cov = self._vc
+        return pd.DataFrame({"estimate": est, "se": np.sqrt(np.clip(np.diag(cov), 0.0, None))},
+                            index=pd.Index(names, name="component"))
+
+    def heritability(self, term: int = 0) -> tuple:
+        """(h², standard error): term's variance over the sum of all variances of scalar terms and σ²
+        (σ²_a / (σ²_a + σ²_pe + … + σ²_e)), the standard error by the delta method on the inverse AI
+        matrix.  Needs every term to have one variance (r_k = 1)."""
+        terms = self._objective.spec.terms
+        if any(t.r != 1 for t in terms):
+            raise FastmmeError("heritability needs terms with one variance each (random intercepts); "
+                               "for random regression compute it from variance_components() per point")
+        names, est, cov = self._vc
+        total = float(np.sum(est))
+        h = est[term] / total
+        g = -np.full(est.shape[0], est[term] / total ** 2)
+        g[term] += 1.0 / total
+        return float(h), float(np.sqrt(max(g @ cov @ g, 0.0)))
+
+    def reliability(self, term: int = 0) -> np.ndarray:
+        """(J_k × r_k) reliabilities 1 − PEV / Var(b): Var(b_ja) = K_jj Σ_aa with K the term's
+        relationship matrix ((1 + F_j) Σ_aa for a pedigree), or Σ_aa for an iid term.  The accuracy is
+        its square root."""
+        t = self._objective.spec.terms[term]
+        kd = t.known.diagonal if t.known is not None else np.ones(t.n_levels)
+        pev = np.diagonal(self.pev[term], axis1=1, axis2=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = 1.0 - pev / (kd[:, None] * np.diag(self.covariances[term])[None, :])
+        out[np.abs(out) < 1e-12] = 0.0          # no information (PEV = prior variance): round-off only
+        out.setflags(write=False)
+        return out
+
+    # ---- prediction ------------------------------------------------------------------------
+    def predict(self, X_new, groups_new=None, z_new=None, new_levels: str = "error") -> np.ndarray:
+        """x'β̂ + Σ_k z_k' b̂_k[level].  A level not seen in the fit is an error (new_levels="error", as
+        lme4's allow.new.levels = FALSE) or contributes 0, the population value (new_levels="population").
+
+        X_new has the columns of the X given to the fit (aliased columns included or already left out).
+        groups_new: one label array per term (a bare array for a one-term model); None gives the
+        population prediction.  z_new: per term the model columns (None for intercept terms).
+        An offset is not included: add the new rows' offset to the result.
+        """
+        if new_levels not in ("error", "population"):
+            raise FastmmeError(f"new_levels must be 'error' or 'population'; got {new_levels!r}")
+        Xn = np.array(X_new, dtype=np.float64, copy=True)
+        if Xn.ndim == 1:
+            Xn = Xn[:, None]
+        p = self.beta.shape[0]
+        if Xn.shape[1] != p:
+            if Xn.shape[1] == p + len(self.dropped):
+                Xn = Xn[:, self._kept_columns]
+            else:
+                raise FastmmeError(f"X_new has {Xn.shape[1]} columns; the model has {p} fixed effects "
+                                   f"({', '.join(self.x_names)})")
+        pred = Xn @ self.beta
+        if groups_new is None:
+            return pred
+        K = len(self.blups)
+        if K == 1 and not isinstance(groups_new, (list, tuple)):
+            groups_new = [groups_new]
+        if len(groups_new) != K:
+            raise FastmmeError(f"groups_new must give one label array per term ({K} terms)")
+        if z_new is None:
+            z_new = [None] * K
+        elif K == 1 and not isinstance(z_new, (list, tuple)):
+            z_new = [z_new]
+        m = Xn.shape[0]
+        for k in range(K):
+            codes = _map_levels(self.levels[k], groups_new[k])
+            if codes.shape[0] != m:
+                raise FastmmeError(f"groups_new[{k}] has {codes.shape[0]} labels for {m} rows of X_new")
+            if new_levels == "error" and np.any(codes < 0):
+                new = sorted({str(v) for v in np.asarray(groups_new[k])[codes < 0]})
+                raise FastmmeError(f"groups_new[{k}] has levels of {self.term_names[k]} not in the fit: "
+                                   f"{', '.join(new[:10])}; pass new_levels='population' to predict them at the "
+                                   "population level")
+            r = self.blups[k].shape[1]
+            if z_new[k] is None:
+                if self.z_names[k] != ("(Intercept)",):
+                    raise FastmmeError(f"term {self.term_names[k]} has columns {self.z_names[k]}: pass them in z_new")
+                zk = np.ones((m, 1))
+            else:
+                zk = np.asarray(z_new[k], dtype=np.float64).reshape(m, r)
+            seen = codes >= 0
+            pred[seen] += np.sum(zk[seen] * self.blups[k][codes[seen]], axis=1)
+        return pred
+
+    # ---- presentation ----------------------------------------------------------------------
+    def summary(self) -> str:
+        """lme4-style text summary (fastmme.results.summary: the same formatter as a formula fit's, with t values)."""
+        from .summary import summary_text
+        return summary_text(self)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _scaled_blocks(objective, theta, sigma, fixed_known):
+    """σ² T_k B_j T_kᵀ for the blocks B of objective.inverse_blocks (selected inverse)."""
+    out = []
+    for B, T in zip(objective.inverse_blocks(theta, fixed_known), objective.T_blocks(theta)):
+        res = sigma ** 2 * np.einsum("ab,jbc,dc->jad", T, B, T)
+        res.setflags(write=False)
+        out.append(res)
+    return tuple(out)
+
+
+def _cond_var(objective, theta, sigma):
+    """σ² T_k [A_Z⁻¹]_jj T_kᵀ with A_Z = ΛᵀZᵀWZΛ + I, from the factor of the augmented system.
+
+    With R the fixed and response rows, A_Z⁻¹ = [M_aug⁻¹]_ZZ − G_Z H⁻¹ G_Zᵀ, G = M_aug⁻¹ E_R,
+    H = G_R.  The diagonal blocks of [M_aug⁻¹]_ZZ come from the selected inverse of the sparse factor
+    (Takahashi; memory of the order of the factor's), or, where that would not fit in memory, from
+    solves with unit vectors in chunks.  (The solves were the only route for designs without
+    relationship matrices: on 10⁶ rows and 51,000 levels, y ~ 1 + x + (1 + x | g) + (1 | h), they took
+    about 600 s and 134 MB where the selected inverse takes 0.6 s and 33 MB, equal to 9e-16.)
+    """
+    objective.factorize(theta)
+    if objective.has_known or objective.has_sparse_fixed or objective.selected_inverse_fits():
+        return _scaled_blocks(objective, theta, sigma, fixed_known=True)
+    sysm = objective.system
+    q, N = sysm.q, sysm.N
+    rest = np.arange(q, N)
+    G = objective.inverse_columns(rest)          # N × (p + 1)
+    H = G[q:]
+    Hinv_GzT = np.linalg.solve(H, G[:q].T)      # (p+1) × q, rows in system order
+    Ts = objective.T_blocks(theta)
+    out = []
+    pt = objective.pattern
+    chunk_cols = max(1, int(4_000_000 // max(N, 1)))
+    for k, T in enumerate(Ts):
+        r, J = int(pt.r[k]), int(pt.J[k])
+        res = np.empty((J, r, r))
+        per = max(1, chunk_cols // r)
+        for j0 in range(0, J, per):
+            j1 = min(J, j0 + per)
+            zeta = pt.q_offset[k] + np.arange(j0 * r, j1 * r)
+            idx = sysm.iperm_z[zeta]
+            S = objective.inverse_columns(idx)       # N × (len)
+            for t in range(j1 - j0):
+                ii = idx[t * r:(t + 1) * r]
+                blk = S[ii, t * r:(t + 1) * r] - G[ii] @ Hinv_GzT[:, ii]
+                res[j0 + t] = sigma ** 2 * (T @ blk @ T.T)
+        res.setflags(write=False)
+        out.append(res)
+    return tuple(out)
+
+
+EXACT_FIT = 1e-14      # penalised residual sum of squares relative to Σ w y²: the response is fitted exactly
+
+
+def _check_not_exact(spec, objective, theta, pwrss) -> None:
+    """Refuse an estimate where the random effects fit the response exactly (no variation left for the
+    residual): θ runs off to ~10⁷, the equations lose every digit of the fixed effects, and the
+    numbers would be quietly wrong (a balanced one-way design gave an intercept of 2.40 for 1.90)."""
+    yty = float(objective.blocks.yty)
+    if not (yty > 0 and pwrss <= EXACT_FIT * yty):
+        return
+    big = int(np.argmax([np.max(np.abs(theta[sl])) for sl in spec.theta_slices]))
+    name = spec.term_names[big]
+    raise FastmmeError(f"the model fits the response exactly: the residual sum of squares is {pwrss:.3g}, "
+                       f"{pwrss / yty:.1e} of Σy², with θ up to {np.max(np.abs(theta)):.3g} for {name}; the "
+                       f"residual variance is not identifiable and the fixed effects cannot be computed "
+                       f"reliably. Does y vary within the levels of {name}? If not, model the level means "
+                       "instead (or remove the term); also check y for a copy of a predictor")
+
+
+def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
+    """The result at opt.theta; sigma2: a given residual variance (BLUP with known variances) instead
+    of the profiled estimate."""
+    theta = opt.theta
+    u, beta, pwrss, _ = objective.solve(theta)
+    beta = beta + spec.beta_shift               # the equations were solved for y − offset − X b₀
+    n, p = spec.n, spec.p_df
+    given = sigma2 is not None
+    if not given:
+        _check_not_exact(spec, objective, theta, pwrss)
+        sigma2 = pwrss / (n - p if spec.reml else n)
+    Ts = objective.T_blocks(theta)
+    blups, covs = [], []
+    off = spec.q_offsets
+    for k, (t, T) in enumerate(zip(spec.terms, Ts)):
+        uk = u[off[k]:off[k + 1]].reshape(t.n_levels, t.r)
+        blups.append(_freeze(uk @ T.T))
+        covs.append(_freeze(sigma2 * T @ T.T))
+    beta_cov = sigma2 * objective.unscaled_beta_cov(theta)        # Var(β̂) = σ² (R_Xᵀ R_X)⁻¹
+    fitted = spec.X @ beta                       # row-free (partitioned) specs: no rows, computed where they are
+    if spec.offset is not None:
+        fitted = fitted + spec.offset
+    for t, b in zip(spec.terms, blups):
+        if not spec.row_free:
+            fitted = fitted + np.sum(t.zmatrix() * b[t.codes], axis=1)
+    sparse_fixed, lo = [], spec.q
+    for f in spec.sparse_factors:
+        est = u[lo:lo + f.n_levels].copy()
+        est[f.zeroed] = 0.0
+        fitted = fitted + est[f.codes]
+        sparse_fixed.append((f.name, f.labels, _freeze(est)))
+        lo += f.n_levels
+    dev = objective.unprofiled_deviance(theta, np.sqrt(sigma2), spec.reml) if given else \
+        objective.deviance(theta, spec.reml)
+    lower = theta_lower(spec.terms)
+    names = []
+    for k, t in enumerate(spec.terms):           # lme4 names θ by the grouping factor
+        names += t.theta_names(t.name or f"g{k + 1}")
+    return FitResult(
+        reml=spec.reml, nobs=n, theta=_freeze(theta), theta_names=tuple(names), beta=_freeze(beta),
+        beta_cov=_freeze(beta_cov), x_names=spec.x_names, dropped=spec.dropped, sigma=float(np.sqrt(sigma2)),
+        covariances=tuple(covs), blups=tuple(blups), levels=tuple(_freeze(t.levels) for t in spec.terms),
+        term_names=spec.term_names, z_names=tuple(t.z_names for t in spec.terms),
+        structures=tuple(t.structure for t in spec.terms), fitted=_freeze(fitted),
+        residuals=_freeze(spec.y - fitted) if not spec.row_free else _freeze(np.zeros(0)), loglik=-0.5 * dev, deviance=dev, n_theta=spec.n_theta,
+        converged=opt.converged, n_evals=opt.n_evals, optimizer_message=opt.message,
+        singular=bool(np.any(theta[lower == 0] < SINGULAR_TOL)),
+        _objective=objective, _kept_columns=_freeze(kept_columns), sparse_fixed=tuple(sparse_fixed),
+        optimizer=opt.method, certificate=opt.certificate if opt.method else "", fallbacks=tuple(opt.fallbacks),
+    )

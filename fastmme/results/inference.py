@@ -1,0 +1,285 @@
+"""Inference beyond point estimates, computed from the assembled blocks (the rows are not read again).
+
+* Satterthwaite denominator degrees of freedom for t tests of fixed effects, as lmerTest computes
+  them: for a contrast c, df = 2 (cᵀCc)² / (gᵀ A g), with C = Var(β̂) = σ² U(θ), g the gradient of cᵀCc
+  with respect to the variance parameters (θ, σ), and A = 2 H⁻¹, H the Hessian of the unprofiled
+  criterion f(θ, σ) = ldL2 [+ ldRX2] + r²(θ)/σ² + m log(2πσ²) at the optimum.  The σ-derivatives
+  are analytic; θ-derivatives of (log-determinants, r², U) are central differences with one
+  Richardson extrapolation.
+* Profile-likelihood confidence intervals, as lme4's confint(profile(fit)): the model is refitted
+  by ML; for each standard deviation, correlation and σ the ML deviance is minimised over the other
+  parameters with that one fixed; for each β_j over θ with x_j β_j moved into an offset.  The signed
+  root ζ = sign(v − v̂) √(dev(v) − dev̂) is solved for ±z_(1+level)/2.
+Tests: tests/test_formula_lme4.py (against lmerTest and lme4's profile).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.optimize
+
+from ..assembly.blocks import Blocks
+from ..errors import FastmmeError
+from ..evaluate.objective import ProfiledDeviance
+from ..lazy import scipy_stats
+from ..optimize.minimize import minimize_bobyqa
+from ..optimize.theta_scale import Scaled
+from ..spec.terms import theta_lower
+
+
+# ---- finite differences ----------------------------------------------------------------------
+def _central(F, x, h, hessian=True):
+    F0 = np.asarray(F(x), dtype=float)
+    k = x.shape[0]
+    g = np.zeros((k,) + F0.shape)
+    H = np.zeros((k, k) + F0.shape)
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = h[i]
+        a, b = np.asarray(F(x + e)), np.asarray(F(x - e))
+        g[i] = (a - b) / (2 * h[i])
+        H[i, i] = (a - 2 * F0 + b) / h[i] ** 2
+    if hessian:
+        for i in range(k):
+            for j in range(i + 1, k):
+                ei = np.zeros(k)
+                ej = np.zeros(k)
+                ei[i], ej[j] = h[i], h[j]
+                v = (np.asarray(F(x + ei + ej)) - np.asarray(F(x + ei - ej)) - np.asarray(F(x - ei + ej))
+                     + np.asarray(F(x - ei - ej))) / (4 * h[i] * h[j])
+                H[i, j] = H[j, i] = v
+    return F0, g, H
+
+
+def derivatives(F, x, rel_step=2e-3, hessian=True):
+    """(F(x), gradient, Hessian) of a vector function, central differences + one Richardson step."""
+    x = np.asarray(x, dtype=float)
+    h = rel_step * np.maximum(np.abs(x), 0.1)
+    F0, g1, H1 = _central(F, x, h, hessian)
+    _, g2, H2 = _central(F, x, h / 2, hessian)
+    return F0, (4 * g2 - g1) / 3, (4 * H2 - H1) / 3
+
+
+# ---- Satterthwaite ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class VarparCovariance:
+    """Asymptotic covariance A of (θ, σ) and the Jacobian of U(θ) = Var(β̂)/σ² at the optimum."""
+    A: np.ndarray
+    U: np.ndarray
+    dU: np.ndarray      # (m, p, p)
+    sigma: float
+
+
+def varpar_covariance(objective: ProfiledDeviance, theta, sigma, reml) -> VarparCovariance:
+    theta = np.asarray(theta, dtype=float)
+    m = theta.shape[0]
+    n = objective.blocks.n
+    nn = n - objective.p_df if reml else n
+
+    def parts(th):
+        ev = objective.evaluate(th)
+        return np.array([ev.ldL2 + (ev.ldRX2 if reml else 0.0), ev.pwrss])
+
+    F0, g, H = derivatives(parts, theta)
+    r2, s2 = F0[1], sigma ** 2
+    Hf = np.empty((m + 1, m + 1))
+    Hf[:m, :m] = H[..., 0] + H[..., 1] / s2
+    Hf[:m, m] = Hf[m, :m] = -2.0 * g[:, 1] / sigma ** 3
+    Hf[m, m] = 6.0 * r2 / sigma ** 4 - 2.0 * nn / s2
+    w, V = np.linalg.eigh(0.5 * (Hf + Hf.T))
+    pos = w > 1e-8                         # lmerTest: pseudo-inverse over the positive eigenvalues
+    A = 2.0 * (V[:, pos] / w[pos]) @ V[:, pos].T
+    U0, dU, _ = derivatives(lambda th: objective.unscaled_beta_cov(th), theta, hessian=False)
+    return VarparCovariance(A=A, U=U0, dU=dU, sigma=float(sigma))
+
+
+def satterthwaite_df(vc: VarparCovariance, contrasts) -> np.ndarray:
+    """Denominator df for each row c of `contrasts` (lmerTest's contest1D)."""
+    L = np.atleast_2d(np.asarray(contrasts, dtype=float))
+    s = vc.sigma
+    out = np.empty(L.shape[0])
+    for i, c in enumerate(L):
+        var = s * s * c @ vc.U @ c
+        grad = np.concatenate([s * s * np.einsum("a,kab,b->k", c, vc.dU, c), [2.0 * s * c @ vc.U @ c]])
+        out[i] = 2.0 * var ** 2 / (grad @ vc.A @ grad)
+    return out
+
+
+# ---- profile likelihood ----------------------------------------------------------------------
+def sdcor_from_theta(terms, theta, sigma):
+    """lme4's (sd, cor) parameters in θ's positions, then σ."""
+    out, i = [], 0
+    for t in terms:
+        th = theta[i:i + t.n_theta]
+        i += t.n_theta
+        T = t.lambda_block(th)
+        S = sigma ** 2 * T @ T.T
+        sd = np.sqrt(np.diag(S))
+        if t.structure == "unstructured":
+            for j in range(t.r):
+                for a in range(j, t.r):
+                    out.append(sd[a] if a == j else (S[a, j] / (sd[a] * sd[j]) if sd[a] * sd[j] > 0 else 0.0))
+        elif t.structure == "diagonal":
+            out.extend(sd)
+        else:
+            out.append(sd[0])
+    out.append(sigma)
+    return np.array(out)
+
+
+def _chol_psd(S):
+    r = S.shape[0]
+    T = np.zeros_like(S)
+    for j in range(r):
+        d = S[j, j] - T[j, :j] @ T[j, :j]
+        T[j, j] = np.sqrt(max(d, 0.0))
+        for a in range(j + 1, r):
+            T[a, j] = (S[a, j] - T[a, :j] @ T[j, :j]) / T[j, j] if T[j, j] > 0 else 0.0
+    return T
+
+
+def theta_from_sdcor(terms, phi):
+    sigma = phi[-1]
+    out, i = [], 0
+    for t in terms:
+        v = phi[i:i + t.n_theta]
+        i += t.n_theta
+        if t.structure == "unstructured":
+            sd, C, k = np.zeros(t.r), np.eye(t.r), 0
+            for j in range(t.r):
+                for a in range(j, t.r):
+                    if a == j:
+                        sd[a] = v[k]
+                    else:
+                        C[a, j] = C[j, a] = v[k]
+                    k += 1
+            T = _chol_psd(np.outer(sd, sd) * C) / sigma
+            out.extend(T[a, j] for j in range(t.r) for a in range(j, t.r))
+        else:
+            out.extend(np.asarray(v) / sigma)
+    return np.array(out)
+
+
+def sdcor_names(terms, term_names):
+    names = []
+    for t, g in zip(terms, term_names):
+        zn = t.z_names
+        if t.structure == "unstructured":
+            for j in range(t.r):
+                for a in range(j, t.r):
+                    names.append(f"sd_{zn[a]}|{g}" if a == j else f"cor_{zn[a]}.{zn[j]}|{g}")
+        elif t.structure == "diagonal":
+            names.extend(f"sd_{z}|{g}" for z in zn)
+        else:
+            names.append(f"sd_{'|'.join(zn)}|{g}")
+    return names + ["sigma"]
+
+
+def _sdcor_bounds(terms):
+    lo, hi = [], []
+    for t in terms:
+        if t.structure == "unstructured":
+            for j in range(t.r):
+                for a in range(j, t.r):
+                    lo.append(0.0 if a == j else -1.0)
+                    hi.append(np.inf if a == j else 1.0)
+        else:
+            lo += [0.0] * t.n_theta
+            hi += [np.inf] * t.n_theta
+    return np.array(lo + [0.0]), np.array(hi + [np.inf])
+
+
+def _interval(zeta, est, step, lo_bound, hi_bound, z):
+    """Roots of ζ(v) = −z below est and ζ(v) = +z above it (bounds where ζ never gets there)."""
+    out = []
+    for sign, bound in ((-1, lo_bound), (1, hi_bound)):
+        a, b = est, est
+        h = step
+        val = 0.0
+        for _ in range(60):
+            b = est + sign * h
+            if (sign < 0 and b <= bound) or (sign > 0 and b >= bound):
+                b = bound
+            val = zeta(b)
+            if sign * val >= z or b == bound:
+                break
+            a = b
+            h *= 1.6
+        if sign * val < z:
+            out.append(bound)
+            continue
+        out.append(scipy.optimize.brentq(lambda v: zeta(v) - sign * z, min(a, b), max(a, b), xtol=1e-10 * max(1, abs(est))))
+    return tuple(out)
+
+
+def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se, terms, term_names,
+                      x_names, level=0.95):
+    """Profile-likelihood intervals of the sd/cor parameters, σ and β (lme4's confint(profile(fit)))."""
+    z = scipy_stats().norm.ppf(0.5 + level / 2)
+    phi_hat = sdcor_from_theta(terms, theta_ml, sigma_ml)
+    k = phi_hat.shape[0]
+    lo_b, hi_b = _sdcor_bounds(terms)
+
+    lo_b[-1] = sigma_ml / 100.0        # σ is never near 0 in a profile; keeps θ = sd/σ moderate
+    # the steps in the units of fastmme.optimize.theta_scale: an sd of a badly scaled covariate's column (d ≠ 1) is
+    # d times smaller than the same effect on a moderate scale (1 elsewhere, where nothing changes)
+    d_theta = Scaled.of(ml).d
+    d_phi = np.concatenate([np.where(theta_lower(terms) == 0, d_theta, 1.0), [1.0]])
+
+    def dev_phi(phi):
+        try:
+            return ml.unprofiled_deviance(theta_from_sdcor(terms, phi), phi[-1], reml=False)
+        except FastmmeError:            # numerically indefinite at an extreme point: reject it
+            return 1e300
+
+    base = dev_phi(phi_hat)
+    rows = []
+    for i in range(k):
+        others = [j for j in range(k) if j != i]
+        warm = {"x": phi_hat[others].copy()}
+
+        def zeta(v, i=i, others=others, warm=warm):
+            def f(x):
+                phi = phi_hat.copy()
+                phi[others] = x
+                phi[i] = v
+                return dev_phi(phi)
+            opt = minimize_bobyqa(f, np.clip(warm["x"], lo_b[others], hi_b[others]), lo_b[others],
+                                  upper=hi_b[others], warn=False, step=0.75 / d_phi[others])
+            warm["x"] = opt.theta
+            return np.sign(v - phi_hat[i]) * np.sqrt(max(opt.fmin - base, 0.0))
+
+        step = 0.3 * max(abs(phi_hat[i]), 0.05 * phi_hat[-1] / d_phi[i]) if lo_b[i] >= 0 else 0.2
+        rows.append(_interval(zeta, phi_hat[i], step, lo_b[i], hi_b[i], z))
+
+    # fixed effects: x_j β_j as an offset, θ optimised, σ profiled (ML)
+    b = ml.blocks
+    p = b.XtX.shape[0]
+    spec = ml.spec
+    for j in range(p):
+        keep = [c for c in range(p) if c != j]
+        red_spec = dataclasses.replace(spec, X=spec.X[:, keep], x_names=tuple(spec.x_names[c] for c in keep),
+                                       reml=False)
+
+        def blocks_at(v, keep=keep, j=j):
+            v = v - spec.beta_shift[j]          # the blocks are of the working response y − X b₀
+            return Blocks(zz=b.zz, ZtX=b.ZtX[:, keep], Zty=b.Zty - v * b.ZtX[:, j],
+                          XtX=b.XtX[np.ix_(keep, keep)], Xty=b.Xty[keep] - v * b.XtX[keep, j],
+                          yty=b.yty - 2 * v * b.Xty[j] + v * v * b.XtX[j, j], sum_log_w=b.sum_log_w, n=b.n)
+
+        red = ProfiledDeviance(red_spec, blocks_at(beta_ml[j]), ml.pattern, perm_z=ml.perm_z)
+        lower = theta_lower(terms)
+        warm = {"x": np.asarray(theta_ml, dtype=float).copy()}
+
+        def zeta(v, j=j, red=red, warm=warm, blocks_at=blocks_at, lower=lower):
+            red.set_blocks(blocks_at(v))
+            opt = minimize_bobyqa(lambda th: red.deviance(th, reml=False), warm["x"], lower, warn=False,
+                                  step=np.where(np.isfinite(lower), 0.75, 0.5) / d_theta)
+            warm["x"] = opt.theta
+            return np.sign(v - beta_ml[j]) * np.sqrt(max(opt.fmin - base, 0.0))
+
+        rows.append(_interval(zeta, beta_ml[j], 0.5 * beta_se[j], -np.inf, np.inf, z))
+    names = sdcor_names(terms, term_names) + list(x_names)
+    ml.factorize(theta_ml)
+    return names, np.array(rows)

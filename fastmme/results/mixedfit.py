@@ -1,0 +1,360 @@
+"""The result of a formula fit: lme4's accessors on top of the core FitResult.
+
+No model mathematics here beyond arranging numbers: estimates come from fastmme.results, tests and
+intervals from fastmme.results.inference, text from fastmme.results.summary.  Tests: tests/test_formula_lme4.py.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FastmmeError
+from ..formula.frame import Design, to_pandas
+from ..lazy import scipy_stats
+from .fit import FitResult
+from .inference import profile_intervals, satterthwaite_df, sdcor_names, varpar_covariance
+
+
+@dataclass(frozen=True, eq=False)
+class MixedFit:
+    """A fitted linear mixed model from ``fastmme.lmm(formula, data)``."""
+    core: FitResult
+    design: Design
+    model: object           # fastmme.Model, kept for refits and profiles
+    formula: str
+
+    # ---- lme4's accessors ----------------------------------------------------------------------
+    @property
+    def reml(self) -> bool:
+        return self.core.reml
+
+    @property
+    def nobs(self) -> int:
+        return self.core.nobs
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped because a column the model uses had a missing value."""
+        return self.design.n_dropped
+
+    @property
+    def loglik(self) -> float:
+        return self.core.loglik
+
+    @property
+    def aic(self) -> float:
+        return self.core.aic
+
+    @property
+    def bic(self) -> float:
+        return self.core.bic
+
+    @property
+    def deviance(self) -> float:
+        """The minimised criterion: REML criterion (REML fits) or −2 log-likelihood (ML fits)."""
+        return self.core.deviance
+
+    @property
+    def sigma(self) -> float:
+        return self.core.sigma
+
+    @property
+    def converged(self) -> bool:
+        return self.core.converged
+
+    @property
+    def singular(self) -> bool:
+        return self.core.singular
+
+    @property
+    def theta(self) -> pd.Series:
+        return pd.Series(np.array(self.core.theta), index=list(self.core.theta_names), name="theta")
+
+    @functools.cached_property
+    def fixef(self) -> pd.Series:
+        return pd.Series(np.array(self.core.beta), index=list(self.core.x_names), name="fixef")
+
+    @functools.cached_property
+    def vcov(self) -> pd.DataFrame:
+        names = list(self.core.x_names)
+        return pd.DataFrame(np.array(self.core.beta_cov), index=names, columns=names)
+
+    @property
+    def ngroups(self) -> dict:
+        out = {}
+        for t, lv in zip(self.design.parsed.random, self.core.levels):
+            out[t.group] = len(lv)
+        return out
+
+    @functools.cached_property
+    def ranef(self) -> dict:
+        """Grouping factor → DataFrame of conditional modes (levels × columns); the conditional
+        covariances (levels × r × r) are in ``df.attrs["cond_var"]`` (lme4's condVar)."""
+        groups = {}
+        for k, t in enumerate(self.design.parsed.random):
+            groups.setdefault(t.group, []).append(k)
+        out = {}
+        for g, ks in groups.items():
+            cols, vals, cvs = [], [], []
+            for k in ks:
+                cols += list(self.core.z_names[k])
+                vals.append(np.array(self.core.blups[k]))
+                cvs.append(np.array(self.core.cond_var[k]))
+            df = pd.DataFrame(np.hstack(vals), index=pd.Index(self.core.levels[ks[0]], name=g), columns=cols)
+            J, r = df.shape
+            cv = np.zeros((J, r, r))
+            off = 0
+            for c in cvs:
+                rk = c.shape[1]
+                cv[:, off:off + rk, off:off + rk] = c
+                off += rk
+            df.attrs["cond_var"] = cv
+            out[g] = df
+        return out
+
+    def breeding_values(self, group: str) -> pd.DataFrame:
+        """For one grouping factor (one term), every level's BLUP (EBV), prediction-error variance
+        (fixed effects' uncertainty included), reliability 1 − PEV / ((1 + F) σ²_a) — K_jj in place of
+        1 + F for other relationship matrices, 1 for iid terms — and accuracy √reliability."""
+        ks = [k for k, t in enumerate(self.design.parsed.random) if t.group == group]
+        if len(ks) != 1:
+            raise FastmmeError(f"{group!r} is not the grouping factor of exactly one random term "
+                               f"(terms: {', '.join(t.group for t in self.design.parsed.random)})")
+        k = ks[0]
+        names = self.core.z_names[k]
+        pev = np.diagonal(self.core.pev[k], axis1=1, axis2=2)
+        rel = self.core.reliability(k)
+        cols = {}
+        for a, c in enumerate(names):
+            sfx = "" if len(names) == 1 else f".{c}"
+            cols[f"ebv{sfx}"] = self.core.blups[k][:, a]
+            cols[f"pev{sfx}"] = pev[:, a]
+            cols[f"reliability{sfx}"] = rel[:, a]
+            cols[f"accuracy{sfx}"] = np.sqrt(np.clip(rel[:, a], 0.0, None))
+        return pd.DataFrame(cols, index=pd.Index(self.core.levels[k], name=group))
+
+    @functools.cached_property
+    def coef(self) -> dict:
+        """Per grouping factor, fixed + random coefficients for every level (lme4's coef)."""
+        out = {}
+        fe = self.fixef
+        for g, re in self.ranef.items():
+            extra = [c for c in re.columns if c not in fe.index]
+            df = pd.DataFrame({c: np.zeros(len(re)) for c in extra}, index=re.index)
+            for c in fe.index:
+                df[c] = fe[c]
+            for c in re.columns:
+                df[c] = df[c] + re[c].to_numpy()
+            out[g] = df
+        return out
+
+    @functools.cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """lme4's as.data.frame(VarCorr(fit)): grp, var1, var2, vcov, sdcor."""
+        rows = []
+        for g, zn, S, st in zip(self.core.term_names, self.core.z_names, self.core.covariances,
+                                self.core.structures):
+            sd = np.sqrt(np.diag(S))
+            for a in range(len(zn)):
+                rows.append((g, zn[a], None, S[a, a], sd[a]))
+            if st == "unstructured":
+                for j in range(len(zn)):
+                    for i in range(j + 1, len(zn)):
+                        c = S[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
+                        rows.append((g, zn[j], zn[i], S[i, j], c))
+        rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    @property
+    def partitioned(self) -> bool:
+        """True for a fit of a Dask DataFrame: fitted values and residuals are then Dask series."""
+        return getattr(self.design, "partitioned", False)
+
+    @functools.cached_property
+    def _partition_outputs(self):
+        return self.design.fitted_and_residuals(self._predictor, self.sigma)
+
+    @functools.cached_property
+    def fitted(self) -> pd.Series:
+        if self.partitioned:
+            return self._partition_outputs[0]
+        return pd.Series(np.array(self.core.fitted), index=self.design.kept_index, name="fitted")
+
+    @functools.cached_property
+    def residuals(self) -> pd.Series:
+        if self.partitioned:
+            return self._partition_outputs[1]
+        return pd.Series(np.array(self.core.residuals), index=self.design.kept_index, name="residuals")
+
+    @property
+    def scaled_residuals(self) -> np.ndarray:
+        """Pearson residuals divided by σ (lme4's residuals(type = "pearson", scaled = TRUE))."""
+        if self.partitioned:
+            return self._partition_outputs[2]
+        w = self.design.weights if self.design.weights is not None else 1.0
+        return np.array(self.core.residuals) * np.sqrt(w) / self.sigma
+
+    # ---- tests and intervals ---------------------------------------------------------------------
+    @functools.cached_property
+    def _varpar(self):
+        return varpar_covariance(self.model._objective, np.array(self.core.theta), self.sigma, self.reml)
+
+    def satterthwaite(self, contrasts) -> np.ndarray:
+        """Satterthwaite denominator df for the rows of a contrast matrix (lmerTest)."""
+        return satterthwaite_df(self._varpar, contrasts)
+
+    @functools.cached_property
+    def coef_table(self) -> pd.DataFrame:
+        """Estimate, Std. Error, df (Satterthwaite), t value, Pr(>|t|): lmerTest's summary table."""
+        beta = np.array(self.core.beta)
+        se = np.array(self.core.beta_se)
+        df = self.satterthwaite(np.eye(len(beta))) if len(beta) else np.zeros(0)
+        t = beta / se
+        p = 2 * scipy_stats().t.sf(np.abs(t), df)
+        return pd.DataFrame({"Estimate": beta, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
+                            index=list(self.core.x_names))
+
+    def confint(self, method: str = "wald", level: float = 0.95) -> pd.DataFrame:
+        """Confidence intervals: "wald" (β only; variance parameters NaN, as lme4) or "profile"
+        (profile likelihood of the ML refit for sd/cor/σ and β, as lme4's confint(profile(fit)))."""
+        if not 0 < level < 1:
+            raise FastmmeError(f"level must be between 0 and 1; got {level}")
+        lo_name, hi_name = f"{100 * (1 - level) / 2:.3g} %", f"{100 * (1 + level) / 2:.3g} %"
+        var_names = sdcor_names(self.model.spec.terms, self.model.spec.term_names)
+        if method == "wald":
+            z = scipy_stats().norm.ppf(0.5 + level / 2)
+            b, se = np.array(self.core.beta), np.array(self.core.beta_se)
+            lo = np.concatenate([np.full(len(var_names), np.nan), b - z * se])
+            hi = np.concatenate([np.full(len(var_names), np.nan), b + z * se])
+            names = var_names + list(self.core.x_names)
+        elif method == "profile":
+            ml = self if not self.reml else self.refit_ml()
+            names, ci = profile_intervals(ml.model._objective, np.array(ml.core.theta), ml.sigma,
+                                          np.array(ml.core.beta), np.array(ml.core.beta_se),
+                                          ml.model.spec.terms, ml.model.spec.term_names, ml.core.x_names, level)
+            lo, hi = ci[:, 0], ci[:, 1]
+        else:
+            raise FastmmeError(f"method must be 'wald' or 'profile'; got {method!r}")
+        return pd.DataFrame({lo_name: lo, hi_name: hi}, index=names)
+
+    def refit_ml(self) -> "MixedFit":
+        """The same model fitted by maximum likelihood (what anova and profiles use)."""
+        d = self.design
+        model = type(self.model).of_design(d, reml=False)
+        return MixedFit(core=model.fit(), design=d, model=model, formula=self.formula)
+
+    def anova(self, *others) -> pd.DataFrame:
+        """Likelihood-ratio tests against other fits of the same data (see fastmme.anova)."""
+        return anova(self, *others)
+
+    # ---- prediction --------------------------------------------------------------------------
+    def predict(self, newdata=None, re: bool = True, new_levels: str = "error") -> np.ndarray:
+        """Predictions for new data: offset + x'β̂ (+ z'b̂ with re=True; lme4's re.form = NA is re=False).
+
+        A level of a grouping factor not seen in the fit raises (new_levels="error", lme4's default
+        allow.new.levels = FALSE) or gets the population prediction, offset + x'β̂
+        (new_levels="population", allow.new.levels = TRUE).  A level of a fixed factor not seen in the
+        fit always raises: a fixed effect has no estimate for it.  Transforms in the formula (scale,
+        poly) use the fit's centre, scale and polynomial coefficients, as R's predict does.  A row with a
+        missing value in a column the prediction uses is predicted as NaN."""
+        from .predict import check_new_levels
+        check_new_levels(new_levels)
+        if newdata is None and self.partitioned:
+            newdata = self.design.frame
+        if newdata is None:
+            if re:
+                return np.array(self.core.fitted)
+            pred = self.design.X[:, self.core._kept_columns] @ np.array(self.core.beta) + \
+                self._sparse_fixed_part(self.design.sparse_fixed or {})
+            return pred + self.design.offset if self.design.offset is not None else pred
+        if type(newdata).__module__.startswith("dask"):         # partition by partition, BLUPs broadcast
+            from .predict import predict_partition
+            return newdata.map_partitions(predict_partition, self._predictor, re, new_levels,
+                                          meta=("predict", "f8"))
+        return self._predictor(to_pandas(newdata), re, new_levels)
+
+    @functools.cached_property
+    def _predictor(self):
+        from .predict import Predictor
+        c = self.core
+        return Predictor(formula=self.formula, parsed=self.design.parsed, fixed=self.design.fixed_columns,
+                         random=self.design.random_columns, kept_columns=np.asarray(c._kept_columns),
+                         beta=np.array(c.beta), levels=tuple(np.asarray(v) for v in c.levels),
+                         blups=tuple(np.asarray(b) for b in c.blups), sparse_fixed=c.sparse_fixed,
+                         categories=self.design.plan.categories if self.partitioned else None)
+
+    def _sparse_fixed_part(self, columns: dict) -> np.ndarray:
+        return self._predictor.sparse_fixed_part(columns)
+
+    def fixed_levels(self, name: str | None = None) -> pd.DataFrame:
+        """Estimates of a sparse fixed factor's levels (FitResult.fixed_levels)."""
+        return self.core.fixed_levels(name)
+
+    # ---- output ------------------------------------------------------------------------------
+    def summary(self) -> str:
+        from .summary import summary_text
+        return summary_text(self)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        from .summary import summary_html
+        return summary_html(self)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict of the fit (for programs that use fastmme as a backend)."""
+        def clean(v):
+            return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+        ct = self.coef_table
+        return {
+            "formula": self.formula, "reml": self.reml, "nobs": self.nobs, "n_dropped": self.n_dropped,
+            "loglik": self.loglik, "aic": self.aic, "bic": self.bic, "deviance": self.deviance,
+            "sigma": self.sigma, "converged": self.converged, "singular": self.singular,
+            "n_evals": self.core.n_evals, "optimizer_message": self.core.optimizer_message,
+            "optimizer": self.core.optimizer, "certificate": self.core.certificate,
+            "fallbacks": list(self.core.fallbacks),
+            "theta": {k: float(v) for k, v in self.theta.items()},
+            "fixef": {k: float(v) for k, v in self.fixef.items()},
+            "vcov": {"names": list(self.vcov.index), "values": self.vcov.to_numpy().tolist()},
+            "coef_table": [{"term": i, **{c: clean(float(ct.loc[i, c])) for c in ct.columns}} for i in ct.index],
+            "varcorr": [{k: (clean(float(v)) if isinstance(v, (float, np.floating)) else v) for k, v in r.items()}
+                        for r in self.varcorr.to_dict(orient="records")],
+            "ngroups": self.ngroups,
+            "ranef": {g: {"levels": [str(x) for x in df.index], "columns": list(df.columns),
+                          "values": df.to_numpy().tolist(), "cond_var": df.attrs["cond_var"].tolist()}
+                      for g, df in self.ranef.items()},
+            "dropped_columns": list(self.core.dropped),
+        }
+
+
+def anova(*fits) -> pd.DataFrame:
+    """Likelihood-ratio tests of nested models fitted to the same data (lme4's anova): REML fits are
+    refitted by ML first; models are ordered by their number of parameters."""
+    if len(fits) < 2:
+        raise FastmmeError("anova needs at least two fitted models to compare")
+    for f in fits:
+        if not isinstance(f, MixedFit):
+            raise FastmmeError(f"anova compares fastmme.lmm fits; got {type(f).__name__}")
+    ml = [f.refit_ml() if f.reml else f for f in fits]
+    ys = [f.design.y for f in ml]
+    if len({len(y) for y in ys}) > 1 or any(not np.array_equal(ys[0], y) for y in ys[1:]):
+        raise FastmmeError("the models were fitted to different data (responses or rows differ); "
+                           "anova compares models of the same observations")
+    npar = np.array([f.core.n_params for f in ml])
+    order = np.argsort(npar, kind="stable")
+    ml = [ml[i] for i in order]
+    npar = npar[order]
+    ll = np.array([f.loglik for f in ml])
+    chisq = np.concatenate([[np.nan], 2 * np.maximum(0, np.diff(ll))])
+    df = np.concatenate([[np.nan], np.diff(npar)]).astype(float)
+    with np.errstate(invalid="ignore"):
+        p = np.where(df > 0, scipy_stats().chi2.sf(chisq, np.where(df > 0, df, 1)), np.nan)
+    p[0] = np.nan
+    return pd.DataFrame({"npar": npar, "AIC": [f.aic for f in ml], "BIC": [f.bic for f in ml], "logLik": ll,
+                         "deviance": -2 * ll, "Chisq": chisq, "Df": df, "Pr(>Chisq)": p},
+                        index=pd.Index([f.formula for f in ml], name="model"))
