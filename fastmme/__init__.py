@@ -5,7 +5,7 @@ never forming the n × n marginal covariance; lme4's parametrisation and results
 """
 from . import config  # noqa: F401  (thread settings: before numpy loads OpenBLAS)
 from . import _moved, datasets
-from .api import Model, blup, fit, lmm
+from .api import Model, blup, fit, glmm, lmm
 from .breeding import genomic, pedigree, simulate
 from .errors import ConvergenceWarning, FastmmeError, FastmmeWarning, RankDeficiencyWarning
 from .formula.random_terms import FormulaError
@@ -16,7 +16,7 @@ from .spec.relationship import KnownCovariance, known_covariance
 from .spec.terms import Term
 from .testing import dense
 
-__all__ = ["lmm", "blup", "anova", "known_covariance", "KnownCovariance", "Model", "fit", "Term", "FitResult", "MixedFit", "dense", "datasets", "pedigree", "genomic",
+__all__ = ["lmm", "glmm", "blup", "anova", "known_covariance", "KnownCovariance", "Model", "fit", "Term", "FitResult", "MixedFit", "dense", "datasets", "pedigree", "genomic",
            "FastmmeError", "FormulaError", "FastmmeWarning", "ConvergenceWarning", "RankDeficiencyWarning"]
 __version__ = "0.1.0"
 

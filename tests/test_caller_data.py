@@ -59,6 +59,17 @@ def _lmm(d):
     return fastmme.lmm("Reaction ~ Days + grp + (Days | Subject)", d["df"], weights="w")
 
 
+def _glmm(d):
+    """Every response form of glmm: cbind, a proportion with weights, a string factor; and predict."""
+    g = d["gdf"]
+    f1 = fastmme.glmm("cbind(k, n - k) ~ x + (1 | g)", g)
+    fastmme.glmm("k / n ~ x + (1 | g)", g, weights="n", nAGQ=0)
+    fastmme.glmm("r ~ x + (1 | g)", g, nAGQ=0)
+    fastmme.glmm("k ~ x + (1 | g)", g, family="poisson", nAGQ=0)
+    f1.predict(g, type="response")
+    return f1
+
+
 def _blup(d):
     return fastmme.blup("Reaction ~ Days + (1 | Subject)", d["df"], variances=[900.0], residual=650.0)
 
@@ -156,7 +167,12 @@ def inputs():
         warnings.simplefilter("ignore")
         fit = fastmme.lmm("Reaction ~ Days + (Days | Subject)", df)
         res = fastmme.fit(a["y"], a["X"], [fastmme.Term(a["g"]), fastmme.Term(a["h"])])
-    return dict(a=a, df=df, K=K, labels=np.array(["p", "q", "r"], dtype=object), theta=np.array([0.8, 0.4]),
+    rng = np.random.default_rng(7)
+    gdf = pd.DataFrame({"g": np.repeat(list("abcdefgh"), 6), "x": rng.normal(size=48),
+                        "n": rng.integers(3, 9, size=48)})
+    gdf["k"] = rng.binomial(gdf["n"], 0.4)
+    gdf["r"] = np.where(gdf["k"] > 1, "yes", "no")
+    return dict(gdf=gdf, a=a, df=df, K=K, labels=np.array(["p", "q", "r"], dtype=object), theta=np.array([0.8, 0.4]),
                 fit=fit, result=res, contrasts=np.array([[0.0, 1.0]]), pt=pt, ped=pedigree.read(pt),
                 adf=animal_frame(), M=genotypes(), genotyped=np.array(["c", "d", "e", "f"], dtype=object))
 
@@ -165,11 +181,11 @@ ENTRY_POINTS = {
     "lmm": _lmm, "blup": _blup, "fit": _fit, "Model": _model_at_solve, "Term": _term,
     "known_covariance": _known_covariance, "KnownCovariance": _known_covariance, "anova": _anova,
     "MixedFit": _mixedfit_methods, "FitResult": _fitresult_methods, "breeding": _breeding,
-    "sparse_fixed": _sparse_fixed, "dense": _dense, "pedigree": _pedigree, "genomic": _genomic,
+    "sparse_fixed": _sparse_fixed, "dense": _dense, "pedigree": _pedigree, "genomic": _genomic, "glmm": _glmm,
 }
 # public names covered by the calls above (the meta-test below)
 COVERED = {
-    "fastmme": {"lmm", "blup", "fit", "Model", "Term", "known_covariance", "KnownCovariance", "anova", "MixedFit",
+    "fastmme": {"lmm", "glmm", "blup", "fit", "Model", "Term", "known_covariance", "KnownCovariance", "anova", "MixedFit",
                 "FitResult", "dense", "pedigree", "genomic", "datasets",
                 "FastmmeError", "FormulaError", "FastmmeWarning", "ConvergenceWarning", "RankDeficiencyWarning"},
     "dense": {"make_spec", "design_Z", "lambda_matrix", "DenseGLS", "DenseModel", "gls", "best_linear_predictor"},

@@ -1,4 +1,5 @@
-"""Data sets bundled with fastmme (exported from R's lme4 by tools/make_lme4_reference.R).
+"""Data sets bundled with fastmme (exported from R's lme4 by tools/make_lme4_reference.R and, for the GLMM
+data sets cbpp, grouseticks and VerbAgg, tools/make_glmm_reference.R).
 
     fastmme.datasets.load("sleepstudy")  -> pandas.DataFrame
 """
@@ -15,6 +16,8 @@ _CATEGORICAL = {   # columns that are factors in R: read as strings
     "Penicillin": ["plate", "sample"], "Pastes": ["batch", "cask", "sample"],
     "cake": ["replicate", "recipe", "temperature"],
     "InstEval": ["s", "d", "studage", "lectage", "service", "dept"],
+    "cbpp": ["herd", "period"], "grouseticks": ["INDEX", "BROOD", "YEAR", "LOCATION"],
+    "VerbAgg": ["Gender", "item", "resp", "id", "btype", "situ", "mode", "r2"],
 }
 
 DESCRIPTIONS = {
@@ -30,6 +33,12 @@ DESCRIPTIONS = {
             "replicate, recipe, temperature (a factor), angle, temp (numeric).",
     "InstEval": "University lecture evaluations (ETH Zürich): 73,421 ratings y (1-5) of 1,128 lecturers d "
                 "by 2,972 students s; service, dept, studage, lectage. The field's standard benchmark.",
+    "cbpp": "Contagious bovine pleuropneumonia: new serological cases (incidence) among size cattle of 15 "
+            "herds in 4 periods (binomial). Columns: herd, incidence, size, period.",
+    "grouseticks": "Ticks counted on 403 red grouse chicks (Poisson): INDEX (chick), TICKS, BROOD, HEIGHT "
+                   "(altitude, m), YEAR, LOCATION, cHEIGHT (HEIGHT centred).",
+    "VerbAgg": "Verbal aggression (binary r2, or resp no/perhaps/yes): 316 respondents id × 24 items; Anger "
+               "(trait score), Gender, btype (curse/scold/shout), situ (other/self), mode (want/do).",
 }
 
 

@@ -1,6 +1,6 @@
-"""lme4-style summaries, as text (terminal) and HTML (notebooks): the one formatter for both a formula
-fit (MixedFit: lmerTest's Satterthwaite df and p-values, the formula, scaled residuals) and an array
-fit (FitResult: t values only).
+"""lme4-style summaries, as text (terminal) and HTML (notebooks): the one formatter for a formula fit
+(MixedFit: lmerTest's Satterthwaite df and p-values, the formula, scaled residuals), an array fit
+(FitResult: t values only) and a GLMM (GlmmFit: glmer's z-tests, Pearson residuals).
 
 The content of lme4's summary(lmer) with lmerTest's Satterthwaite p-values.  Tests:
 tests/test_summary.py (a stable snapshot).
@@ -26,6 +26,8 @@ class View:
     residual_lines: tuple = ()      # the scaled-residual quantiles, or the partitions' line
     n_dropped: int = 0
     partitioned: bool = False
+    family: str | None = None       # a GLMM's "binomial  ( logit )"; None: a linear mixed model
+    nAGQ: int = 1
 
 
 def view_of_fit(fit) -> View:
@@ -39,6 +41,23 @@ def view_of_fit(fit) -> View:
     return View(core=fit.core, coef_table=fit.coef_table, ngroups=fit.ngroups, formula=fit.formula,
                 weights=fit.design.weights is not None, residual_lines=res, n_dropped=fit.n_dropped,
                 partitioned=fit.partitioned)
+
+
+def view_of_glmm(fit) -> View:
+    """A GlmmFit's summary: z-tests, the Pearson residuals' quantiles, no residual variance."""
+    mu, y, w = np.array(fit.fitted), np.array(fit.y), np.array(fit.prior_weights)
+    pearson = (y - mu) / np.sqrt(fit._objective.family.variance(mu) / w)
+    q = np.quantile(pearson, [0, 0.25, 0.5, 0.75, 1])
+    res = ("", "Scaled residuals:", "     Min       1Q   Median       3Q      Max", " ".join(f"{v:8.4f}" for v in q))
+    return View(core=fit, coef_table=fit.coef_table, ngroups=fit.ngroups, formula=fit.formula,
+                weights=False, residual_lines=res, n_dropped=fit.n_dropped,
+                family=f"{fit.family}  ( {fit.link} )", nAGQ=fit.nAGQ)
+
+
+def _view(fit) -> View:
+    if hasattr(fit, "family") and hasattr(fit, "nAGQ"):
+        return view_of_glmm(fit)
+    return view_of_fit(fit) if hasattr(fit, "core") else view_of_result(fit)
 
 
 def view_of_result(res) -> View:
@@ -90,19 +109,28 @@ def random_effects_table(v: View) -> pd.DataFrame:
             corr = [S[a, b] / (sd[a] * sd[b]) if sd[a] * sd[b] > 0 else np.nan for b in range(a)]
             rows.append({"Groups": g if a == 0 else "", "Name": name, "Variance": S[a, a], "Std.Dev.": sd[a],
                          "Corr": " ".join(f"{c:5.2f}" for c in corr)})
-    rows.append({"Groups": "Residual", "Name": "", "Variance": v.core.sigma ** 2, "Std.Dev.": v.core.sigma, "Corr": ""})
+    if v.family is None:
+        rows.append({"Groups": "Residual", "Name": "", "Variance": v.core.sigma ** 2, "Std.Dev.": v.core.sigma,
+                     "Corr": ""})
     return pd.DataFrame(rows)
 
 
 def fixed_effects_table(v: View) -> pd.DataFrame:
     ct = v.coef_table.copy()
-    if "Pr(>|t|)" in ct:
-        ct[""] = [_stars(p) for p in ct["Pr(>|t|)"]]
+    for col in ("Pr(>|t|)", "Pr(>|z|)"):
+        if col in ct:
+            ct[""] = [_stars(p) for p in ct[col]]
     return ct
 
 
 def _header(v: View) -> list:
     core = v.core
+    if v.family is not None:
+        how = "Laplace Approximation" if v.nAGQ == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {v.nAGQ}"
+        return [f"Generalized linear mixed model fit by maximum likelihood ({how}) (fastmme)",
+                f" Family: {v.family}", f"Formula: {v.formula}",
+                f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10} {'df.resid':>9}",
+                f"{core.aic:10.1f} {core.bic:10.1f} {core.loglik:10.1f} {core.deviance:10.1f} {core.df_resid:9d}"]
     fit_by = f"Linear mixed model fit by {'REML' if core.reml else 'maximum likelihood'} (fastmme)"
     lines = [fit_by] if v.formula is None else [f"{fit_by}; t-tests use Satterthwaite's method", f"Formula: {v.formula}"]
     if v.weights:
@@ -127,9 +155,28 @@ def _messages(v: View) -> list:
     return out + optimizer_lines(v.core)
 
 
+# the fixed-effects table's columns: (column, width, format; "p" for a p-value with its stars)
+_EST = [("Estimate", 11, ".5g"), ("Std. Error", 11, ".4g")]
+FIXED_COLUMNS = {"z": _EST + [("z value", 8, ".3f"), ("Pr(>|z|)", 9, "p")],
+                 "df": _EST + [("df", 9, ".2f"), ("t value", 8, ".3f"), ("Pr(>|t|)", 9, "p")],
+                 "t": _EST + [("t value", 8, ".3f")]}
+
+
+def _fixed_effects_lines(fe: pd.DataFrame, w: int) -> list:
+    cols = FIXED_COLUMNS["z" if "z value" in fe else "df" if "df" in fe else "t"]
+    stars = cols[-1][2] == "p"
+    out = [f"{'':<{w}} " + " ".join(f"{c:>{width}}" for c, width, _ in cols)]
+    for name, r in fe.iterrows():
+        cells = [f"{_pval(r[c]) if f == 'p' else format(r[c], f):>{width}}" for c, width, f in cols]
+        out.append(f"{name:<{w}} " + " ".join(cells) + (f" {r['']}" if stars else ""))
+    if stars:
+        out.append("---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+    return out
+
+
 def summary_text(fit) -> str:
     """The summary of a MixedFit, or of a FitResult (anything else with a `core` is taken as a MixedFit)."""
-    v = view_of_fit(fit) if hasattr(fit, "core") else view_of_result(fit)
+    v = _view(fit)
     core = v.core
     lines = _header(v) + list(v.residual_lines) + ["", "Random effects:"]
     re = random_effects_table(v)
@@ -141,16 +188,7 @@ def summary_text(fit) -> str:
     fe = fixed_effects_table(v)
     lines += ["", "Fixed effects:"]
     w = max([len(s) for s in fe.index] + [8])
-    if "df" in fe:
-        lines.append(f"{'':<{w}} {'Estimate':>11} {'Std. Error':>11} {'df':>9} {'t value':>8} {'Pr(>|t|)':>9}")
-        for name, r in fe.iterrows():
-            lines.append(f"{name:<{w}} {r['Estimate']:>11.5g} {r['Std. Error']:>11.4g} {r['df']:>9.2f} "
-                         f"{r['t value']:>8.3f} {_pval(r['Pr(>|t|)']):>9} {r['']}")
-        lines.append("---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
-    else:
-        lines.append(f"{'':<{w}} {'Estimate':>11} {'Std. Error':>11} {'t value':>8}")
-        for name, r in fe.iterrows():
-            lines.append(f"{name:<{w}} {r['Estimate']:>11.5g} {r['Std. Error']:>11.4g} {r['t value']:>8.3f}")
+    lines += _fixed_effects_lines(fe, w)
     p = len(core.beta)
     if 1 < p <= 12:
         se = np.array(core.beta_se)
@@ -167,7 +205,7 @@ def summary_text(fit) -> str:
 
 
 def summary_html(fit) -> str:
-    v = view_of_fit(fit) if hasattr(fit, "core") else view_of_result(fit)
+    v = _view(fit)
     head = "<br>".join(html.escape(s) for s in _header(v))
     re = random_effects_table(v).to_html(index=False, float_format=lambda x: f"{x:.4g}")
     fe = fixed_effects_table(v).to_html(float_format=lambda x: f"{x:.4g}")

@@ -162,7 +162,7 @@ def _kept_in_order(G, zero, tol):
     return np.array(keep, dtype=np.int64)
 
 
-def _check_terms(terms, n, rows=True):
+def _check_terms(terms, n, rows=True, residual=True):
     if isinstance(terms, Term):
         terms = [terms]
     terms = list(terms)
@@ -180,8 +180,9 @@ def _check_terms(terms, n, rows=True):
         if t.n_levels < 2:
             raise FastmmeError(f"{label}: the grouping factor has a single level; a variance cannot be "
                                "estimated from one group — remove the term or add groups")
-        if t.known is not None:
-            pass      # levels without records are identified through K (the animal model)
+        if t.known is not None or not residual:
+            pass      # levels without records are identified through K (the animal model); a GLMM has no
+            #           residual variance to confound with an observation-level term
         elif t.n_levels >= n:
             raise FastmmeError(f"{label}: {t.n_levels} levels for {n} observations — the variance cannot be "
                                "separated from the residual; remove the term or add replicates")
@@ -231,12 +232,13 @@ def working_response(y, X, w, offset=None):
 
 
 def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True, sparse_fixed=None,
-              offset=None) -> ModelSpec:
+              offset=None, residual=True) -> ModelSpec:
     """Validate and copy the inputs; drop aliased columns of X with a warning naming them.
 
     sparse_fixed: {name: labels (n,)} fixed factors to carry in the sparse factor (fastmme.spec.sparse_fixed).
     offset: (n,) a known part of the linear predictor (lme4's offset): y − offset is modelled.
-    copy=False is for arrays fastmme built itself (the formula layer): they are not the caller's."""
+    copy=False is for arrays fastmme built itself (the formula layer): they are not the caller's.
+    residual=False: no residual variance (a GLMM), so a term may have a level per observation."""
     yv = _vector("y", y, copy=copy)
     n = yv.shape[0]
     Xa, names = _design(X, n, x_names, copy=copy)
@@ -245,7 +247,7 @@ def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True, spa
     else:
         w = _vector("weights", weights, n)
         check_weights(w)
-    terms_t, term_names = _check_terms(terms, n)
+    terms_t, term_names = _check_terms(terms, n, residual=residual)
     Xk, kept, dropped = drop_aliased(Xa, names)
     warn_aliased(dropped, stacklevel=3)
     factors = ()

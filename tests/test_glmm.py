@@ -1,0 +1,250 @@
+"""GLMMs (issue 17): lme4's glmer references (tools/make_glmm_reference.R → tests/fixtures/lme4_glmm.json,
+lme4 fitted with PIRLS converged tightly), a dense oracle of the Laplace approximation, and bad input.
+
+Checks per reference model and nAGQ (0 and 1): the objective at three fixed points to 1e-8 (relative);
+the optimum no worse than lme4's objective at lme4's optimum by 1e-6 (relative); θ, β and the SEs of
+the cbpp and grouseticks models within 5e-5 (absolute; SEs relative).  On the flat VerbAgg surfaces
+the two BOBYQA runs stop up to 5e-4 apart in θ and β at objectives equal to 1e-9 (relative), so there
+θ and β are checked to 1e-3 and the SEs to 1e-3 (relative)."""
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import gammaln
+
+import fastmme
+from fastmme import FastmmeError, FormulaError
+from fastmme.evaluate.laplace import LaplaceObjective
+from fastmme.spec.family import family
+
+REF = json.loads((Path(__file__).parent / "fixtures" / "lme4_glmm.json").read_text())["models"]
+CASES = [(name, k) for name in REF for k in (0, 1)]
+
+
+def _vec(v):
+    return np.atleast_1d(np.asarray(v, dtype=float))
+
+
+@pytest.fixture(scope="module")
+def fits():
+    out = {}
+    for name, m in REF.items():
+        d = fastmme.datasets.load(m["data"])
+        for k in (0, 1):
+            out[(name, k)] = fastmme.glmm(m["formula"], d, family=m["family"], link=m["link"],
+                                          weights=m.get("weights"), nAGQ=k)
+    return out
+
+
+def _in_lme4_order(fit, groups):
+    """θ reordered as lme4 orders its terms (by decreasing number of levels)."""
+    names = list(fit.theta_names)
+    order, used = [], set()
+    for g in groups:
+        i = next(i for i, nm in enumerate(names) if nm.split(".")[0] == g and i not in used)
+        used.add(i)
+        order.append(i)
+    return np.asarray(fit.theta)[order]
+
+
+def _ref(name, k):
+    return next(f for f in REF[name]["fits"] if f["nAGQ"] == k)
+
+
+@pytest.mark.parametrize("name,k", CASES)
+def test_objective_at_fixed_parameters_equals_lme4(fits, name, k):
+    fit, ref = fits[(name, k)], _ref(name, k)
+    obj = fit._objective
+    groups = ref["theta_groups"] if isinstance(ref["theta_groups"], list) else [ref["theta_groups"]]
+    names = [nm.split(".")[0] for nm in fit.theta_names]
+    perm = []                                  # lme4's θ order → ours
+    for g in names:
+        perm.append(next(i for i, h in enumerate(groups) if h == g and i not in perm))
+    for pt in ref["objective_at"]:
+        th = _vec(pt["theta"])[perm]
+        v = obj.laplace(th, _vec(pt["beta"])) if k else obj.laplace_beta_free(th)
+        assert v == pytest.approx(pt["value"], rel=1e-8)
+
+
+@pytest.mark.parametrize("name,k", CASES)
+def test_optimum_and_estimates_match_lme4(fits, name, k):
+    fit, ref = fits[(name, k)], _ref(name, k)
+    assert fit.converged
+    assert fit.minus2loglik <= ref["tight_at_optimum"] * (1 + 1e-6)
+    groups = ref["theta_groups"] if isinstance(ref["theta_groups"], list) else [ref["theta_groups"]]
+    tight = name.startswith("cbpp") or name == "grouseticks"          # the well-determined optima
+    tol = 5e-5 if tight else 1e-3
+    np.testing.assert_allclose(_in_lme4_order(fit, groups), _vec(ref["theta"]), atol=tol)
+    np.testing.assert_allclose(fit.beta, _vec(ref["beta"]), atol=tol)
+    se = _vec(ref["se_hessian"] if k else ref["se_rx"])
+    np.testing.assert_allclose(fit.beta_se, se, rtol=tol)
+    assert list(fit.x_names) == list(np.atleast_1d(ref["beta_names"]))
+    assert fit.aic == pytest.approx(fit.minus2loglik + 2 * (len(fit.beta) + len(fit.theta)))
+    assert fit.vcov_method.startswith("Hessian" if k else "weighted")
+
+
+def test_deviance_is_lme4s_sum_of_squared_deviance_residuals(fits):
+    fit = fits[("cbpp", 1)]
+    assert fit.deviance == pytest.approx(73.4742835743, rel=2e-4)   # lme4's deviance(): at its own θ̂
+    assert fit.deviance < fit.minus2loglik
+
+
+def test_response_forms_agree():
+    """cbind(k, n − k), k / n with weights = n, and the same binary data as 0/1 rows and as a factor."""
+    d = fastmme.datasets.load("cbpp")
+    a = fastmme.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", d, nAGQ=0)
+    b = fastmme.glmm("incidence / size ~ period + (1 | herd)", d, weights="size", nAGQ=0)
+    assert a.minus2loglik == pytest.approx(b.minus2loglik, rel=1e-12)
+    np.testing.assert_allclose(a.beta, b.beta, rtol=1e-10)
+    rows = d.loc[d.index.repeat(d["size"])].reset_index(drop=True)
+    rows["y"] = np.concatenate([np.r_[np.ones(k), np.zeros(n - k)] for k, n in zip(d.incidence, d["size"])])
+    rows["yes"] = np.where(rows["y"] > 0, "Y", "N")
+    c = fastmme.glmm("y ~ period + (1 | herd)", rows, nAGQ=0)
+    e = fastmme.glmm("yes ~ period + (1 | herd)", rows, nAGQ=0)
+    np.testing.assert_allclose(c.beta, a.beta, rtol=1e-7)
+    np.testing.assert_allclose(c.theta, a.theta, rtol=1e-6)
+    np.testing.assert_allclose(e.beta, c.beta, rtol=1e-12)
+    # the Bernoulli and binomial likelihoods differ by the binomial coefficients only
+    const = -2 * float(np.sum(gammaln(d["size"] + 1) - gammaln(d.incidence + 1)
+                              - gammaln(d["size"] - d.incidence + 1)))
+    assert c.minus2loglik + const == pytest.approx(a.minus2loglik, rel=1e-9)
+
+
+# -- the dense oracle: the integrand's mode and Hessian computed densely --------------------------
+
+def _dense_laplace(y, X, Z, Lam, fam, beta, w):
+    """log|ΛᵀZᵀWZΛ + I| + ‖u‖² + aic at the mode of the penalised deviance, by dense Newton steps
+    (Fisher scoring, W the working weights at the mode, as lme4's Laplace approximation)."""
+    from scipy.optimize import minimize
+    ZL = Z @ Lam
+
+    def pdev(u):
+        mu = fam.link.linkinv(X @ beta + ZL @ u)
+        return float(np.sum(fam.dev_resids(y, mu, w)) + u @ u)
+
+    def grad(u):
+        eta = X @ beta + ZL @ u
+        mu, me = fam.link.linkinv(eta), fam.link.mu_eta(eta)
+        return -2 * ZL.T @ (w * (y - mu) * me / fam.variance(mu)) + 2 * u
+
+    u = minimize(pdev, np.zeros(ZL.shape[1]), jac=grad, method="BFGS", options={"gtol": 1e-11}).x
+    eta = X @ beta + ZL @ u
+    mu, me = fam.link.linkinv(eta), fam.link.mu_eta(eta)
+    W = w * me * me / fam.variance(mu)
+    M = ZL.T @ (W[:, None] * ZL) + np.eye(ZL.shape[1])
+    return np.linalg.slogdet(M)[1] + u @ u + fam.aic(y, mu, w)
+
+
+@pytest.mark.parametrize("fam_name,link", [("binomial", "logit"), ("binomial", "probit"),
+                                           ("binomial", "cloglog"), ("poisson", "log")])
+def test_laplace_equals_the_dense_oracle(fam_name, link):
+    rng = np.random.default_rng(11)
+    n, J, H = 90, 9, 5
+    g, h = rng.integers(0, J, n), rng.integers(0, H, n)
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    eta = 0.2 + 0.5 * x + rng.normal(0, 0.7, J)[g] + rng.normal(0, 0.4, H)[h]
+    fam = family(fam_name, link)
+    if fam_name == "binomial":
+        w = rng.integers(1, 6, n).astype(float)
+        y = rng.binomial(w.astype(int), fam.link.linkinv(np.clip(eta, -3, 3))) / w
+    else:
+        w = np.ones(n)
+        y = rng.poisson(np.exp(eta)).astype(float)
+    terms = [fastmme.Term(g, z=np.column_stack([np.ones(n), x]), name="g"), fastmme.Term(h, name="h")]
+    objs = [LaplaceObjective(y, X, terms, fam, weights=w, evaluator=e) for e in ("dense", "cholmod")]
+    assert [o.joint.evaluator for o in objs] == ["dense", "cholmod"]
+    Z = fastmme.dense.design_Z(terms)
+    for theta, beta in [(np.array([0.8, 0.2, 0.3, 0.5]), np.array([0.1, 0.4])),
+                        (np.array([0.3, -0.1, 0.6, 1.2]), np.array([-0.2, 0.7]))]:
+        Lam = fastmme.dense.lambda_matrix(terms, theta)
+        want = _dense_laplace(y, X, Z, Lam, fam, beta, w)
+        for obj in objs:                        # both evaluators behind PIRLS
+            assert obj.laplace(theta, beta) == pytest.approx(want, rel=1e-9)
+            assert obj.laplace_beta_free(theta) == pytest.approx(objs[0].laplace_beta_free(theta), rel=1e-9)
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+@pytest.fixture
+def small():
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"g": np.repeat(list("abcdef"), 5), "x": rng.normal(size=30), "n": rng.integers(2, 6, 30)})
+    d["k"] = rng.binomial(d["n"], 0.5)
+    return d
+
+
+def test_bad_input_is_refused_with_a_message(small):
+    d = small.copy()
+    before = d.copy()
+    with pytest.raises(FastmmeError, match="whole numbers"):
+        fastmme.glmm("k ~ x + (1 | g)", d.assign(k=d.k + 0.5), family="poisson")
+    with pytest.raises(FastmmeError, match="outside \\[0, 1\\]"):
+        fastmme.glmm("k ~ x + (1 | g)", d)
+    with pytest.raises(FastmmeError, match="negative successes or failures"):
+        fastmme.glmm("cbind(k, n - k - 10) ~ x + (1 | g)", d)
+    with pytest.raises(FastmmeError, match="weights must be positive"):
+        fastmme.glmm("k / n ~ x + (1 | g)", d, weights=-d["n"].to_numpy())
+    with pytest.raises(FastmmeError, match="family 'Gamma' is not supported"):
+        fastmme.glmm("k ~ x + (1 | g)", d, family="Gamma")
+    with pytest.raises(FastmmeError, match="link 'log' is not available for the binomial"):
+        fastmme.glmm("k / n ~ x + (1 | g)", d, weights="n", link="log")
+    with pytest.raises(FastmmeError, match="nAGQ > 1"):
+        fastmme.glmm("k / n ~ x + (1 | g)", d, weights="n", nAGQ=7)
+    with pytest.raises(FastmmeError, match="weights= with a cbind"):
+        fastmme.glmm("cbind(k, n - k) ~ x + (1 | g)", d, weights="n")
+    with pytest.raises(FormulaError, match="cbind\\(\\) needs two arguments"):
+        fastmme.glmm("cbind(k) ~ x + (1 | g)", d)
+    with pytest.raises(FastmmeError, match="REML= is lme4's spelling"):
+        fastmme.glmm("k / n ~ x + (1 | g)", d, weights="n", REML=False)
+    pd.testing.assert_frame_equal(d, before)
+
+
+def test_predict_on_the_link_and_response_scales(small):
+    d = small.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fastmme.glmm("cbind(k, n - k) ~ x + (1 | g)", d)
+    eta = fit.predict(d)
+    np.testing.assert_allclose(eta, fit.linear_predictor, rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(d, type="response"), fit.fitted, rtol=1e-12)
+    pop = fit.predict(d, re=False)
+    np.testing.assert_allclose(pop, fit.beta[0] + fit.beta[1] * d.x.to_numpy(), rtol=1e-12)
+    with pytest.raises(FastmmeError, match="type must be"):
+        fit.predict(d, type="probability")
+    text = fit.summary()
+    assert "Family: binomial  ( logit )" in text and "z value" in text and "Residual" not in text
+
+
+def test_conditional_variances_equal_the_dense_inverse():
+    """condVar of a GLMM: Λ (ΛᵀZᵀWZΛ + I)⁻¹ Λᵀ at the mode, per level (a vector term and a scalar one)."""
+    d = fastmme.datasets.load("VerbAgg").iloc[::3]
+    fit = fastmme.glmm("r2 ~ Anger + Gender + (1 | id) + (1 + Gender | item)", d, nAGQ=0)
+    obj = fit._objective
+    mode = obj.pirls(fit.theta, fit.beta)
+    fam = obj.family
+    me = fam.link.mu_eta(mode["eta"])
+    W = obj.pw * me ** 2 / fam.variance(mode["mu"])
+    ZL = fastmme.dense.design_Z(obj.terms) @ fastmme.dense.lambda_matrix(obj.terms, fit.theta)
+    Lam = fastmme.dense.lambda_matrix(obj.terms, fit.theta)
+    C = Lam @ np.linalg.inv(ZL.T @ (W[:, None] * ZL) + np.eye(ZL.shape[1])) @ Lam.T
+    q0 = 0
+    for t, cv in zip(obj.terms, fit.cond_vars):
+        r = t.r
+        for j in range(t.n_levels):
+            np.testing.assert_allclose(cv[j], C[q0 + j * r:q0 + (j + 1) * r, q0 + j * r:q0 + (j + 1) * r],
+                                       rtol=1e-10, atol=1e-14)
+        q0 += t.n_levels * r
+
+
+def test_complete_separation_is_an_error_that_says_so():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=200)
+    d = pd.DataFrame({"y": (x > 0).astype(float), "x": x, "g": rng.integers(0, 10, 200).astype(str)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FastmmeError, match="complete separation"):
+            fastmme.glmm("y ~ x + (1 | g)", d)
