@@ -2,10 +2,10 @@
 lme4 fitted with PIRLS converged tightly), a dense oracle of the Laplace approximation, and bad input.
 
 Checks per reference model and nAGQ (0 and 1): the objective at three fixed points to 1e-8 (relative);
-the optimum no worse than lme4's objective at lme4's optimum by 1e-6 (relative); θ, β and the SEs of
-the cbpp and grouseticks models within 5e-5 (absolute; SEs relative).  On the flat VerbAgg surfaces
-the two BOBYQA runs stop up to 5e-4 apart in θ and β at objectives equal to 1e-9 (relative), so there
-θ and β are checked to 1e-3 and the SEs to 1e-3 (relative)."""
+the optimum no worse than lme4's objective at lme4's optimum by 1e-6 (relative); θ and β within 1e-4
+(absolute); the SEs within 1e-4 (relative), except the VerbAgg models' Hessian SEs: 5e-4, where ours
+are stable to 1e-5 across difference steps from 3e-2 to 3e-3 of each parameter's scale and lme4's
+differ from them by 3.6e-4 at the same optimum (to 1e-5)."""
 import json
 import warnings
 from pathlib import Path
@@ -75,12 +75,10 @@ def test_optimum_and_estimates_match_lme4(fits, name, k):
     assert fit.converged
     assert fit.minus2loglik <= ref["tight_at_optimum"] * (1 + 1e-6)
     groups = ref["theta_groups"] if isinstance(ref["theta_groups"], list) else [ref["theta_groups"]]
-    tight = name.startswith("cbpp") or name == "grouseticks"          # the well-determined optima
-    tol = 5e-5 if tight else 1e-3
-    np.testing.assert_allclose(_in_lme4_order(fit, groups), _vec(ref["theta"]), atol=tol)
-    np.testing.assert_allclose(fit.beta, _vec(ref["beta"]), atol=tol)
+    np.testing.assert_allclose(_in_lme4_order(fit, groups), _vec(ref["theta"]), atol=1e-4)
+    np.testing.assert_allclose(fit.beta, _vec(ref["beta"]), atol=1e-4)
     se = _vec(ref["se_hessian"] if k else ref["se_rx"])
-    np.testing.assert_allclose(fit.beta_se, se, rtol=tol)
+    np.testing.assert_allclose(fit.beta_se, se, rtol=5e-4 if name.startswith("verbagg") and k else 1e-4)
     assert list(fit.x_names) == list(np.atleast_1d(ref["beta_names"]))
     assert fit.aic == pytest.approx(fit.minus2loglik + 2 * (len(fit.beta) + len(fit.theta)))
     assert fit.vcov_method.startswith("Hessian" if k else "weighted")
@@ -248,3 +246,20 @@ def test_complete_separation_is_an_error_that_says_so():
         warnings.simplefilter("ignore")
         with pytest.raises(FastmmeError, match="complete separation"):
             fastmme.glmm("y ~ x + (1 | g)", d)
+
+
+def test_summary_header_is_glmers_and_cond_var_does_not_reuse_old_blocks(fits):
+    """glmer's summary prints −2 log L under "deviance"; the selected inverse belongs to its blocks."""
+    fit = fits[("cbpp", 1)]
+    head = fit.summary().splitlines()[4].split()
+    assert [float(v) for v in head[:4]] == pytest.approx([fit.aic, fit.bic, fit.loglik, fit.minus2loglik], abs=0.06)
+    d = fastmme.datasets.load("grouseticks")
+    f = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
+    a = fastmme.glmm(f, d, family="poisson", nAGQ=0)
+    obj = a._objective
+    shifted = np.array(a.beta) + np.r_[1.0, np.zeros(len(a.beta) - 1)]
+    obj.cond_var(a.theta, a.beta)                       # fills the caches at θ̂ with other blocks
+    again = obj.cond_var(a.theta, shifted)
+    fresh = fastmme.glmm(f, d, family="poisson", nAGQ=0)._objective.cond_var(a.theta, shifted)
+    for x, y in zip(again, fresh):
+        np.testing.assert_allclose(x, y, rtol=1e-12)

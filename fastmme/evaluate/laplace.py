@@ -25,6 +25,7 @@ from .objective import ProfiledDeviance
 PIRLS_TOL = 1e-10      # stop when pdev changes by less than this, relative, ...
 ETA_TOL = 1e-9         # ... and η by less than this (relative to 1 + max |η|): Fisher scoring converges
 #                        only linearly for non-canonical links (probit, cloglog)
+STALL_ETA = 1e-6       # a full step this small (relative) with no decrease of pdev left is the mode
 PRECISE = (1e-15, 1e-13)   # the tolerances for finite differences (vcov's Hessian): the mode to rounding
 PIRLS_MAXIT = 100
 MAX_HALVINGS = 30
@@ -118,11 +119,13 @@ class LaplaceObjective:
             self.n_pirls += 1
             self._assemble(obj, X, eta, offset)
             u_new, coef_new, _, _ = obj.solve(theta)
-            step = 1.0
+            step, eta_full = 1.0, None
             for _ in range(MAX_HALVINGS):
                 u_t = u + step * (u_new - u)
                 c_t = coef + step * (coef_new - coef)
                 eta_t = offset + X @ c_t + self.zb(theta, u_t)
+                if eta_full is None:
+                    eta_full = eta_t                  # the full step: what convergence is judged on
                 pd = self.pdev(eta_t, u_t)
                 if np.isfinite(pd) and pd <= pdev_old:
                     break
@@ -130,18 +133,22 @@ class LaplaceObjective:
             else:
                 raise PirlsFailure(f"PIRLS: no step along the update decreases the penalised deviance at theta = "
                                    f"{np.array2string(theta, precision=6)}")
-            moved = float(np.max(np.abs(eta_t - eta), initial=0.0))
+            moved = float(np.max(np.abs(eta_full - eta), initial=0.0))    # not the halved step
+            scale = 1.0 + float(np.max(np.abs(eta_t), initial=0.0))
+            # converged: a small change of pdev and a small full step; or no decrease left at all with a
+            # full step at the level of rounding (the fixed point's own noise, about 1e-11 on cbpp)
+            done = (abs(pdev_old - pd) <= tol * (0.1 + abs(pd)) and moved <= eta_tol * scale) or \
+                (pd >= pdev_old and moved <= STALL_ETA * scale)
             u, coef, eta = u_t, c_t, eta_t
-            done = abs(pdev_old - pd) <= tol * (0.1 + abs(pd)) and \
-                moved <= eta_tol * (1.0 + float(np.max(np.abs(eta), initial=0.0)))
             pdev_old = pd
             if done:
                 break
         else:
+            hint = ("as under complete separation (a covariate or factor level that predicts a binary response "
+                    "exactly); check the fixed effects with an ordinary GLM") if self.family.name == "binomial" \
+                else "check the fixed effects with an ordinary GLM, and the scale of the covariates"
             raise PirlsFailure(f"PIRLS did not converge in {PIRLS_MAXIT} iterations at theta = "
-                               f"{np.array2string(theta, precision=6)}: the linear predictor runs off to ±∞, "
-                               "as under complete separation (a covariate or factor level that predicts a "
-                               "binary response exactly); check the fixed effects with an ordinary GLM")
+                               f"{np.array2string(theta, precision=6)}: the linear predictor runs off to ±∞, {hint}")
         self._assemble(obj, X, eta, offset)          # the weights at the mode, for log|L|²
         ev = obj.evaluate(theta)
         mu = self.family.link.linkinv(eta)
@@ -177,19 +184,20 @@ class LaplaceObjective:
         return out
 
 
-def hessian(f, x, delta=1e-3) -> np.ndarray:
-    """Central-difference Hessian of f at x (as lme4's deriv12; its default delta is 1e-4)."""
+def hessian(f, x, steps) -> np.ndarray:
+    """Central-difference Hessian of f at x with a step per coordinate (as lme4's deriv12, whose step is
+    1e-4 for every coordinate)."""
     x = np.asarray(x, dtype=np.float64)
+    h = np.asarray(steps, dtype=np.float64)
     k = x.shape[0]
     f0 = f(x)
     H = np.empty((k, k))
     for i in range(k):
         ei = np.zeros(k)
-        ei[i] = delta
-        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / delta ** 2
+        ei[i] = h[i]
+        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
         for j in range(i):
             ej = np.zeros(k)
-            ej[j] = delta
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * delta ** 2)
+            ej[j] = h[j]
+            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
     return H
-

@@ -166,6 +166,7 @@ class ProfiledDeviance:
         self.ev.set_blocks(blocks)
         self._last_theta = None
         self._eval_cache = None
+        self._selinv_cache = None            # keyed by θ only: it belongs to the old blocks
 
     def _choose_evaluator(self) -> None:
         """Keep the dense Schur evaluator (with its gradient: about 3 × fewer evaluations at about 3 ×

@@ -101,10 +101,11 @@ class _Budget:
 
 
 def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, progress=None,
-                    step=None) -> OptSummary:
+                    step=None, ftol_rel=FTOL_REL) -> OptSummary:
     """Minimise f(θ) from `start` subject to lower ≤ θ ≤ upper (entrywise; ±inf = unbounded).
 
-    progress: optional callable(n_evals, best_value) called after every evaluation."""
+    progress: optional callable(n_evals, best_value) called after every evaluation; ftol_rel: NLopt's
+    relative tolerance on f (a flat surface wants a smaller one, or the steps stop short)."""
     start = np.asarray(start, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
     k = start.shape[0]
@@ -116,8 +117,8 @@ def minimize_bobyqa(f, start, lower, maxeval=MAXEVAL, upper=None, warn=True, pro
     if upper is not None:
         opt.set_upper_bounds(np.asarray(upper, dtype=np.float64).tolist())
     opt.set_min_objective(objective)
-    opt.set_ftol_rel(FTOL_REL)
-    opt.set_ftol_abs(FTOL_ABS)
+    opt.set_ftol_rel(ftol_rel)
+    opt.set_ftol_abs(FTOL_ABS if ftol_rel == FTOL_REL else 0.0)
     opt.set_xtol_abs(XTOL_ABS)
     opt.set_maxeval(int(maxeval))
     opt.set_initial_step((np.where(np.isfinite(lower), 0.75, 0.5) if step is None else np.asarray(step)).tolist())

@@ -130,7 +130,8 @@ def _header(v: View) -> list:
         return [f"Generalized linear mixed model fit by maximum likelihood ({how}) (fastmme)",
                 f" Family: {v.family}", f"Formula: {v.formula}",
                 f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10} {'df.resid':>9}",
-                f"{core.aic:10.1f} {core.bic:10.1f} {core.loglik:10.1f} {core.deviance:10.1f} {core.df_resid:9d}"]
+                f"{core.aic:10.1f} {core.bic:10.1f} {core.loglik:10.1f} {core.minus2loglik:10.1f} {core.df_resid:9d}"]
+        # (glmer's summary prints devCrit, −2 log L, under "deviance"; fit.deviance is deviance())
     fit_by = f"Linear mixed model fit by {'REML' if core.reml else 'maximum likelihood'} (fastmme)"
     lines = [fit_by] if v.formula is None else [f"{fit_by}; t-tests use Satterthwaite's method", f"Formula: {v.formula}"]
     if v.weights:

@@ -94,7 +94,7 @@ class Family:
         """−2 Σ log f(y_i | μ_i) with the prior weights, as R's family$aic (binomial: w the trials)."""
         if self.name == "binomial":
             m = np.round(w)
-            k = np.round(m * y)
+            k = np.round(w * y)                   # R: dbinom(round(m * y), round(m), μ) with m the weights
             ll = special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1) \
                 + special.xlogy(k, mu) + special.xlog1py(m - k, -mu)
             return float(-2.0 * np.sum(np.where(m > 0, ll, 0.0)))
