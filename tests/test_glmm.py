@@ -263,3 +263,24 @@ def test_summary_header_is_glmers_and_cond_var_does_not_reuse_old_blocks(fits):
     fresh = fastmme.glmm(f, d, family="poisson", nAGQ=0)._objective.cond_var(a.theta, shifted)
     for x, y in zip(again, fresh):
         np.testing.assert_allclose(x, y, rtol=1e-12)
+
+
+def test_anova_between_glmms_is_lme4s_likelihood_ratio_test(fits):
+    from scipy.stats import chi2
+    null, full = fits[("cbpp_null", 1)], fits[("cbpp", 1)]
+    table = fastmme.anova(full, null)
+    assert list(table.index) == [null.formula, full.formula]          # ordered by the number of parameters
+    want = _ref("cbpp_null", 1)["tight_at_optimum"] - _ref("cbpp", 1)["tight_at_optimum"]
+    assert table["Chisq"].iloc[1] == pytest.approx(want, rel=1e-6)
+    assert table["Df"].iloc[1] == 3
+    assert table["Pr(>Chisq)"].iloc[1] == pytest.approx(chi2.sf(want, 3), rel=1e-5)
+    assert list(table["deviance"]) == pytest.approx([null.minus2loglik, full.minus2loglik])
+    with pytest.raises(FastmmeError, match="same nAGQ"):
+        fastmme.anova(full, fits[("cbpp_null", 0)])
+    with pytest.raises(FastmmeError, match="one family and link"):
+        fastmme.anova(full, fits[("cbpp_probit", 1)])
+    with pytest.raises(FastmmeError, match="different data"):
+        fastmme.anova(full, fits[("verbagg", 1)])
+    lm = fastmme.lmm("Reaction ~ Days + (Days | Subject)", fastmme.datasets.load("sleepstudy"))
+    with pytest.raises(FastmmeError, match="GLMMs with GLMMs"):
+        fastmme.anova(full, lm)

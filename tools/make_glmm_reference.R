@@ -20,6 +20,8 @@ gz <- gzfile(file.path(out_data, "VerbAgg.csv.gz"), "w"); write.csv(va, gz, row.
 models <- list(
   cbpp = list(data = "cbpp", formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
               family = "binomial", link = "logit"),
+  cbpp_null = list(data = "cbpp", formula = "cbind(incidence, size - incidence) ~ 1 + (1 | herd)",
+                   family = "binomial", link = "logit"),
   cbpp_probit = list(data = "cbpp", formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
                      family = "binomial", link = "probit"),
   cbpp_cloglog = list(data = "cbpp", formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",

@@ -334,17 +334,25 @@ class MixedFit:
 
 def anova(*fits) -> pd.DataFrame:
     """Likelihood-ratio tests of nested models fitted to the same data (lme4's anova): REML fits are
-    refitted by ML first; models are ordered by their number of parameters."""
+    refitted by ML first; models are ordered by their number of parameters.  GLMMs (fastmme.glmm) are
+    compared with GLMMs of the same family, link and data (their −2 log L is the Laplace or nAGQ = 0
+    objective: compare fits of the same nAGQ)."""
     if len(fits) < 2:
         raise FastmmeError("anova needs at least two fitted models to compare")
-    for f in fits:
-        if not isinstance(f, MixedFit):
-            raise FastmmeError(f"anova compares fastmme.lmm fits; got {type(f).__name__}")
-    ml = [f.refit_ml() if f.reml else f for f in fits]
-    ys = [f.design.y for f in ml]
-    if len({len(y) for y in ys}) > 1 or any(not np.array_equal(ys[0], y) for y in ys[1:]):
-        raise FastmmeError("the models were fitted to different data (responses or rows differ); "
-                           "anova compares models of the same observations")
+    glmms = [hasattr(f, "family") and hasattr(f, "nAGQ") for f in fits]
+    if any(glmms):
+        if not all(glmms):
+            raise FastmmeError("anova compares linear mixed models with linear mixed models and GLMMs with GLMMs")
+        ml = _same_glmm_data(fits)
+    else:
+        for f in fits:
+            if not isinstance(f, MixedFit):
+                raise FastmmeError(f"anova compares fastmme.lmm fits; got {type(f).__name__}")
+        ml = [f.refit_ml() if f.reml else f for f in fits]
+        ys = [f.design.y for f in ml]
+        if len({len(y) for y in ys}) > 1 or any(not np.array_equal(ys[0], y) for y in ys[1:]):
+            raise FastmmeError("the models were fitted to different data (responses or rows differ); "
+                               "anova compares models of the same observations")
     npar = np.array([f.core.n_params for f in ml])
     order = np.argsort(npar, kind="stable")
     ml = [ml[i] for i in order]
@@ -358,3 +366,20 @@ def anova(*fits) -> pd.DataFrame:
     return pd.DataFrame({"npar": npar, "AIC": [f.aic for f in ml], "BIC": [f.bic for f in ml], "logLik": ll,
                          "deviance": -2 * ll, "Chisq": chisq, "Df": df, "Pr(>Chisq)": p},
                         index=pd.Index([f.formula for f in ml], name="model"))
+
+
+def _same_glmm_data(fits) -> list:
+    """The GLMMs, after checking that they share the family, the link, nAGQ and the data."""
+    first = fits[0]
+    for f in fits[1:]:
+        if (f.family, f.link) != (first.family, first.link):
+            raise FastmmeError(f"anova compares GLMMs of one family and link; got {first.family} ({first.link}) and "
+                               f"{f.family} ({f.link})")
+        if f.nAGQ != first.nAGQ:
+            raise FastmmeError(f"anova compares GLMMs fitted with the same nAGQ; got {first.nAGQ} and {f.nAGQ}: "
+                               "their objectives are different approximations")
+        if f.y.shape != first.y.shape or not np.array_equal(f.y, first.y) or \
+                not np.array_equal(f.prior_weights, first.prior_weights):
+            raise FastmmeError("the models were fitted to different data (responses, weights or rows differ); "
+                               "anova compares models of the same observations")
+    return list(fits)
