@@ -284,3 +284,14 @@ def test_anova_between_glmms_is_lme4s_likelihood_ratio_test(fits):
     lm = fastmme.lmm("Reaction ~ Days + (Days | Subject)", fastmme.datasets.load("sleepstudy"))
     with pytest.raises(FastmmeError, match="GLMMs with GLMMs"):
         fastmme.anova(full, lm)
+
+
+def test_caterpillar_draws_a_glmms_conditional_modes(fits):
+    import matplotlib
+    matplotlib.use("Agg")
+    fit = fits[("verbagg_slopes", 0)]
+    fig = fastmme.plots.caterpillar(fit, "item")
+    assert len(fig.axes) == 2                                   # (Intercept) and GenderM
+    re = fit.ranef["item"]
+    np.testing.assert_array_equal(re.attrs["cond_var"], fit.cond_vars[1])
+    matplotlib.pyplot.close(fig)

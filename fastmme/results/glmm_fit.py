@@ -130,9 +130,14 @@ class GlmmFit:
 
     @property
     def ranef(self) -> dict:
-        """Per grouping factor, the conditional modes b̂ (levels × columns), as lme4's ranef()."""
-        return {g: pd.DataFrame(np.array(b), index=pd.Index(lv, name=g), columns=list(zn))
-                for g, b, lv, zn in zip(self.term_names, self.blups, self.levels, self.z_names)}
+        """Per grouping factor, the conditional modes b̂ (levels × columns), as lme4's ranef(), with
+        condVar (J, r, r) in `.attrs["cond_var"]` (what fastmme.plots.caterpillar draws)."""
+        out = {}
+        for g, b, lv, zn, cv in zip(self.term_names, self.blups, self.levels, self.z_names, self.cond_vars):
+            df = pd.DataFrame(np.array(b), index=pd.Index(lv, name=g), columns=list(zn))
+            df.attrs["cond_var"] = np.array(cv)
+            out[g] = df
+        return out
 
     @property
     def varcorr(self) -> pd.DataFrame:
