@@ -20,6 +20,7 @@ import numpy as np
 from ..assembly.blocks import assemble, stack_terms
 from ..errors import NotPositiveDefinite
 from ..spec.model_spec import make_spec
+from ..spec.terms import theta_lower, theta_start
 from .objective import ProfiledDeviance
 
 PIRLS_TOL = 1e-10      # stop when pdev changes by less than this, relative, ...
@@ -69,10 +70,10 @@ class LaplaceObjective:
 
     # -- pieces ---------------------------------------------------------------------------------
     def theta_lower(self) -> np.ndarray:
-        return np.concatenate([t.theta_lower() for t in self.terms])
+        return theta_lower(self.terms)
 
     def theta_start(self) -> np.ndarray:
-        return np.concatenate([t.theta_start() for t in self.terms])
+        return theta_start(self.terms)
 
     def check_theta(self, theta) -> np.ndarray:
         return self.joint.check_theta(theta)
@@ -183,21 +184,3 @@ class LaplaceObjective:
             out.append(np.einsum("ab,jbc,dc->jad", T, B, T))
         return out
 
-
-def hessian(f, x, steps) -> np.ndarray:
-    """Central-difference Hessian of f at x with a step per coordinate (as lme4's deriv12, whose step is
-    1e-4 for every coordinate)."""
-    x = np.asarray(x, dtype=np.float64)
-    h = np.asarray(steps, dtype=np.float64)
-    k = x.shape[0]
-    f0 = f(x)
-    H = np.empty((k, k))
-    for i in range(k):
-        ei = np.zeros(k)
-        ei[i] = h[i]
-        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
-        for j in range(i):
-            ej = np.zeros(k)
-            ej[j] = h[j]
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
-    return H

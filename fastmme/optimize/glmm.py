@@ -11,7 +11,7 @@ import numba
 import numpy as np
 
 from ..evaluate.laplace import LaplaceObjective
-from .minimize import MAXEVAL, OptSummary, minimize_bobyqa
+from .minimize import MAXEVAL, minimize_bobyqa
 
 
 # a GLMM solves the equations a few times per evaluation, hundreds of times per fit: below this many
@@ -78,5 +78,3 @@ def optimize_glmm(objective: LaplaceObjective, nAGQ: int = 1, start=None, maxeva
                        message=f"stage 1 {s1.message}; stage 2 {s2.message}", n_evals=s1.n_evals + s2.n_evals,
                        stages=tuple(stages))
 
-
-__all__ = ["optimize_glmm", "GlmmOptimum", "OptSummary"]

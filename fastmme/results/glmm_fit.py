@@ -103,7 +103,7 @@ class GlmmFit:
 
     @property
     def singular(self) -> bool:
-        lower = np.concatenate([np.asarray(t.theta_lower()) for t in self._objective.terms])
+        lower = self._objective.theta_lower()
         return bool(np.any(self.theta[lower == 0] < 1e-4))
 
     @property
@@ -196,7 +196,7 @@ class GlmmFit:
 
 def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nAGQ: int, kept_columns) -> GlmmFit:
     """The GlmmFit at the optimum `opt` (fastmme.optimize.glmm.GlmmOptimum) of `objective`."""
-    from ..evaluate.laplace import hessian
+    from .inference import central_differences
     theta, beta = np.array(opt.theta), np.array(opt.beta)
     fallbacks = []
     beta_cov, method = None, "weighted equations at the mode (lme4's use.hessian = FALSE)"
@@ -205,8 +205,8 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
         try:
             se = np.sqrt(np.maximum(np.diag(objective.unscaled_beta_cov(theta, beta)), 1e-300))
             steps = HESSIAN_STEP * np.concatenate([np.maximum(np.abs(theta), 0.1), se])
-            H = hessian(lambda par: objective.laplace(par[:k], par[k:], precise=True), np.concatenate([theta, beta]),
-                        steps)
+            H = central_differences(lambda par: objective.laplace(par[:k], par[k:], precise=True),
+                                    np.concatenate([theta, beta]), steps)[2]
             V = np.linalg.inv(0.5 * H)
             if np.all(np.isfinite(V)) and np.all(np.linalg.eigvalsh(0.5 * (V + V.T)) > 0):
                 beta_cov, method = V[k:, k:], "Hessian of the objective in (θ, β) (lme4's default)"

@@ -29,7 +29,8 @@ from ..spec.terms import theta_lower
 
 
 # ---- finite differences ----------------------------------------------------------------------
-def _central(F, x, h, hessian=True):
+def central_differences(F, x, h, hessian=True):
+    """(F(x), gradient, Hessian) of a (vector) function by central differences with steps h."""
     F0 = np.asarray(F(x), dtype=float)
     k = x.shape[0]
     g = np.zeros((k,) + F0.shape)
@@ -56,8 +57,8 @@ def derivatives(F, x, rel_step=2e-3, hessian=True):
     """(F(x), gradient, Hessian) of a vector function, central differences + one Richardson step."""
     x = np.asarray(x, dtype=float)
     h = rel_step * np.maximum(np.abs(x), 0.1)
-    F0, g1, H1 = _central(F, x, h, hessian)
-    _, g2, H2 = _central(F, x, h / 2, hessian)
+    F0, g1, H1 = central_differences(F, x, h, hessian)
+    _, g2, H2 = central_differences(F, x, h / 2, hessian)
     return F0, (4 * g2 - g1) / 3, (4 * H2 - H1) / 3
 
 
