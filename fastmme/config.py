@@ -15,7 +15,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 NUMBA_CACHE = os.environ.get("FASTMME_NUMBA_CACHE", "1") != "0"
 JIT = dict(cache=NUMBA_CACHE, nogil=True)
 
-# The θ loop of the dense Schur evaluator makes many small LAPACK/BLAS calls (S of order m, the AI
+# The θ loop of the Schur evaluator makes many small LAPACK/BLAS calls (S of order m, the AI
 # matrix's products): with S up to this order they run on one BLAS thread.  Waking OpenBLAS's threads
 # for each call cost more than the call when the other core was busy (measured on this 2-core
 # machine with one core taken: InstEval 3-term fit 2.78 → 0.79 s, a maximal 2³ model 22.9 → 9.4 s,

@@ -25,7 +25,7 @@ def test_column_counts_equal_cholmods_factor(seed):
 
 
 def movielens_like(n=40_000, users=9_000, items=9_000, seed=0):
-    """Two crossed factors, both too large for the dense Schur evaluator: CHOLMOD's factor fills to a
+    """Two crossed factors, both too large for the Schur evaluator: CHOLMOD's factor fills to a
     dense block of the smaller factor (about 9,000² / 2 entries)."""
     rng = np.random.default_rng(seed)
     u, i = rng.integers(0, users, n), rng.integers(0, items, n)
@@ -56,7 +56,7 @@ def test_a_factor_beyond_32_bit_indices_is_refused(monkeypatch):
     """Forced on a small case: the limit of CHOLMOD's 32-bit interface, lowered to 1,000 entries."""
     from fastmme.evaluate import objective
     monkeypatch.setattr(cholmod, "MAX_FACTOR_ENTRIES", 1000)
-    monkeypatch.setattr(objective, "MAX_DENSE", 0)       # CHOLMOD only (the dense evaluator needs no factor)
+    monkeypatch.setattr(objective, "MAX_DENSE", 0)       # CHOLMOD only (the Schur evaluator needs no factor)
     df = movielens_like(n=3000, users=400, items=300)
     with pytest.raises(FastmmeError, match="32-bit interface"):
         fastmme.lmm("y ~ 1 + (1 | user) + (1 | item) + (1 | user:item)", df)
@@ -73,8 +73,8 @@ def test_forced_64_bit_indices_give_the_same_fit(monkeypatch, formula):
     b = fastmme.lmm(formula, df)
     obj = b.model._objective
     assert a.model._objective.pattern.keys_flat.dtype == np.int32 and obj.pattern.keys_flat.dtype == np.int64
-    if obj.dense is not None:
-        assert obj.dense.ent_off.dtype == np.int64 and obj.dense.seg_start.dtype == np.int64
+    if obj.schur is not None:
+        assert obj.schur.ent_off.dtype == np.int64 and obj.schur.seg_start.dtype == np.int64
     np.testing.assert_allclose(b.deviance, a.deviance, rtol=1e-12)
     np.testing.assert_allclose(b.core.theta, a.core.theta, rtol=1e-10)
     np.testing.assert_allclose(b.core.blups[0], a.core.blups[0], rtol=1e-9, atol=1e-12)

@@ -49,7 +49,7 @@ def dense_ai(terms, X, y, w, theta, reml):
 def test_average_information_equals_definition(kind, reml):
     y, X, terms, theta, w = random_design(kind, seed=1, n=120, weights=True)
     spec = fastmme.Model(y, X, terms, weights=w).spec
-    obj = ProfiledDeviance(spec, evaluator="dense")
+    obj = ProfiledDeviance(spec, evaluator="schur")
     th = theta * 0.8 + 0.1 * (theta != 0)
     H = average_information(obj, th, reml)
     ref = dense_ai(terms, X, y, w, th, reml)
@@ -61,7 +61,7 @@ def test_average_information_is_close_to_the_hessian_at_the_optimum(kind):
     y, X, terms, theta, w = random_design(kind, seed=2, weights=True)
     m = fastmme.Model(y, X, terms, weights=w)
     th = np.array(m.fit().theta)
-    obj = ProfiledDeviance(m.spec, evaluator="dense")
+    obj = ProfiledDeviance(m.spec, evaluator="schur")
     H = average_information(obj, th, True)
     assert np.all(np.linalg.eigvalsh(H) > 0)
     h = 1e-5
@@ -72,11 +72,11 @@ def test_average_information_is_close_to_the_hessian_at_the_optimum(kind):
 
 def test_zz_matvec_equals_dense_product():
     y, X, terms, theta, w = random_design("slopes", seed=3, weights=True)
-    obj = ProfiledDeviance(fastmme.Model(y, X, terms, weights=w).spec, evaluator="dense")
+    obj = ProfiledDeviance(fastmme.Model(y, X, terms, weights=w).spec, evaluator="schur")
     ref = dense_blocks(terms, X, y, w)["ZtZ"]
     A = np.random.default_rng(0).normal(size=(obj.q, 3))
     out = np.empty_like(A)
-    pt, d = obj.pattern, obj.dense
+    pt, d = obj.pattern, obj.schur
     zz_matvec(obj.blocks.zz, pt.r, pt.J, pt.q_offset, pt.diag_offset, pt.pair_k, pt.pair_l, pt.pair_offset,
               d.keys_flat, d.key_offset, A, out)
     np.testing.assert_allclose(out, ref @ A, rtol=1e-12, atol=1e-12)
@@ -84,11 +84,11 @@ def test_zz_matvec_equals_dense_product():
 
 def test_dense_solve_equals_system_and_keeps_its_input():
     y, X, terms, theta, w = random_design("crossed", seed=4, weights=True)
-    obj = ProfiledDeviance(fastmme.Model(y, X, terms, weights=w).spec, evaluator="dense")
+    obj = ProfiledDeviance(fastmme.Model(y, X, terms, weights=w).spec, evaluator="schur")
     M = system_dense(terms, theta, X, obj.spec.response, w)    # the equations are of y − X b₀ (spec.working_response)
     B = np.random.default_rng(1).normal(size=(M.shape[0], 2))
     keep = B.copy()
-    out = obj.dense.solve(obj._T_flat(theta), obj.t_offset, B)
+    out = obj.schur.solve(obj._T_flat(theta), obj.t_offset, B)
     np.testing.assert_array_equal(B, keep)
     np.testing.assert_allclose(out, np.linalg.solve(M, B), rtol=1e-9, atol=1e-11)
 

@@ -165,7 +165,7 @@ def test_sparse_gradient_equals_finite_differences(seed, slopes, pe, reml):
     from fastmme.evaluate.sparse_gradient import sparse_gradient
     _, y, X, terms = animal_data(seed, slopes=slopes, pe=pe)
     obj = Model(y, X, terms, reml=reml)._objective
-    assert obj.dense is None and obj.has_gradient
+    assert obj.schur is None and obj.has_gradient
     th = np.array([0.7, 0.1, 0.4]) if slopes else np.array([0.7, 0.5])[:len(terms)]
     g = sparse_gradient(obj, th, reml)
     h = 1e-6

@@ -12,7 +12,7 @@ def two(kind, seed, weights):
     m = fastmme.Model(y, X, terms, weights=w)
     spec = m.spec
     chol = ProfiledDeviance(spec, evaluator="cholmod")
-    dense = ProfiledDeviance(spec, evaluator="dense")
+    dense = ProfiledDeviance(spec, evaluator="schur")
     return chol, dense, theta
 
 
@@ -21,7 +21,7 @@ def two(kind, seed, weights):
 def test_dense_schur_equals_cholmod(kind, weights):
     for seed in range(3):
         chol, dense, theta = two(kind, seed, weights)
-        assert dense.evaluator == "dense" and chol.evaluator == "cholmod"
+        assert dense.evaluator == "schur" and chol.evaluator == "cholmod"
         rng = np.random.default_rng(seed)
         for th in (theta, theta * rng.uniform(0.05, 4, theta.shape), np.zeros_like(theta)):
             a, b = chol.evaluate(th), dense.evaluate(th)
@@ -43,20 +43,20 @@ def test_slopes_term_eliminated():
     y = X @ [1, 2] + rng.normal(size=60)[g] + rng.normal(size=60)[g] * x + rng.normal(size=7)[h] + rng.normal(size=n)
     terms = [fastmme.Term(h, name="h"), fastmme.Term(g, z=X, name="g")]
     spec = fastmme.Model(y, X, terms).spec
-    chol, dense = ProfiledDeviance(spec, evaluator="cholmod"), ProfiledDeviance(spec, evaluator="dense")
-    assert dense.dense.s == 1
+    chol, dense = ProfiledDeviance(spec, evaluator="cholmod"), ProfiledDeviance(spec, evaluator="schur")
+    assert dense.schur.s == 1
     for th in ([0.5, 1.2, -0.3, 0.7], [2.0, 0.1, 0.5, 0.0]):
         assert dense.deviance(th) == pytest.approx(chol.deviance(th), rel=1e-11)
 
 
 def test_fits_agree_and_results_agree():
-    """Dense evaluator (gradient, L-BFGS-B, results by its own solves) against CHOLMOD (BOBYQA, sparse
+    """Schur evaluator (gradient, L-BFGS-B, results by its own solves) against CHOLMOD (BOBYQA, sparse
     solves): the same optimum, and at one θ the same BLUEs, BLUPs and Var(β̂)."""
     for kind in ("crossed", "slopes", "oneway"):
         y, X, terms, theta, w = random_design(kind, seed=9, weights=True)
         spec = fastmme.Model(y, X, terms, weights=w).spec
         a = fastmme.Model(y, X, terms, weights=w)
-        a._objective = ProfiledDeviance(spec, evaluator="dense")
+        a._objective = ProfiledDeviance(spec, evaluator="schur")
         b = fastmme.Model(y, X, terms, weights=w)
         b._objective = ProfiledDeviance(spec, evaluator="cholmod")
         ra, rb = a.fit(), b.fit()
@@ -75,7 +75,7 @@ def test_single_term_models_use_the_dense_evaluator():
     brings the gradient."""
     y, X, terms, theta, w = random_design("oneway", seed=1)
     obj = fastmme.Model(y, X, terms)._objective
-    assert obj.evaluator == "dense" and obj.has_gradient and obj.dense.m == X.shape[1] + 1
+    assert obj.evaluator == "schur" and obj.has_gradient and obj.schur.m == X.shape[1] + 1
 
 
 def test_parallel_kernels_are_deterministic_across_thread_counts():
@@ -106,7 +106,7 @@ def test_gradient_by_ranges_of_levels_is_the_same(monkeypatch):
         g1 = dense.deviance_and_gradient(theta * 0.8)[1]
         monkeypatch.setattr(schur, "V_BYTES", 1)              # one range per chunk of levels
         dense.release()
-        assert dense.dense.W is None
+        assert dense.schur.W is None
         g64 = dense.deviance_and_gradient(theta * 0.8)[1]
         monkeypatch.undo()
         assert np.array_equal(g1, g64)
@@ -115,7 +115,7 @@ def test_gradient_by_ranges_of_levels_is_the_same(monkeypatch):
 def test_evaluator_choice_is_made_from_counts_not_timings(monkeypatch):
     """A nested design (S sparse): the choice between the dense and the CHOLMOD evaluator comes from
     estimated costs, so the same data always take the same path (and the same optimiser), whatever
-    the clock says; a sparse factor that would not fit in memory keeps the dense evaluator."""
+    the clock says; a sparse factor that would not fit in memory keeps the Schur evaluator."""
     import time
 
     from fastmme.linalg import cholmod
@@ -129,11 +129,11 @@ def test_evaluator_choice_is_made_from_counts_not_timings(monkeypatch):
     first = ProfiledDeviance(spec)
     assert first.evaluator == "cholmod"          # nested: CHOLMOD's sparse factor is far cheaper
     costs = first.evaluator_costs
-    assert costs["cholmod"] < costs["dense"]
+    assert costs["cholmod"] < costs["schur"]
     clock = iter(np.random.default_rng(0).uniform(0, 100, 10_000))
     monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
     again = ProfiledDeviance(spec)
     assert again.evaluator == first.evaluator and again.evaluator_costs == costs
     monkeypatch.setattr(cholmod, "available_memory", lambda: 1000)
     monkeypatch.setattr(cholmod, "GUARD_MIN_BYTES", 0)
-    assert ProfiledDeviance(spec).evaluator == "dense"
+    assert ProfiledDeviance(spec).evaluator == "schur"

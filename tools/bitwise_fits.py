@@ -54,7 +54,7 @@ def record() -> dict:
             out[(name, formula, "dask")] = (c.theta, c.beta, c.deviance, [np.asarray(b) for b in c.blups])
     m = design_model(build_design("strength ~ 1 + (1 | batch) + (1 | batch:cask)", fastmme.datasets.load("Pastes")), True)
     th = np.array([0.9, 2.1])
-    for evaluator in ("cholmod", "dense"):
+    for evaluator in ("cholmod", "schur"):
         obj = ProfiledDeviance(m.spec, evaluator=evaluator)
         out[("Pastes", evaluator)] = (obj.deviance(th), obj.deviance_and_gradient(th, information=True),
                                       obj.solve(th)[:3], obj.unscaled_beta_cov(th), optimize_theta(obj).theta)

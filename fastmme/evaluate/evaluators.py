@@ -3,7 +3,7 @@
 fastmme.evaluate.objective.ProfiledDeviance assembles the blocks, chooses an evaluator by a cost model and
 delegates every per-θ operation to it; nothing else asks which evaluator runs.  An evaluator has
 
-    name                        "dense" (the dense Schur complement) or "cholmod" (the sparse factor)
+    name                        "schur" (the dense Schur complement) or "cholmod" (the sparse factor)
     has_gradient                whether deviance_and_gradient is available
     small_blas                  whether its LAPACK calls are small enough for one BLAS thread
     sparse_steps                whether EM steps (fastmme.optimize.em, on the sparse factor) apply
@@ -55,21 +55,21 @@ class Evaluation:
 
 class SchurEvaluator:
     """The θ loop by the dense Schur complement after the term with most random effects (fastmme.evaluate.schur)."""
-    name = "dense"
+    name = "schur"
     has_gradient = True
     sparse_steps = False
 
-    def __init__(self, objective, dense):
+    def __init__(self, objective, schur):
         # a weak reference: the objective owns its evaluator, and a strong one back would make a reference
         # cycle that keeps every finished fit's blocks and workspace until the garbage collector runs
-        self.objective, self.dense = weakref.proxy(objective), dense
+        self.objective, self.schur = weakref.proxy(objective), schur
 
     @property
     def small_blas(self) -> bool:
-        return self.dense.m <= SINGLE_BLAS_THREAD_M
+        return self.schur.m <= SINGLE_BLAS_THREAD_M
 
     def _evaluate_T(self, th, T):
-        out = self.dense.evaluate(T, self.objective.t_offset)
+        out = self.schur.evaluate(T, self.objective.t_offset)
         if out is None:
             raise not_positive_definite(th)
         return Evaluation(theta=th, ldL2=out[0], ldRX2=out[1], pwrss=out[2])
@@ -83,7 +83,7 @@ class SchurEvaluator:
         ev = self._evaluate_T(th, T)
         H = obj.information(th, reml) if information else None
         try:
-            gT = self.dense.gradient(T, obj.t_offset, reml)
+            gT = self.schur.gradient(T, obj.t_offset, reml)
         except np.linalg.LinAlgError:
             raise not_positive_definite(th) from None
         grad = np.concatenate([t.lambda_jacobian() @ gT[o:o + t.r * t.r]
@@ -93,12 +93,12 @@ class SchurEvaluator:
     def model_solver(self, th):
         obj = self.objective
         T_flat = obj._T_flat(th)
-        return lambda rhs: self.dense.solve(T_flat, obj.t_offset, rhs)
+        return lambda rhs: self.schur.solve(T_flat, obj.t_offset, rhs)
 
     def _solve(self, th, B):
         obj = self.objective
         try:
-            return self.dense.solve(obj._T_flat(th), obj.t_offset, B)
+            return self.schur.solve(obj._T_flat(th), obj.t_offset, B)
         except np.linalg.LinAlgError:
             raise not_positive_definite(th) from None
 
@@ -111,10 +111,10 @@ class SchurEvaluator:
         return self._solve(th, E)
 
     def release(self) -> None:
-        self.dense.release()
+        self.schur.release()
 
     def set_blocks(self, blocks) -> None:
-        self.dense.set_blocks(blocks)
+        self.schur.set_blocks(blocks)
 
 
 class CholmodEvaluator:

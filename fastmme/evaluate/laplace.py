@@ -41,7 +41,7 @@ class LaplaceObjective:
 
     y: the response (a proportion for the binomial, with `weights` the trials); X (n, p) with
     linearly independent columns; terms: fastmme.Term; weights: prior weights (None: 1); offset;
-    evaluator: as ProfiledDeviance's ("auto", "dense" or "cholmod")."""
+    evaluator: as ProfiledDeviance's ("auto", "schur" or "cholmod")."""
 
     def __init__(self, y, X, terms, family, weights=None, offset=None, x_names=None, evaluator: str = "auto"):
         n = y.shape[0]

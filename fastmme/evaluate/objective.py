@@ -17,6 +17,8 @@ order n.  Tests: tests/test_objective.py (dense GLS at random θ, lme4's devfun 
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..assembly.blocks import Blocks, assemble, stack_terms
@@ -30,6 +32,17 @@ from .information import average_information
 from .schur import MAX_DENSE, MAX_DENSE_P, DenseSchur, dense_size
 from .system import AugmentedSystem
 
+
+
+def _evaluator_name(evaluator: str) -> str:
+    """'auto', 'cholmod' or 'schur'; the old spelling 'dense' (which also named the n × n oracle) warns."""
+    if evaluator == "dense":
+        warnings.warn("evaluator='dense' is now evaluator='schur' (the dense Schur complement); 'dense' names "
+                      "the n × n oracle, fastmme.dense", DeprecationWarning, stacklevel=3)
+        return "schur"
+    if evaluator not in ("auto", "cholmod", "schur"):
+        raise FastmmeError(f"evaluator must be 'auto', 'cholmod' or 'schur'; got {evaluator!r}")
+    return evaluator
 
 
 def dense_seconds(downdate_flops: float, m: float) -> float:
@@ -50,6 +63,7 @@ class ProfiledDeviance:
 
     def __init__(self, spec: ModelSpec, blocks: Blocks | None = None, pattern: ZtZPattern | None = None,
                  perm_z=None, evaluator: str = "auto"):
+        evaluator = _evaluator_name(evaluator)
         self.spec = spec
         terms = spec.terms
         # sparse fixed factors are laid out like r = 1 terms after the random ones (Λ = 1, no penalty)
@@ -70,15 +84,15 @@ class ProfiledDeviance:
         self.pattern, self.blocks = pattern, blocks
         self.knowns = [t.known for t in terms]
         self.has_known = has_known = any(k is not None for k in self.knowns)
-        if has_known and evaluator == "dense":
-            raise FastmmeError("the dense evaluator has no relationship matrices; use evaluator='cholmod'")
-        if has_sparse_fixed and evaluator == "dense":
-            raise FastmmeError("the dense evaluator has no sparse fixed factors; use evaluator='cholmod'")
+        if has_known and evaluator == "schur":
+            raise FastmmeError("the Schur evaluator has no relationship matrices; use evaluator='cholmod'")
+        if has_sparse_fixed and evaluator == "schur":
+            raise FastmmeError("the Schur evaluator has no sparse fixed factors; use evaluator='cholmod'")
         dense_ok = evaluator != "cholmod" and not has_known and not has_sparse_fixed and \
             blocks.ZtX.shape[1] <= MAX_DENSE_P and \
             dense_size(pattern, blocks.ZtX.shape[1]) <= MAX_DENSE
         if perm_z is None and dense_ok:
-            # the dense evaluator will likely run the θ loop and CHOLMOD factorise once, at θ̂: the
+            # the Schur evaluator will likely run the θ loop and CHOLMOD factorise once, at θ̂: the
             # term-level order of MixedModels.jl (most random effects first) costs nothing to compute,
             # where CHOLMOD's AMD/METIS analysis of a 10⁵-level crossed pattern takes seconds
             order = np.argsort(-(pattern.r * pattern.J), kind="stable")
@@ -87,7 +101,7 @@ class ProfiledDeviance:
         self.q, self.p = int(pattern.q), int(blocks.ZtX.shape[1])
         self.N = self.q + self.p + 1
         self._system = None          # the augmented sparse system and its CHOLMOD factor: built on
-        self._chol = None            # first use (not at all when the dense evaluator does everything)
+        self._chol = None            # first use (not at all when the Schur evaluator does everything)
         self.t_offset = np.concatenate([[0], np.cumsum(self.r * self.r)[:-1]]).astype(np.int64)
         # ML needs log|L_Z|² of the random effects alone: the sparse fixed levels then come after them
         # in the ordering (their Schur complement may fill in); REML needs only the sum, so they mix
@@ -97,19 +111,23 @@ class ProfiledDeviance:
         self._eval_cache: tuple | None = None      # (θ, Evaluation) of the last evaluation
         self._selinv_cache: tuple | None = None
         self._factor_counts = None   # the sparse factor's column counts, when _choose_evaluator made them
-        if evaluator not in ("auto", "cholmod", "dense"):
-            raise FastmmeError(f"evaluator must be 'auto', 'cholmod' or 'dense'; got {evaluator!r}")
         self.ev = CholmodEvaluator(self)           # the θ loop's evaluator (fastmme.evaluate.evaluators)
         if dense_ok:
             self.ev = SchurEvaluator(self, DenseSchur(pattern, blocks))
-            if evaluator == "auto" and len(terms) > 1 and self.ev.dense.pair_fraction < 1.0:
+            if evaluator == "auto" and len(terms) > 1 and self.ev.schur.pair_fraction < 1.0:
                 self._choose_evaluator()
         self.evaluator = self.ev.name
 
     @property
-    def dense(self) -> DenseSchur | None:
+    def schur(self) -> DenseSchur | None:
         """The dense Schur complement when it runs the θ loop, else None."""
-        return getattr(self.ev, "dense", None)
+        return getattr(self.ev, "schur", None)
+
+    @property
+    def dense(self) -> DenseSchur | None:
+        """Deprecated name of `schur` (``dense`` names the n × n oracle, fastmme.dense)."""
+        warnings.warn("ProfiledDeviance.dense is now ProfiledDeviance.schur", DeprecationWarning, stacklevel=2)
+        return self.schur
 
     @property
     def system(self) -> AugmentedSystem:
@@ -154,7 +172,7 @@ class ProfiledDeviance:
                 "smaller factor); fewer levels for that term, or more memory")
 
     def release(self) -> None:
-        """Free what the next evaluation makes again (the dense evaluator's workspace)."""
+        """Free what the next evaluation makes again (the Schur evaluator's workspace)."""
         self.ev.release()
         self._eval_cache = None
 
@@ -169,21 +187,21 @@ class ProfiledDeviance:
         self._selinv_cache = None            # keyed by θ only: it belongs to the old blocks
 
     def _choose_evaluator(self) -> None:
-        """Keep the dense Schur evaluator (with its gradient: about 3 × fewer evaluations at about 3 ×
+        """Keep the Schur evaluator (with its gradient: about 3 × fewer evaluations at about 3 ×
         the cost each) unless CHOLMOD's factorisation is estimated to be faster.  Only asked when S is
         likely sparse (few level pairs for its size: nested designs); dense S (crossed designs) needs
         no test.  The choice is made from counts, not timings, so that the same data always take the
         same path (a timed choice flipped between runs on small designs, and with it the optimiser:
-        θ then differed by 1e-6).  A sparse factor that would not fit in memory keeps the dense one."""
-        d, pt = self.ev.dense, self.pattern
+        θ then differed by 1e-6).  A sparse factor that would not fit in memory keeps the Schur one."""
+        d, pt = self.ev.schur, self.pattern
         deg = np.diff(d.lev_ptr).astype(np.float64)
         rs = float(pt.r[d.s])
         counts = factor_column_counts(self.system.matrix()).astype(np.float64)
         self._factor_counts = counts
         self.evaluator_costs = costs = {
-            "dense": dense_seconds(rs * rs * float(np.sum(deg * (deg + 1) / 2)), float(d.m)),
+            "schur": dense_seconds(rs * rs * float(np.sum(deg * (deg + 1) / 2)), float(d.m)),
             "cholmod": cholmod_seconds(float(counts.sum()), float(np.sum(counts * counts)))}
-        if not costs["dense"] <= costs["cholmod"] and factor_fits(counts):
+        if not costs["schur"] <= costs["cholmod"] and factor_fits(counts):
             self.ev = CholmodEvaluator(self)
 
     # ---- θ ----------------------------------------------------------------------------------
@@ -243,7 +261,7 @@ class ProfiledDeviance:
 
     @property
     def has_gradient(self) -> bool:
-        """The analytic gradient: from the dense Schur evaluator's inverse, or from the selected inverse
+        """The analytic gradient: from the Schur evaluator's inverse, or from the selected inverse
         of the sparse factor (fastmme.evaluate.sparse_gradient; exact, with or without relationship matrices)."""
         return self.ev.has_gradient
 
@@ -273,7 +291,7 @@ class ProfiledDeviance:
     # ---- solutions at θ (used once, at the optimum) ------------------------------------------
     def solve(self, theta):
         """(u, beta, pwrss, x): spherical modes u (caller's order), BLUEs, r², and x = M_aug⁻¹ e_y (system
-        order when CHOLMOD solves; model order — u by term, X, y — from the dense evaluator)."""
+        order when CHOLMOD solves; model order — u by term, X, y — from the Schur evaluator)."""
         N, q, p = self.N, self.q, self.p
         x, order = self.ev.solve_y(self.check_theta(theta))
         sol = -x[:N - 1] / x[N - 1]

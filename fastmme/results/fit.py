@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FastmmeError
+from ..evaluate.at_estimate import AtEstimate
 from ..spec.terms import theta_lower
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance
@@ -68,7 +69,7 @@ class FitResult:
     n_evals: int
     optimizer_message: str
     singular: bool
-    _objective: object = field(repr=False)
+    _at: object = field(repr=False)   # fastmme.evaluate.at_estimate.AtEstimate: the objective at θ̂ only
     _kept_columns: np.ndarray = field(repr=False)
     sparse_fixed: tuple = ()     # per sparse fixed factor: (name, level labels, estimates), zeroed levels 0
     optimizer: str = ""          # the method whose point θ̂ is (optimize.OptSummary.method)
@@ -80,7 +81,7 @@ class FitResult:
     @property
     def n_params(self) -> int:
         """Parameters counted by lme4's logLik df: p + nθ + 1 (p with the sparse factors' estimable levels)."""
-        return self._objective.p_df + self.n_theta + 1
+        return self._at.p_df + self.n_theta + 1
 
     @property
     def aic(self) -> float:
@@ -97,27 +98,26 @@ class FitResult:
     @functools.cached_property
     def cond_var(self) -> tuple:
         """Per term, (J_k × r_k × r_k) conditional covariances of the random effects (lme4's condVar)."""
-        return _cond_var(self._objective, self.theta, self.sigma)
+        return self._at.cond_var()
 
     @functools.cached_property
     def pev(self) -> tuple:
         """Per term, (J_k × r_k × r_k) prediction-error (co)variances Var(b̂ − b) = σ² [C⁻¹]_bb with C
         the whole coefficient matrix, so the fixed effects' uncertainty is included (breeders' PEV;
         lme4's condVar leaves it out).  From the selected inverse of the sparse factor."""
-        return _scaled_blocks(self._objective, self.theta, self.sigma, fixed_known=False)
+        return self._at.pev()
 
     @functools.cached_property
     def _vc(self):
         """(names, estimates, covariance) of the variance components: per term the lower triangle of
         Σ_k (θ's order), then σ²; the covariance is 2 × the inverse average-information matrix of the
         criterion in (θ, σ²) (AI-REML's standard errors), mapped by the Jacobian of σ² vech(T Tᵀ)."""
-        from ..evaluate.information import average_information
-        obj, th, s2 = self._objective, np.asarray(self.theta), self.sigma ** 2
-        H = average_information(obj, th, self.reml, profiled=False)
+        th, s2 = np.asarray(self.theta), self.sigma ** 2
+        H = self._at.average_information(self.reml)
         names, est, J = [], [], []
         m = th.shape[0]
         col = 0
-        for k, t in enumerate(obj.spec.terms):
+        for k, t in enumerate(self._at.spec.terms):
             T = t.lambda_block(th[col:col + t.n_theta])
             jac = t.lambda_jacobian()
             for i in range(t.r):
@@ -153,7 +153,7 @@ class FitResult:
         standard error, σ̂ √[C⁻¹]_jj from the selected inverse; differences between levels of one set
         are estimable, across sets they are not."""
         import pandas as pd
-        factors = self._objective.spec.sparse_factors
+        factors = self._at.spec.sparse_factors
         if not factors:
             raise FastmmeError("this model has no sparse fixed factors")
         names = [f.name for f in factors]
@@ -169,7 +169,7 @@ class FitResult:
 
     @functools.cached_property
     def _fixed_level_variances(self):
-        return self._objective.fixed_level_variances(self.theta)
+        return self._at.fixed_level_variances()
 
     def variance_components(self):
         """A DataFrame of the variance components (variances and covariances of each term, then the
@@ -184,7 +184,7 @@ class FitResult:
         """(h², standard error): term's variance over the sum of all variances of scalar terms and σ²
         (σ²_a / (σ²_a + σ²_pe + … + σ²_e)), the standard error by the delta method on the inverse AI
         matrix.  Needs every term to have one variance (r_k = 1)."""
-        terms = self._objective.spec.terms
+        terms = self._at.spec.terms
         if any(t.r != 1 for t in terms):
             raise FastmmeError("heritability needs terms with one variance each (random intercepts); "
                                "for random regression compute it from variance_components() per point")
@@ -199,7 +199,7 @@ class FitResult:
         """(J_k × r_k) reliabilities 1 − PEV / Var(b): Var(b_ja) = K_jj Σ_aa with K the term's
         relationship matrix ((1 + F_j) Σ_aa for a pedigree), or Σ_aa for an iid term.  The accuracy is
         its square root."""
-        t = self._objective.spec.terms[term]
+        t = self._at.spec.terms[term]
         kd = t.known.diagonal if t.known is not None else np.ones(t.n_levels)
         pev = np.diagonal(self.pev[term], axis1=1, axis2=2)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -273,57 +273,6 @@ class FitResult:
         return self.summary()
 
 
-def _scaled_blocks(objective, theta, sigma, fixed_known):
-    """σ² T_k B_j T_kᵀ for the blocks B of objective.inverse_blocks (selected inverse)."""
-    out = []
-    for B, T in zip(objective.inverse_blocks(theta, fixed_known), objective.T_blocks(theta)):
-        res = sigma ** 2 * np.einsum("ab,jbc,dc->jad", T, B, T)
-        res.setflags(write=False)
-        out.append(res)
-    return tuple(out)
-
-
-def _cond_var(objective, theta, sigma):
-    """σ² T_k [A_Z⁻¹]_jj T_kᵀ with A_Z = ΛᵀZᵀWZΛ + I, from the factor of the augmented system.
-
-    With R the fixed and response rows, A_Z⁻¹ = [M_aug⁻¹]_ZZ − G_Z H⁻¹ G_Zᵀ, G = M_aug⁻¹ E_R,
-    H = G_R.  The diagonal blocks of [M_aug⁻¹]_ZZ come from the selected inverse of the sparse factor
-    (Takahashi; memory of the order of the factor's), or, where that would not fit in memory, from
-    solves with unit vectors in chunks.  (The solves were the only route for designs without
-    relationship matrices: on 10⁶ rows and 51,000 levels, y ~ 1 + x + (1 + x | g) + (1 | h), they took
-    about 600 s and 134 MB where the selected inverse takes 0.6 s and 33 MB, equal to 9e-16.)
-    """
-    objective.factorize(theta)
-    if objective.has_known or objective.has_sparse_fixed or objective.selected_inverse_fits():
-        return _scaled_blocks(objective, theta, sigma, fixed_known=True)
-    sysm = objective.system
-    q, N = sysm.q, sysm.N
-    rest = np.arange(q, N)
-    G = objective.inverse_columns(rest)          # N × (p + 1)
-    H = G[q:]
-    Hinv_GzT = np.linalg.solve(H, G[:q].T)      # (p+1) × q, rows in system order
-    Ts = objective.T_blocks(theta)
-    out = []
-    pt = objective.pattern
-    chunk_cols = max(1, int(4_000_000 // max(N, 1)))
-    for k, T in enumerate(Ts):
-        r, J = int(pt.r[k]), int(pt.J[k])
-        res = np.empty((J, r, r))
-        per = max(1, chunk_cols // r)
-        for j0 in range(0, J, per):
-            j1 = min(J, j0 + per)
-            zeta = pt.q_offset[k] + np.arange(j0 * r, j1 * r)
-            idx = sysm.iperm_z[zeta]
-            S = objective.inverse_columns(idx)       # N × (len)
-            for t in range(j1 - j0):
-                ii = idx[t * r:(t + 1) * r]
-                blk = S[ii, t * r:(t + 1) * r] - G[ii] @ Hinv_GzT[:, ii]
-                res[j0 + t] = sigma ** 2 * (T @ blk @ T.T)
-        res.setflags(write=False)
-        out.append(res)
-    return tuple(out)
-
-
 EXACT_FIT = 1e-14      # penalised residual sum of squares relative to Σ w y²: the response is fitted exactly
 
 
@@ -390,6 +339,6 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         residuals=_freeze(spec.y - fitted) if not spec.row_free else _freeze(np.zeros(0)), loglik=-0.5 * dev, deviance=dev, n_theta=spec.n_theta,
         converged=opt.converged, n_evals=opt.n_evals, optimizer_message=opt.message,
         singular=bool(np.any(theta[lower == 0] < SINGULAR_TOL)),
-        _objective=objective, _kept_columns=_freeze(kept_columns), sparse_fixed=tuple(sparse_fixed),
+        _at=AtEstimate(objective, theta, np.sqrt(sigma2)), _kept_columns=_freeze(kept_columns), sparse_fixed=tuple(sparse_fixed),
         optimizer=opt.method, certificate=opt.certificate if opt.method else "", fallbacks=tuple(opt.fallbacks),
     )
