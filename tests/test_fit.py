@@ -32,3 +32,26 @@ def test_explicit_start_and_progress_callback():
     res = fastmme.Model(y, X, terms).fit(start=theta, progress=lambda k, f: calls.append((k, f)))
     assert len(calls) >= res.n_evals - len(theta) and calls[-1][1] >= res.deviance - 1e-9
     assert all(b[1] <= a[1] for a, b in zip(calls, calls[1:]))     # best value never increases
+
+
+@pytest.mark.parametrize("evaluator", ["schur", "cholmod"])
+def test_a_result_reads_its_quantities_at_its_own_estimate(evaluator):
+    """A FitResult holds a read-only view at θ̂ (fastmme.evaluate.at_estimate), not the objective: moving
+    the model's objective to other θ (a refit, a profile) leaves condVar, PEVs and the variance
+    components' SEs of a finished result unchanged."""
+    from fastmme.evaluate.objective import ProfiledDeviance
+    y, X, terms, theta, w = random_design("crossed", seed=4, n=200)
+    m = fastmme.Model(y, X, terms)
+    m._objective = ProfiledDeviance(m.spec, evaluator=evaluator)
+    a = m.fit()
+    assert not hasattr(a, "_objective") and np.array_equal(a._at.theta, a.theta)
+    with pytest.raises(ValueError):
+        a._at.theta[0] = 1.0
+    ref = m.fit()
+    want = (ref.cond_var + ref.pev, ref.variance_components()["se"])      # read with the objective at θ̂
+    m.deviance(np.asarray(a.theta) * 3.0)            # the objective now sits elsewhere
+    for x, z in zip(a.cond_var + a.pev, want[0]):    # a's first reads
+        np.testing.assert_allclose(x, z, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(a.variance_components()["se"], want[1], rtol=1e-10)
+    moved = fastmme.Model(y, X, terms).at(np.asarray(a.theta) * 3.0)
+    assert not np.allclose(moved.cond_var[0], want[0][0], rtol=1e-6)      # condVar does depend on θ
