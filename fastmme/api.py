@@ -108,16 +108,18 @@ def blup(formula: str, data, variances, residual: float, weights=None, relmat=No
 def glmm(formula: str, data, family="binomial", link=None, weights=None, nAGQ: int = 1, start=None,
          maxeval: int = MAXEVAL, progress=None, **lme4_arguments):
     """Fit a generalized linear mixed model (lme4's glmer): binomial (links logit, probit, cloglog) or
-    Poisson (log) responses, by PIRLS and the Laplace approximation (nAGQ=1), or with β inside PIRLS
-    and only θ optimised (nAGQ=0, lme4's fast mode and the start of the Laplace fit).
+    Poisson (log) responses, by PIRLS and the Laplace approximation (nAGQ=1), by adaptive Gauss–Hermite
+    quadrature with nAGQ nodes per level (nAGQ=2 to 100; one scalar random-effect term such as (1 | g), as
+    in lme4), or with β inside PIRLS and only θ optimised (nAGQ=0, lme4's fast mode and the start of the
+    Laplace fit).  loglik is log L at every nAGQ; lme4's logLik at nAGQ > 1 leaves out the saturated
+    model's log-likelihood (a constant, 0 for a binary response): docs/glmm.md.
 
     Responses as in lme4: 0/1, logical or a two-level factor; a proportion with weights= the numbers
     of trials; cbind(successes, failures); counts for the Poisson.  offset(x) terms in the formula
-    enter the linear predictor.  Adaptive Gauss–Hermite quadrature (nAGQ > 1), other families and Dask
-    input are not available yet and are refused.  Returns a GlmmFit (fixef, vcov, coef_table with
+    enter the linear predictor.  Other families and Dask input are not available yet and are refused.  Returns a GlmmFit (fixef, vcov, coef_table with
     z-tests, ranef, varcorr, predict(type="link" | "response"), summary)."""
     from .distributed.partitioned import is_dask
-    from .evaluate.laplace import LaplaceObjective
+    from .evaluate.laplace import LaplaceObjective, check_agq, check_nagq
     from .formula.frame import build_design, to_pandas
     from .formula.glm_response import glm_response
     from .optimize.glmm import kernel_threads, optimize_glmm
@@ -125,14 +127,13 @@ def glmm(formula: str, data, family="binomial", link=None, weights=None, nAGQ: i
     from .spec.family import family as make_family
     _refuse_arguments("glmm", lme4_arguments, "formula, data, family, link, weights, nAGQ, start, maxeval, progress")
     fam = make_family(family, link)
-    if isinstance(nAGQ, bool) or nAGQ not in (0, 1):
-        raise FastmmeError(f"nAGQ={nAGQ!r}: adaptive Gauss–Hermite quadrature (nAGQ > 1) is not available yet; "
-                           "use nAGQ=1 (the Laplace approximation, lme4's default) or nAGQ=0")
+    nAGQ = check_nagq(nAGQ)
     if is_dask(data):
         raise FastmmeError("fastmme.glmm does not take Dask input yet (each PIRLS iteration would be a pass over "
                            "the partitions): compute the frame first, e.g. glmm(formula, ddf.compute(), ...)")
     formula2, df, w = glm_response(formula, to_pandas(data), weights, fam)
     d = build_design(formula2, df, weights=w, sparse_fixed=False)
+    check_agq(d.terms, nAGQ)
     obj = LaplaceObjective(d.y, d.X, d.terms, fam, weights=d.weights, offset=d.offset, x_names=d.x_names)
     kept = np.array([list(d.x_names).index(nm) for nm in obj.spec.x_names], dtype=np.int64)
     with blas_threads(obj.joint), kernel_threads(obj):

@@ -1,5 +1,6 @@
 """Data sets bundled with fastmme (exported from R's lme4 by tools/make_lme4_reference.R and, for the GLMM
-data sets cbpp, grouseticks and VerbAgg, tools/make_glmm_reference.R).
+data sets cbpp, grouseticks and VerbAgg, tools/make_glmm_reference.R; Contraception from mlmRev by
+tools/make_agq_reference.R).
 
     fastmme.datasets.load("sleepstudy")  -> pandas.DataFrame
 """
@@ -18,6 +19,7 @@ _CATEGORICAL = {   # columns that are factors in R: read as strings
     "InstEval": ["s", "d", "studage", "lectage", "service", "dept"],
     "cbpp": ["herd", "period"], "grouseticks": ["INDEX", "BROOD", "YEAR", "LOCATION"],
     "VerbAgg": ["Gender", "item", "resp", "id", "btype", "situ", "mode", "r2"],
+    "Contraception": ["woman", "district", "use", "livch", "urban"],
 }
 
 DESCRIPTIONS = {
@@ -39,6 +41,9 @@ DESCRIPTIONS = {
                    "(altitude, m), YEAR, LOCATION, cHEIGHT (HEIGHT centred).",
     "VerbAgg": "Verbal aggression (binary r2, or resp no/perhaps/yes): 316 respondents id × 24 items; Anger "
                "(trait score), Gender, btype (curse/scold/shout), situ (other/self), mode (want/do).",
+    "Contraception": "Contraceptive use (use, N/Y) of 1,934 women in 60 districts of Bangladesh (1988 fertility "
+                     "survey; R's mlmRev): woman, district, livch (living children 0/1/2/3+), age (centred), "
+                     "urban (N/Y).",
 }
 
 

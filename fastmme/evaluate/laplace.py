@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..assembly.blocks import assemble, stack_terms
-from ..errors import NotPositiveDefinite
+from ..errors import FastmmeError, NotPositiveDefinite
 from ..spec.model_spec import make_spec
 from ..spec.terms import theta_lower, theta_start
 from .objective import ProfiledDeviance
@@ -30,6 +30,33 @@ STALL_ETA = 1e-6       # a full step this small (relative) with no decrease of p
 PRECISE = (1e-15, 1e-13)   # the tolerances for finite differences (vcov's Hessian): the mode to rounding
 PIRLS_MAXIT = 100
 MAX_HALVINGS = 30
+
+
+MAX_AGQ = 100         # nodes per level (lme4's GHrule takes up to 100)
+
+
+def gauss_hermite(n: int) -> tuple:
+    """Nodes and weights of the n-point Gauss–Hermite rule for the standard normal density (Σ weights = 1)."""
+    x, w = np.polynomial.hermite_e.hermegauss(n)
+    return x, w / np.sqrt(2.0 * np.pi)
+
+
+def check_nagq(nAGQ) -> int:
+    """nAGQ as an int from 0 to MAX_AGQ, or a FastmmeError."""
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= MAX_AGQ:
+        raise FastmmeError(f"nAGQ must be an integer from 0 to {MAX_AGQ} (0: β inside PIRLS, 1: the Laplace "
+                           f"approximation, more: adaptive Gauss–Hermite quadrature); got {nAGQ!r}")
+    return int(nAGQ)
+
+
+def check_agq(terms, nAGQ) -> None:
+    """Adaptive quadrature (nAGQ > 1) needs one scalar random-effect term, as in lme4 and MixedModels.jl."""
+    if check_nagq(nAGQ) > 1 and (len(terms) != 1 or terms[0].r != 1):
+        shape = ", ".join(f"({' + '.join('1' if c == '(Intercept)' else c for c in t.z_names)} | {t.name})"
+                          for t in terms)
+        raise FastmmeError(f"nAGQ={nAGQ}: adaptive Gauss–Hermite quadrature needs a single scalar random-effect "
+                           f"term such as (1 | g), as in lme4; this model has {shape}. Use nAGQ=1 (the Laplace "
+                           "approximation) or nAGQ=0")
 
 
 class PirlsFailure(NotPositiveDefinite):
@@ -161,6 +188,40 @@ class LaplaceObjective:
     def laplace(self, theta, beta, precise: bool = False) -> float:
         """−2 log L by the Laplace approximation at (θ, β)."""
         return self.pirls(theta, beta, precise)["value"]
+
+    def agq(self, theta, beta, nAGQ: int, precise: bool = False) -> float:
+        """−2 log L at (θ, β) by adaptive Gauss–Hermite quadrature with nAGQ nodes per level (lme4's nAGQ > 1;
+        nAGQ = 1 is the Laplace approximation).  Needs one scalar random-effect term: given the mode û, the
+        levels' integrals are one-dimensional and independent.  With A_jj = λ² Σ_(i∈j) w_i z_i² + 1 the
+        diagonal of the u-system at the mode (w: the working weights), sd_j = A_jj^(−1/2), the nodes
+        u_jk = û_j + x_k sd_j of the rule for the standard normal (x_k, ω_k; Σ ω_k = 1), and
+        dev_jk = Σ_(i∈j) d_i(u_jk) + u_jk² (d: the deviance residuals),
+            −2 log L = log|L|² + Σ_j [dev_j0 − 2 log Σ_k ω_k exp(−(dev_jk − dev_j0)/2 + x_k²/2)] + c,
+        dev_j0 at û and c = aic(y, μ̂) − Σ_i d_i(μ̂), −2 log L of the saturated model (μ-free).  lme4's
+        objective at nAGQ > 1 leaves c out (0 for a binary response): docs/glmm.md."""
+        m = self.pirls(theta, beta, precise)
+        if nAGQ == 1:
+            return m["value"]
+        check_agq(self.terms, nAGQ)
+        t = self.terms[0]
+        codes, z = t.codes, t.zmatrix()[:, 0]
+        lam = float(self.alone.T_blocks(self.check_theta(theta))[0][0, 0])
+        f, eta, u = self.family, m["eta"], m["u"]
+        mu = f.link.linkinv(eta)
+        me = f.link.mu_eta(eta)
+        w = self.pw * me * me / f.variance(mu)
+        J = t.n_levels
+        sd = 1.0 / np.sqrt(lam * lam * np.bincount(codes, w * z * z, minlength=J) + 1.0)
+        x, omega = gauss_hermite(nAGQ)
+        d0 = f.dev_resids(self.y, mu, self.pw)
+        dev0 = np.bincount(codes, d0, minlength=J) + u * u
+        shift = (lam * z * sd[codes])[:, None] * x[None, :]             # n × K: η moves by z λ x_k sd_j
+        d = f.dev_resids(self.y[:, None], f.link.linkinv(eta[:, None] + shift), self.pw[:, None])
+        uk = u[:, None] + sd[:, None] * x[None, :]
+        devk = np.stack([np.bincount(codes, d[:, k], minlength=J) for k in range(x.shape[0])], axis=1) + uk * uk
+        mult = np.sum(omega[None, :] * np.exp(-0.5 * (devk - dev0[:, None]) + 0.5 * x * x), axis=1)
+        saturated = f.aic(self.y, mu, self.pw) - float(np.sum(d0))
+        return float(m["ldL2"] + np.sum(dev0 - 2.0 * np.log(mult)) + saturated)
 
     def laplace_beta_free(self, theta) -> float:
         """The objective at θ with β at its joint mode with u (lme4's nAGQ = 0)."""

@@ -1,6 +1,6 @@
 """The optimisation of a GLMM, in lme4's two stages: BOBYQA over θ with β at its joint mode with u
-(nAGQ = 0, the fast approximation and the start of the Laplace fit), then, for nAGQ = 1, BOBYQA over
-(θ, β) of the Laplace objective from there.  Entries of θ next to their bound of 0 are tried at 0, as
+(nAGQ = 0, the fast approximation and the start of the Laplace fit), then, for nAGQ ≥ 1, BOBYQA over
+(θ, β) of the Laplace objective (nAGQ = 1) or of adaptive Gauss–Hermite quadrature (nAGQ > 1) from there.  Entries of θ next to their bound of 0 are tried at 0, as
 for linear mixed models; every hand-over is recorded in the summary."""
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ class GlmmOptimum:
 
 def optimize_glmm(objective: LaplaceObjective, nAGQ: int = 1, start=None, maxeval: int = MAXEVAL,
                   progress=None) -> GlmmOptimum:
-    """θ̂ (and β̂) of the objective: stage 1 over θ (nAGQ = 0), then stage 2 over (θ, β) for nAGQ = 1."""
+    """θ̂ (and β̂) of the objective: stage 1 over θ (nAGQ = 0), then stage 2 over (θ, β) for nAGQ ≥ 1 (the
+    Laplace objective, or adaptive Gauss–Hermite quadrature with nAGQ nodes)."""
     lower = objective.theta_lower()
     th0 = objective.theta_start() if start is None else objective.check_theta(start)
     s1 = minimize_bobyqa(objective.laplace_beta_free, th0, lower, maxeval=maxeval, progress=progress)
@@ -66,14 +67,14 @@ def optimize_glmm(objective: LaplaceObjective, nAGQ: int = 1, start=None, maxeva
     k = s1.theta.shape[0]
 
     def f(par):
-        return objective.laplace(par[:k], par[k:])
+        return objective.agq(par[:k], par[k:], nAGQ)
 
     se = np.sqrt(np.maximum(np.diag(objective.unscaled_beta_cov(s1.theta, beta1)), 1e-12))
     start2 = np.concatenate([s1.theta, beta1])
     lower2 = np.concatenate([lower, np.full(beta1.shape[0], -np.inf)])
     step = np.concatenate([np.where(lower == 0, np.maximum(0.1 * s1.theta, 0.02), 0.1), 0.5 * se])
     s2 = minimize_bobyqa(f, start2, lower2, maxeval=maxeval, progress=progress, step=step, ftol_rel=STAGE2_FTOL)
-    stages.append(("Laplace (θ, β)", s2))
+    stages.append(("Laplace (θ, β)" if nAGQ == 1 else f"adaptive Gauss–Hermite, {nAGQ} nodes (θ, β)", s2))
     return GlmmOptimum(theta=s2.theta[:k], beta=s2.theta[k:], value=s2.fmin, converged=s1.converged and s2.converged,
                        message=f"stage 1 {s1.message}; stage 2 {s2.message}", n_evals=s1.n_evals + s2.n_evals,
                        stages=tuple(stages))

@@ -84,6 +84,11 @@ class FitResult:
         return self._at.p_df + self.n_theta + 1
 
     @property
+    def sparse_factors(self) -> tuple:
+        """The sparse fixed factors (fastmme.spec.sparse_fixed.SparseFixed) of the model, in order."""
+        return tuple(self._at.spec.sparse_factors)
+
+    @property
     def aic(self) -> float:
         return -2.0 * self.loglik + 2.0 * self.n_params
 
@@ -153,7 +158,7 @@ class FitResult:
         standard error, σ̂ √[C⁻¹]_jj from the selected inverse; differences between levels of one set
         are estimable, across sets they are not."""
         import pandas as pd
-        factors = self._at.spec.sparse_factors
+        factors = self.sparse_factors
         if not factors:
             raise FastmmeError("this model has no sparse fixed factors")
         names = [f.name for f in factors]

@@ -1,7 +1,9 @@
 """The result of a GLMM fit (fastmme.glmm): lme4's glmer accessors.
 
 Definitions, as lme4's: loglik is the Laplace approximation to log L (nAGQ = 0: at β's joint mode
-with u); minus2loglik = −2 loglik, the objective lme4 minimises; AIC = −2 loglik + 2 (p + n_θ),
+with u; nAGQ > 1: adaptive Gauss–Hermite quadrature); minus2loglik = −2 loglik, the objective lme4
+minimises (at nAGQ > 1 lme4's objective and logLik leave out −2 log L of the saturated model, a constant
+that is 0 for a binary response; loglik here keeps it, so it is comparable across nAGQ); AIC = −2 loglik + 2 (p + n_θ),
 BIC = −2 loglik + log(n)(p + n_θ); `deviance` is lme4's deviance() of a GLMM, which is not −2 log L:
 the sum of the squared deviance residuals Σ d_i(y_i, μ̂_i) (relative to the saturated model).  vcov: from the
 central-difference Hessian of the objective in (θ, β) (lme4's default for nAGQ ≥ 1, use.hessian =
@@ -69,12 +71,14 @@ class GlmmFit:
     # -- what the summary formatter reads (fastmme.results.summary) -----------------------------
     reml = False
     sigma = 1.0
+    sparse_factors = ()          # GLMMs keep every fixed factor dense
     optimizer = "BOBYQA"
 
     @property
     def certificate(self) -> str:
-        stages = "BOBYQA over θ (nAGQ = 0)" + (", then BOBYQA over (θ, β) of the Laplace objective"
-                                               if self.nAGQ else "")
+        second = "the Laplace objective" if self.nAGQ == 1 else \
+            f"adaptive Gauss–Hermite quadrature with {self.nAGQ} nodes per level"
+        stages = "BOBYQA over θ (nAGQ = 0)" + (f", then BOBYQA over (θ, β) of {second}" if self.nAGQ else "")
         return f"{stages}; no gradient (derivative-free)"
 
     @property
@@ -205,7 +209,7 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
         try:
             se = np.sqrt(np.maximum(np.diag(objective.unscaled_beta_cov(theta, beta)), 1e-300))
             steps = HESSIAN_STEP * np.concatenate([np.maximum(np.abs(theta), 0.1), se])
-            H = central_differences(lambda par: objective.laplace(par[:k], par[k:], precise=True),
+            H = central_differences(lambda par: objective.agq(par[:k], par[k:], nAGQ, precise=True),
                                     np.concatenate([theta, beta]), steps)[2]
             V = np.linalg.inv(0.5 * H)
             if np.all(np.isfinite(V)) and np.all(np.linalg.eigvalsh(0.5 * (V + V.T)) > 0):

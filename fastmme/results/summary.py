@@ -82,7 +82,7 @@ def optimizer_lines(res) -> list:
 def sparse_fixed_lines(res) -> list:
     """One summary line per sparse fixed factor: levels, zeroed levels, connected sets."""
     out = []
-    for f in res._at.spec.sparse_factors:
+    for f in res.sparse_factors:
         sets = int(f.sets.max()) + 1
         out.append(f"sparse fixed factor {f.name}: {f.n_levels} levels, {int(f.zeroed.sum())} set to zero, "
                    f"{sets} connected set{'s' if sets > 1 else ''} (estimates: fixed_levels('{f.name}'))")
