@@ -36,9 +36,10 @@ def test_explicit_start_and_progress_callback():
 
 @pytest.mark.parametrize("evaluator", ["schur", "cholmod"])
 def test_a_result_reads_its_quantities_at_its_own_estimate(evaluator):
-    """A FitResult holds a read-only view at θ̂ (fastmme.evaluate.at_estimate), not the objective: moving
-    the model's objective to other θ (a refit, a profile) leaves condVar, PEVs and the variance
-    components' SEs of a finished result unchanged."""
+    """A FitResult holds a read-only view at θ̂ (fastmme.evaluate.at_estimate), not the objective (the
+    structural part: no objective attribute, θ̂ read-only); and moving the model's objective to another θ
+    (a refit, a profile) leaves condVar, PEVs and the variance components' SEs of a finished result
+    unchanged (the behaviour, which held before the view as well)."""
     from fastmme.evaluate.objective import ProfiledDeviance
     y, X, terms, theta, w = random_design("crossed", seed=4, n=200)
     m = fastmme.Model(y, X, terms)

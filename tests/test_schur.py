@@ -1,4 +1,4 @@
-"""The dense Schur-complement evaluator equals the CHOLMOD evaluation (and so the dense-GLS oracle)."""
+"""The Schur evaluator (the dense Schur complement) equals the CHOLMOD evaluation (and so the dense-GLS oracle)."""
 import numpy as np
 import pytest
 
@@ -12,24 +12,24 @@ def two(kind, seed, weights):
     m = fastmme.Model(y, X, terms, weights=w)
     spec = m.spec
     chol = ProfiledDeviance(spec, evaluator="cholmod")
-    dense = ProfiledDeviance(spec, evaluator="schur")
-    return chol, dense, theta
+    sc = ProfiledDeviance(spec, evaluator="schur")
+    return chol, sc, theta
 
 
 @pytest.mark.parametrize("kind", ["crossed", "nested", "slopes", "diagonal", "partial", "three"])
 @pytest.mark.parametrize("weights", [False, True])
-def test_dense_schur_equals_cholmod(kind, weights):
+def test_schur_equals_cholmod(kind, weights):
     for seed in range(3):
-        chol, dense, theta = two(kind, seed, weights)
-        assert dense.evaluator == "schur" and chol.evaluator == "cholmod"
+        chol, sc, theta = two(kind, seed, weights)
+        assert sc.evaluator == "schur" and chol.evaluator == "cholmod"
         rng = np.random.default_rng(seed)
         for th in (theta, theta * rng.uniform(0.05, 4, theta.shape), np.zeros_like(theta)):
-            a, b = chol.evaluate(th), dense.evaluate(th)
+            a, b = chol.evaluate(th), sc.evaluate(th)
             assert b.ldL2 == pytest.approx(a.ldL2, rel=1e-10, abs=1e-10)
             assert b.ldRX2 == pytest.approx(a.ldRX2, rel=1e-10, abs=1e-10)
             assert b.pwrss == pytest.approx(a.pwrss, rel=1e-10)
             for reml in (True, False):
-                assert dense.deviance(th, reml) == pytest.approx(chol.deviance(th, reml), rel=1e-11)
+                assert sc.deviance(th, reml) == pytest.approx(chol.deviance(th, reml), rel=1e-11)
 
 
 def test_slopes_term_eliminated():
@@ -43,10 +43,10 @@ def test_slopes_term_eliminated():
     y = X @ [1, 2] + rng.normal(size=60)[g] + rng.normal(size=60)[g] * x + rng.normal(size=7)[h] + rng.normal(size=n)
     terms = [fastmme.Term(h, name="h"), fastmme.Term(g, z=X, name="g")]
     spec = fastmme.Model(y, X, terms).spec
-    chol, dense = ProfiledDeviance(spec, evaluator="cholmod"), ProfiledDeviance(spec, evaluator="schur")
-    assert dense.schur.s == 1
+    chol, sc = ProfiledDeviance(spec, evaluator="cholmod"), ProfiledDeviance(spec, evaluator="schur")
+    assert sc.schur.s == 1
     for th in ([0.5, 1.2, -0.3, 0.7], [2.0, 0.1, 0.5, 0.0]):
-        assert dense.deviance(th) == pytest.approx(chol.deviance(th), rel=1e-11)
+        assert sc.deviance(th) == pytest.approx(chol.deviance(th), rel=1e-11)
 
 
 def test_fits_agree_and_results_agree():
@@ -70,7 +70,7 @@ def test_fits_agree_and_results_agree():
         assert ra.sigma == pytest.approx(rb.sigma, rel=1e-12)
 
 
-def test_single_term_models_use_the_dense_evaluator():
+def test_single_term_models_use_the_schur_evaluator():
     """One term: S holds only X and y, so the level-by-level elimination is exact and cheap, and it
     brings the gradient."""
     y, X, terms, theta, w = random_design("oneway", seed=1)
@@ -82,17 +82,17 @@ def test_parallel_kernels_are_deterministic_across_thread_counts():
     """Each thread owns whole levels (pass 1) or whole column panels (pass 2): the result is bitwise
     the same with 1 or 2 threads."""
     import numba
-    chol, dense, theta = two("crossed", 3, True)
+    chol, sc, theta = two("crossed", 3, True)
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        dense._eval_cache = None
-        one = dense.deviance(theta * 0.7)
-        g1 = dense.deviance_and_gradient(theta * 0.6)[1]
+        sc._eval_cache = None
+        one = sc.deviance(theta * 0.7)
+        g1 = sc.deviance_and_gradient(theta * 0.6)[1]
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        dense._eval_cache = None
-        assert dense.deviance(theta * 0.7) == one
-        assert np.array_equal(dense.deviance_and_gradient(theta * 0.6)[1], g1)
+        sc._eval_cache = None
+        assert sc.deviance(theta * 0.7) == one
+        assert np.array_equal(sc.deviance_and_gradient(theta * 0.6)[1], g1)
     finally:
         numba.set_num_threads(old)
 
@@ -102,18 +102,18 @@ def test_gradient_by_ranges_of_levels_is_the_same(monkeypatch):
     bitwise the same gradient, and a released workspace is made again."""
     from fastmme.evaluate import schur
     for kind in ("crossed", "slopes", "three"):
-        chol, dense, theta = two(kind, 4, True)
-        g1 = dense.deviance_and_gradient(theta * 0.8)[1]
+        chol, sc, theta = two(kind, 4, True)
+        g1 = sc.deviance_and_gradient(theta * 0.8)[1]
         monkeypatch.setattr(schur, "V_BYTES", 1)              # one range per chunk of levels
-        dense.release()
-        assert dense.schur.W is None
-        g64 = dense.deviance_and_gradient(theta * 0.8)[1]
+        sc.release()
+        assert sc.schur.W is None
+        g64 = sc.deviance_and_gradient(theta * 0.8)[1]
         monkeypatch.undo()
         assert np.array_equal(g1, g64)
 
 
 def test_evaluator_choice_is_made_from_counts_not_timings(monkeypatch):
-    """A nested design (S sparse): the choice between the dense and the CHOLMOD evaluator comes from
+    """A nested design (S sparse): the choice between the Schur and the CHOLMOD evaluator comes from
     estimated costs, so the same data always take the same path (and the same optimiser), whatever
     the clock says; a sparse factor that would not fit in memory keeps the Schur evaluator."""
     import time

@@ -16,7 +16,7 @@ write.csv(cp, file.path("fastmme/datasets/data", "Contraception.csv"), row.names
 
 models <- list(
   cbpp = list(data = "cbpp", formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
-              family = "binomial", link = "logit", nAGQ = c(1, 2, 5, 9, 25)),
+              family = "binomial", link = "logit", nAGQ = c(1, 2, 5, 7, 9, 25)),
   cbpp_probit = list(data = "cbpp", formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
                      family = "binomial", link = "probit", nAGQ = c(5)),
   contraception = list(data = "Contraception",

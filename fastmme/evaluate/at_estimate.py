@@ -2,9 +2,10 @@
 (condVar, PEVs, fixed-level variances, the AI matrix behind the variance components' standard errors),
 each at the estimate (θ̂, σ̂) and nowhere else.
 
-The result (fastmme.results.fit.FitResult) holds this view, not the objective: it cannot move the
-objective to another θ, and the objective's caches cannot make two reads of a result disagree, because
-every method here factorises at θ̂ first (a no-op when the factor is already there).  The objective stays
+The result (fastmme.results.fit.FitResult) holds this view, not the objective: through it a result can
+evaluate at θ̂ only, and the objective's caches cannot make two reads of a result disagree, because
+every method here factorises at θ̂ first (a no-op when the factor is already there; a read does move the
+model's cached factor back to θ̂).  The objective stays
 the model's (fastmme.api.Model): refits, profiles and EM steps use it through the model.
 Tests: tests/test_dense.py (condVar and PEVs against the n × n posterior), tests/test_fit.py.
 """

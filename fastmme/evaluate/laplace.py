@@ -10,8 +10,10 @@ z_i = η_i − offset_i + (y_i − μ_i) / (dμ/dη), assembled in one compiled 
 pattern the first assembly froze (fastmme.assembly).  A step that does not decrease pdev is halved
 (up to MAX_HALVINGS times).  At the mode the Laplace approximation to −2 log L is, as lme4's,
     log|L_θ|² + ‖u‖² + aic(y, μ),   L_θ L_θᵀ = Λ_θᵀ ZᵀWZ Λ_θ + I,
-with aic the family's −2 Σ log f(y_i | μ_i) (fastmme.spec.family).  Tests: tests/test_glmm.py (lme4's
-objective at fixed (θ, β), its optima, and the dense mode and Hessian of the integrand).
+with aic the family's −2 Σ log f(y_i | μ_i) (fastmme.spec.family).  With one scalar term, adaptive
+Gauss–Hermite quadrature (agq) integrates each level's likelihood around the mode.  Tests:
+tests/test_glmm.py (lme4's objective at fixed (θ, β), its optima, and the dense mode and Hessian of the
+integrand), tests/test_glmm_designs.py (seeded designs), tests/test_agq.py, tests/test_glmm_gaussian.py.
 """
 from __future__ import annotations
 
@@ -42,8 +44,9 @@ def gauss_hermite(n: int) -> tuple:
 
 
 def check_nagq(nAGQ) -> int:
-    """nAGQ as an int from 0 to MAX_AGQ, or a FastmmeError."""
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= MAX_AGQ:
+    """nAGQ as an int from 0 to MAX_AGQ (a whole float such as R's 7 is taken), or a FastmmeError."""
+    whole = isinstance(nAGQ, (int, np.integer)) or (isinstance(nAGQ, (float, np.floating)) and float(nAGQ).is_integer())
+    if isinstance(nAGQ, bool) or not whole or not 0 <= nAGQ <= MAX_AGQ:
         raise FastmmeError(f"nAGQ must be an integer from 0 to {MAX_AGQ} (0: β inside PIRLS, 1: the Laplace "
                            f"approximation, more: adaptive Gauss–Hermite quadrature); got {nAGQ!r}")
     return int(nAGQ)
@@ -51,7 +54,7 @@ def check_nagq(nAGQ) -> int:
 
 def check_agq(terms, nAGQ) -> None:
     """Adaptive quadrature (nAGQ > 1) needs one scalar random-effect term, as in lme4 and MixedModels.jl."""
-    if check_nagq(nAGQ) > 1 and (len(terms) != 1 or terms[0].r != 1):
+    if check_nagq(nAGQ) > 1 and (len(terms) != 1 or terms[0].r != 1 or terms[0].known is not None):
         shape = ", ".join(f"({' + '.join('1' if c == '(Intercept)' else c for c in t.z_names)} | {t.name})"
                           for t in terms)
         raise FastmmeError(f"nAGQ={nAGQ}: adaptive Gauss–Hermite quadrature needs a single scalar random-effect "
@@ -159,6 +162,12 @@ class LaplaceObjective:
                     break
                 step *= 0.5
             else:
+                # no decrease left: the mode to rounding when the full step is small (Fisher scoring on a
+                # non-canonical link creeps on in η after pdev is flat: seen with cloglog), else a failure
+                if float(np.max(np.abs(eta_full - eta), initial=0.0)) <= \
+                        STALL_ETA * (1.0 + float(np.max(np.abs(eta), initial=0.0))):
+                    pd = pdev_old
+                    break
                 raise PirlsFailure(f"PIRLS: no step along the update decreases the penalised deviance at theta = "
                                    f"{np.array2string(theta, precision=6)}")
             moved = float(np.max(np.abs(eta_full - eta), initial=0.0))    # not the halved step
@@ -198,30 +207,36 @@ class LaplaceObjective:
         dev_jk = Σ_(i∈j) d_i(u_jk) + u_jk² (d: the deviance residuals),
             −2 log L = log|L|² + Σ_j [dev_j0 − 2 log Σ_k ω_k exp(−(dev_jk − dev_j0)/2 + x_k²/2)] + c,
         dev_j0 at û and c = aic(y, μ̂) − Σ_i d_i(μ̂), −2 log L of the saturated model (μ-free).  lme4's
-        objective at nAGQ > 1 leaves c out (0 for a binary response): docs/glmm.md."""
+        objective at nAGQ > 1 leaves c out (0 for a binary response): docs/glmm.md.  Tests: tests/test_agq.py."""
         m = self.pirls(theta, beta, precise)
         if nAGQ == 1:
             return m["value"]
         check_agq(self.terms, nAGQ)
+        return self.quadrature(theta, m, *gauss_hermite(nAGQ))
+
+    def quadrature(self, theta, mode: dict, x: np.ndarray, omega: np.ndarray) -> float:
+        """The formula of agq at the mode `mode` (of pirls at θ) with the rule (x, ω); the rule ([0], [1])
+        gives the Laplace value.  One node at a time: O(n) memory whatever the number of nodes."""
         t = self.terms[0]
         codes, z = t.codes, t.zmatrix()[:, 0]
         lam = float(self.alone.T_blocks(self.check_theta(theta))[0][0, 0])
-        f, eta, u = self.family, m["eta"], m["u"]
+        f, eta, u = self.family, mode["eta"], mode["u"]
         mu = f.link.linkinv(eta)
         me = f.link.mu_eta(eta)
         w = self.pw * me * me / f.variance(mu)
         J = t.n_levels
         sd = 1.0 / np.sqrt(lam * lam * np.bincount(codes, w * z * z, minlength=J) + 1.0)
-        x, omega = gauss_hermite(nAGQ)
         d0 = f.dev_resids(self.y, mu, self.pw)
         dev0 = np.bincount(codes, d0, minlength=J) + u * u
-        shift = (lam * z * sd[codes])[:, None] * x[None, :]             # n × K: η moves by z λ x_k sd_j
-        d = f.dev_resids(self.y[:, None], f.link.linkinv(eta[:, None] + shift), self.pw[:, None])
-        uk = u[:, None] + sd[:, None] * x[None, :]
-        devk = np.stack([np.bincount(codes, d[:, k], minlength=J) for k in range(x.shape[0])], axis=1) + uk * uk
-        mult = np.sum(omega[None, :] * np.exp(-0.5 * (devk - dev0[:, None]) + 0.5 * x * x), axis=1)
+        step = lam * z * sd[codes]                      # η moves by z_i λ x_k sd_j at node k
+        mult = np.zeros(J)
+        for xk, wk in zip(x, omega):
+            uk = u + xk * sd
+            devk = np.bincount(codes, f.dev_resids(self.y, f.link.linkinv(eta + xk * step), self.pw),
+                               minlength=J) + uk * uk
+            mult += wk * np.exp(-0.5 * (devk - dev0) + 0.5 * xk * xk)
         saturated = f.aic(self.y, mu, self.pw) - float(np.sum(d0))
-        return float(m["ldL2"] + np.sum(dev0 - 2.0 * np.log(mult)) + saturated)
+        return float(mode["ldL2"] + np.sum(dev0 - 2.0 * np.log(mult)) + saturated)
 
     def laplace_beta_free(self, theta) -> float:
         """The objective at θ with β at its joint mode with u (lme4's nAGQ = 0)."""

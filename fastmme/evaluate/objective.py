@@ -45,7 +45,7 @@ def _evaluator_name(evaluator: str) -> str:
     return evaluator
 
 
-def dense_seconds(downdate_flops: float, m: float) -> float:
+def schur_seconds(downdate_flops: float, m: float) -> float:
     """Estimated time of one dense Schur evaluation: the level downdates (Numba), zeroing and filling S,
     and LAPACK's Cholesky of S (m³/3).  Constants from timings of nested and partially crossed designs
     on the development machine (2 cores; m from 11 to 7,000: within a factor 2–3 of the measured)."""
@@ -88,10 +88,10 @@ class ProfiledDeviance:
             raise FastmmeError("the Schur evaluator has no relationship matrices; use evaluator='cholmod'")
         if has_sparse_fixed and evaluator == "schur":
             raise FastmmeError("the Schur evaluator has no sparse fixed factors; use evaluator='cholmod'")
-        dense_ok = evaluator != "cholmod" and not has_known and not has_sparse_fixed and \
+        schur_ok = evaluator != "cholmod" and not has_known and not has_sparse_fixed and \
             blocks.ZtX.shape[1] <= MAX_DENSE_P and \
             dense_size(pattern, blocks.ZtX.shape[1]) <= MAX_DENSE
-        if perm_z is None and dense_ok:
+        if perm_z is None and schur_ok:
             # the Schur evaluator will likely run the θ loop and CHOLMOD factorise once, at θ̂: the
             # term-level order of MixedModels.jl (most random effects first) costs nothing to compute,
             # where CHOLMOD's AMD/METIS analysis of a 10⁵-level crossed pattern takes seconds
@@ -112,7 +112,7 @@ class ProfiledDeviance:
         self._selinv_cache: tuple | None = None
         self._factor_counts = None   # the sparse factor's column counts, when _choose_evaluator made them
         self.ev = CholmodEvaluator(self)           # the θ loop's evaluator (fastmme.evaluate.evaluators)
-        if dense_ok:
+        if schur_ok:
             self.ev = SchurEvaluator(self, DenseSchur(pattern, blocks))
             if evaluator == "auto" and len(terms) > 1 and self.ev.schur.pair_fraction < 1.0:
                 self._choose_evaluator()
@@ -199,7 +199,7 @@ class ProfiledDeviance:
         counts = factor_column_counts(self.system.matrix()).astype(np.float64)
         self._factor_counts = counts
         self.evaluator_costs = costs = {
-            "schur": dense_seconds(rs * rs * float(np.sum(deg * (deg + 1) / 2)), float(d.m)),
+            "schur": schur_seconds(rs * rs * float(np.sum(deg * (deg + 1) / 2)), float(d.m)),
             "cholmod": cholmod_seconds(float(counts.sum()), float(np.sum(counts * counts)))}
         if not costs["schur"] <= costs["cholmod"] and factor_fits(counts):
             self.ev = CholmodEvaluator(self)

@@ -335,8 +335,8 @@ class MixedFit:
 def anova(*fits) -> pd.DataFrame:
     """Likelihood-ratio tests of nested models fitted to the same data (lme4's anova): REML fits are
     refitted by ML first; models are ordered by their number of parameters.  GLMMs (fastmme.glmm) are
-    compared with GLMMs of the same family, link and data (their −2 log L is the Laplace or nAGQ = 0
-    objective: compare fits of the same nAGQ)."""
+    compared with GLMMs of the same family, link and data (their −2 log L is the nAGQ = 0, Laplace or
+    quadrature objective, with the saturated model's constant at every nAGQ: compare fits of the same nAGQ)."""
     if len(fits) < 2:
         raise FastmmeError("anova needs at least two fitted models to compare")
     glmms = [hasattr(f, "family") and hasattr(f, "nAGQ") for f in fits]
