@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import FastmmeWarning, NotPositiveDefinite
+from ..errors import FastmmeError, FastmmeWarning, NotPositiveDefinite
 from ..lazy import scipy_stats
 
 
@@ -161,7 +161,6 @@ class GlmmFit:
         (type="response": μ = g⁻¹(η)); re=False leaves the random effects out (lme4's re.form = NA);
         new_levels as MixedFit.predict."""
         if type not in ("link", "response"):
-            from ..errors import FastmmeError
             raise FastmmeError(f"type must be 'link' or 'response'; got {type!r}")
         if newdata is None:
             eta = np.array(self.linear_predictor) if re else \
@@ -181,6 +180,58 @@ class GlmmFit:
                          kept_columns=np.asarray(self._kept_columns), beta=np.array(self.beta),
                          levels=tuple(np.asarray(v) for v in self.levels),
                          blups=tuple(np.asarray(b) for b in self.blups), sparse_fixed=())
+
+    def confint(self, method: str = "wald", level: float = 0.95, parm=None) -> pd.DataFrame:
+        """Confidence intervals, as lme4's confint of a glmer fit (oldNames = FALSE): "wald" (β̂ ± z SE; the
+        sd/cor rows NaN, as lme4) or "profile" (the profile likelihood of the objective the fit minimised —
+        Laplace or quadrature — for the sd/cor parameters and β; needs nAGQ ≥ 1, where β is a parameter
+        of the objective).  parm: as lme4's, the rows wanted — names, "theta_" (the sd/cor rows), "beta_";
+        None: all."""
+        from ..lazy import scipy_stats
+        from .inference import glmm_profile_intervals, sdcor_names
+        if not 0 < level < 1:
+            raise FastmmeError(f"level must be between 0 and 1; got {level}")
+        lo_name, hi_name = f"{100 * (1 - level) / 2:.3g} %", f"{100 * (1 + level) / 2:.3g} %"
+        terms = self._objective.terms
+        if method == "wald":
+            var_names = sdcor_names(terms, self.term_names)[:-1]
+            zq = scipy_stats().norm.ppf(0.5 + level / 2)
+            b, se = np.array(self.beta), np.array(self.beta_se)
+            lo = np.concatenate([np.full(len(var_names), np.nan), b - zq * se])
+            hi = np.concatenate([np.full(len(var_names), np.nan), b + zq * se])
+            names = var_names + list(self.x_names)
+            keep = self._parm_positions(parm)
+            if keep is not None:
+                names, lo, hi = [names[i] for i in keep], lo[keep], hi[keep]
+        elif method == "profile":
+            if self.nAGQ == 0:
+                raise FastmmeError("confint(method='profile') needs a fit with nAGQ ≥ 1 (at nAGQ = 0 β is not a "
+                                   "parameter of the objective); refit with nAGQ=1, or use method='wald'")
+            obj, q = self._objective, self.nAGQ
+            with obj.warm_starts():
+                names, ci = glmm_profile_intervals(lambda th, b: obj.agq(th, b, q), terms, self.term_names,
+                                                   np.array(self.theta), np.array(self.beta), self.beta_se,
+                                                   self.x_names, level, which=self._parm_positions(parm))
+            lo, hi = ci[:, 0], ci[:, 1]
+        else:
+            raise FastmmeError(f"method must be 'wald' or 'profile'; got {method!r}")
+        return pd.DataFrame({lo_name: lo, hi_name: hi}, index=names)
+
+    def _parm_positions(self, parm):
+        """Positions (sd/cor rows, then β) of lme4's parm: None (all), "theta_", "beta_" or names."""
+        from .inference import sdcor_names
+        names = sdcor_names(self._objective.terms, self.term_names)[:-1] + list(self.x_names)
+        k = len(names) - len(self.x_names)
+        if parm is None:
+            return None
+        if isinstance(parm, str) and parm in ("theta_", "beta_"):
+            return list(range(k)) if parm == "theta_" else list(range(k, len(names)))
+        wanted = [parm] if isinstance(parm, str) else list(parm)
+        unknown = [w for w in wanted if w not in names]
+        if unknown:
+            raise FastmmeError(f"parm: no parameter {', '.join(map(repr, unknown))}; the parameters are "
+                               f"{', '.join(names)} (or 'theta_', 'beta_')")
+        return [names.index(w) for w in wanted]
 
     def summary(self) -> str:
         from .summary import summary_text

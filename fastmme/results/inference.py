@@ -20,7 +20,7 @@ import numpy as np
 import scipy.optimize
 
 from ..assembly.blocks import Blocks
-from ..errors import FastmmeError
+from ..errors import FastmmeError, NotPositiveDefinite
 from ..evaluate.objective import ProfiledDeviance
 from ..lazy import scipy_stats
 from ..optimize.minimize import minimize_bobyqa
@@ -284,3 +284,87 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
     names = sdcor_names(terms, term_names) + list(x_names)
     ml.factorize(theta_ml)
     return names, np.array(rows)
+
+
+# the GLMM profile's inner minimisations: F to 1e-10 relative moves ζ ≈ 2 by about 1e-8 (ζ² = ΔF)
+PROFILE_FTOL = 1e-10
+
+
+def _profile_end(zeta, est, guess, bound, sign, z):
+    """The end of a profile interval on one side: v with ζ(v) = sign·z, from a first guess est + sign·guess
+    (the Wald end for β), extended by secant steps until ζ passes sign·z, then Brent's method on the
+    bracket to |Δv| ≤ 1e-6 guess; the bound where ζ never gets there."""
+    a, za = est, 0.0
+    b = est + sign * guess
+    if sign * (b - bound) >= 0:
+        b = bound
+    zb = zeta(b)
+    for _ in range(40):
+        if sign * zb >= z:
+            break
+        if b == bound:
+            return bound
+        slope = (zb - za) / (b - a)
+        c = b + (sign * z - zb) / slope if sign * slope > 0 else b + sign * guess
+        c = b + sign * min(max(sign * (c - b), 0.1 * abs(b - a)), 4.0 * abs(b - a))   # progress, not a leap
+        if sign * (c - bound) >= 0:
+            c = bound
+        a, za, b, zb = b, zb, c, zeta(c)
+    else:
+        return bound
+    return scipy.optimize.brentq(lambda v: zeta(v) - sign * z, min(a, b), max(a, b), xtol=1e-6 * guess)
+
+
+def glmm_profile_intervals(F, terms, term_names, theta, beta, beta_se, x_names, level=0.95, which=None):
+    """Profile-likelihood intervals of a GLMM's sd/cor parameters and β (lme4's confint(profile(fit)) of a
+    glmer fit): F(θ, β) is the objective (−2 log L, Laplace or quadrature); each parameter in turn is held
+    at v while BOBYQA minimises F over all the others, ζ(v) = sign(v − v̂) √(F_min(v) − F(θ̂, β̂)), and the
+    interval's ends solve ζ = ∓z (a bound where ζ never gets there, as lme4 reports 1 for a correlation).
+    which: the positions (in sd/cor, then β order) to profile; None: all.  Returns (names, intervals)."""
+    z = scipy_stats().norm.ppf(0.5 + level / 2)
+    sd_hat = sdcor_from_theta(terms, np.asarray(theta, dtype=float), 1.0)[:-1]
+    k, p = sd_hat.shape[0], np.asarray(beta).shape[0]
+    par_hat = np.concatenate([sd_hat, np.asarray(beta, dtype=float)])
+    lo_sd, hi_sd = _sdcor_bounds(terms)
+    lo_b = np.concatenate([lo_sd[:-1], np.full(p, -np.inf)])
+    hi_b = np.concatenate([hi_sd[:-1], np.full(p, np.inf)])
+    se = np.maximum(np.asarray(beta_se, dtype=float), 1e-8)
+    # BOBYQA's first steps: half a bounded parameter's size (at least 0.05), 0.2 for a correlation, half a β's SE
+    step0 = np.concatenate([np.where(lo_sd[:-1] == 0.0, np.maximum(0.5 * sd_hat, 0.05), 0.2), 0.5 * se])
+
+    def dev(par):
+        try:
+            return F(theta_from_sdcor(terms, np.concatenate([par[:k], [1.0]])), par[k:])
+        except (FastmmeError, NotPositiveDefinite):    # PIRLS failed at an extreme point: reject it
+            return 1e300
+
+    base = dev(par_hat)
+    names = sdcor_names(terms, term_names)[:-1] + list(x_names)
+    positions = range(k + p) if which is None else which
+    rows = []
+    for i in positions:
+        others = np.array([j for j in range(k + p) if j != i])
+        warm = {"x": par_hat[others].copy()}
+
+        def zeta(v, i=i, others=others, warm=warm):
+            def f(x):
+                par = par_hat.copy()
+                par[others] = x
+                par[i] = v
+                return dev(par)
+            start = np.clip(warm["x"], lo_b[others], hi_b[others])
+            opt = minimize_bobyqa(f, start, lo_b[others], upper=hi_b[others], warn=False, step=step0[others],
+                                  ftol_rel=PROFILE_FTOL)
+            warm["x"] = opt.theta
+            return np.sign(v - par_hat[i]) * np.sqrt(max(opt.fmin - base, 0.0))
+
+        if i < k:      # an sd (bounded below by 0) or a correlation
+            guess = 0.5 * max(abs(par_hat[i]), 0.05) if lo_b[i] >= 0 else 0.3
+        else:          # β: the Wald end
+            guess = z * se[i - k]
+        ends = []
+        for sign, bound in ((-1, lo_b[i]), (1, hi_b[i])):
+            warm["x"] = par_hat[others].copy()
+            ends.append(_profile_end(zeta, par_hat[i], guess, bound, sign, z))
+        rows.append(tuple(ends))
+    return [names[i] for i in positions], np.array(rows)
