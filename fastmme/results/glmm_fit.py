@@ -181,6 +181,32 @@ class GlmmFit:
                          levels=tuple(np.asarray(v) for v in self.levels),
                          blups=tuple(np.asarray(b) for b in self.blups), sparse_fixed=())
 
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
+        """Responses simulated from the fitted model, as lme4's simulate() of a glmer fit: columns sim_1 …
+        sim_nsim, one row per observation.  use_u=False (lme4's default) draws new random effects
+        b ~ N(0, Σ̂) for every simulation; use_u=True keeps the conditional modes b̂.  Then
+        y ~ binomial(w, μ) / w (a proportion with the fit's trials w: 0/1 for a binary response) or
+        Poisson(μ), μ = g⁻¹(offset + Xβ̂ + Zb).  seed: as numpy.random.default_rng's."""
+        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
+            raise FastmmeError(f"nsim must be a positive integer; got {nsim!r}")
+        rng = np.random.default_rng(seed)
+        obj = self._objective
+        fixed = obj.offset + obj.X @ np.array(self.beta)
+        Ts = obj.joint.T_blocks(np.array(self.theta))       # Σ_k = T_k T_kᵀ (singular Σ included)
+        out = np.empty((fixed.shape[0], int(nsim)))
+        for s in range(int(nsim)):
+            eta = fixed.copy()
+            for t, T, b in zip(obj.terms, Ts, self.blups):
+                bk = np.asarray(b) if use_u else rng.standard_normal((t.n_levels, t.r)) @ T.T
+                eta += np.sum(t.zmatrix() * bk[t.codes], axis=1)
+            mu = obj.family.link.linkinv(eta)
+            if obj.family.name == "binomial":
+                trials = np.round(obj.pw).astype(np.int64)
+                out[:, s] = rng.binomial(trials, mu) / np.maximum(trials, 1)
+            else:
+                out[:, s] = rng.poisson(mu)
+        return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(int(nsim))])
+
     def confint(self, method: str = "wald", level: float = 0.95, parm=None) -> pd.DataFrame:
         """Confidence intervals, as lme4's confint of a glmer fit (oldNames = FALSE): "wald" (β̂ ± z SE; the
         sd/cor rows NaN, as lme4) or "profile" (the profile likelihood of the objective the fit minimised —
