@@ -1,9 +1,12 @@
 # One GLMM with lme4's glmer in this R process: fit REPEAT times (glmer's defaults), print JSON.
 #   Rscript benchmarks/peers/glmer_worker.R DATASET FORMULA FAMILY REPEAT [NAGQ]
-# DATASET: cbpp, grouseticks or VerbAgg (lme4's own data, the same as fastmme's bundled copies)
+# DATASET: cbpp, grouseticks, VerbAgg, InstEval (lme4's own data, the same as fastmme's bundled copies; InstEval
+# gets yb = y >= 4) or Contraception (mlmRev: Debian r-cran-mlmrev)
 suppressPackageStartupMessages({ library(lme4); library(jsonlite) })
 a <- commandArgs(trailingOnly = TRUE)
+if (a[1] == "Contraception") suppressPackageStartupMessages(library(mlmRev))
 df <- get(a[1])
+if (a[1] == "InstEval") df$yb <- as.integer(df$y >= 4)
 nagq <- if (length(a) >= 5) as.integer(a[5]) else 1L
 times <- c()
 for (i in seq_len(as.integer(a[4]))) {

@@ -104,8 +104,9 @@ class LaplaceObjective:
     @contextlib.contextmanager
     def warm_starts(self):
         """PIRLS starts from the last mode inside this block (half the iterations for nearby points: cbpp
-        6 → 3).  For profiles, whose inner optimiser moves in small steps; not for the fit or the
-        finite-difference Hessian, where the value must not depend on the evaluations before it."""
+        6 → 3): for the optimiser's stages and profiles; not for the finite-difference Hessian of vcov,
+        whose differences must not depend on the evaluations before them (warm there, cbpp's SEs moved
+        by 3 %), nor for the result at θ̂."""
         before, self._warm = self._warm, True
         try:
             yield self
@@ -154,9 +155,8 @@ class LaplaceObjective:
         joint = beta is None
         obj, X = (self.joint, self.X) if joint else (self.alone, self.X0)
         offset = self.offset if joint else self.offset + self.X @ np.asarray(beta, dtype=np.float64)
-        # from R's starting values η = g(mustart) at every evaluation, as lme4: the value at (θ, β) does not
-        # depend on the evaluations before it (a warm start from the last mode took as many iterations
-        # and made the finite-difference Hessian of vcov noisy: cbpp's SEs off by 3 %)
+        # from R's starting values η = g(mustart), as lme4, so the value at (θ, β) does not depend on the
+        # evaluations before it; from the last mode inside warm_starts (the optimiser's stages, profiles)
         eta = self.last["eta"].copy() if self._warm and self.last is not None else self.eta_start.copy()
         u, coef = np.zeros(self.q), np.zeros(self.p if joint else 0)
         pdev_old = np.inf
