@@ -23,7 +23,7 @@ from ..assembly.blocks import Blocks
 from ..errors import FastmmeError, NotPositiveDefinite
 from ..evaluate.objective import ProfiledDeviance
 from ..lazy import scipy_stats
-from ..optimize.minimize import minimize_bobyqa
+from ..optimize.minimize import FTOL_REL, minimize_bobyqa
 from ..optimize.theta_scale import Scaled
 from ..spec.terms import theta_lower
 
@@ -191,6 +191,27 @@ def _sdcor_bounds(terms):
     return np.array(lo + [0.0]), np.array(hi + [np.inf])
 
 
+def _profile_zeta(dev, hat, i, lo, hi, step, base, ftol_rel=FTOL_REL):
+    """ζ(v) = sign(v − hat_i) √(min over the others of dev − base) for parameter i, the others by BOBYQA
+    (first steps `step`) from the point of the last call; zeta.restart() goes back to hat."""
+    others = np.array([j for j in range(hat.shape[0]) if j != i])
+    warm = {"x": hat[others].copy()}
+
+    def zeta(v):
+        def f(x):
+            par = hat.copy()
+            par[others] = x
+            par[i] = v
+            return dev(par)
+        opt = minimize_bobyqa(f, np.clip(warm["x"], lo[others], hi[others]), lo[others], upper=hi[others],
+                              warn=False, step=step[others], ftol_rel=ftol_rel)
+        warm["x"] = opt.theta
+        return np.sign(v - hat[i]) * np.sqrt(max(opt.fmin - base, 0.0))
+
+    zeta.restart = lambda: warm.__setitem__("x", hat[others].copy())
+    return zeta
+
+
 def _interval(zeta, est, step, lo_bound, hi_bound, z):
     """Roots of ζ(v) = −z below est and ζ(v) = +z above it (bounds where ζ never gets there)."""
     out = []
@@ -237,19 +258,7 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
     base = dev_phi(phi_hat)
     rows = []
     for i in range(k):
-        others = [j for j in range(k) if j != i]
-        warm = {"x": phi_hat[others].copy()}
-
-        def zeta(v, i=i, others=others, warm=warm):
-            def f(x):
-                phi = phi_hat.copy()
-                phi[others] = x
-                phi[i] = v
-                return dev_phi(phi)
-            opt = minimize_bobyqa(f, np.clip(warm["x"], lo_b[others], hi_b[others]), lo_b[others],
-                                  upper=hi_b[others], warn=False, step=0.75 / d_phi[others])
-            warm["x"] = opt.theta
-            return np.sign(v - phi_hat[i]) * np.sqrt(max(opt.fmin - base, 0.0))
+        zeta = _profile_zeta(dev_phi, phi_hat, i, lo_b, hi_b, 0.75 / d_phi, base)
 
         step = 0.3 * max(abs(phi_hat[i]), 0.05 * phi_hat[-1] / d_phi[i]) if lo_b[i] >= 0 else 0.2
         rows.append(_interval(zeta, phi_hat[i], step, lo_b[i], hi_b[i], z))
@@ -343,20 +352,7 @@ def glmm_profile_intervals(F, terms, term_names, theta, beta, beta_se, x_names, 
     positions = range(k + p) if which is None else which
     rows = []
     for i in positions:
-        others = np.array([j for j in range(k + p) if j != i])
-        warm = {"x": par_hat[others].copy()}
-
-        def zeta(v, i=i, others=others, warm=warm):
-            def f(x):
-                par = par_hat.copy()
-                par[others] = x
-                par[i] = v
-                return dev(par)
-            start = np.clip(warm["x"], lo_b[others], hi_b[others])
-            opt = minimize_bobyqa(f, start, lo_b[others], upper=hi_b[others], warn=False, step=step0[others],
-                                  ftol_rel=PROFILE_FTOL)
-            warm["x"] = opt.theta
-            return np.sign(v - par_hat[i]) * np.sqrt(max(opt.fmin - base, 0.0))
+        zeta = _profile_zeta(dev, par_hat, i, lo_b, hi_b, step0, base, ftol_rel=PROFILE_FTOL)
 
         if i < k:      # an sd (bounded below by 0) or a correlation
             guess = 0.5 * max(abs(par_hat[i]), 0.05) if lo_b[i] >= 0 else 0.3
@@ -364,7 +360,7 @@ def glmm_profile_intervals(F, terms, term_names, theta, beta, beta_se, x_names, 
             guess = z * se[i - k]
         ends = []
         for sign, bound in ((-1, lo_b[i]), (1, hi_b[i])):
-            warm["x"] = par_hat[others].copy()
+            zeta.restart()
             ends.append(_profile_end(zeta, par_hat[i], guess, bound, sign, z))
         rows.append(tuple(ends))
     return [names[i] for i in positions], np.array(rows)
