@@ -213,7 +213,6 @@ class GlmmFit:
         Laplace or quadrature — for the sd/cor parameters and β; needs nAGQ ≥ 1, where β is a parameter
         of the objective).  parm: as lme4's, the rows wanted — names, "theta_" (the sd/cor rows), "beta_";
         None: all."""
-        from ..lazy import scipy_stats
         from .inference import glmm_profile_intervals, sdcor_names
         if not 0 < level < 1:
             raise FastmmeError(f"level must be between 0 and 1; got {level}")
