@@ -11,14 +11,16 @@ sparse factor's column counts) is lower.  Tests: tests/test_schur.py.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 from scipy.linalg import lapack
 
 from .. import config
 from ..assembly.blocks import Blocks
 from ..linalg.kernels.gradient import NCHUNK, inverse_columns, level_gradient, rest_gradient, symmetrize
-from ..linalg.kernels.schur import (count_entries, downdate_panels, fill_entries, fill_rest, level_backward,
-                            level_factors, level_forward, pair_blocks_rest, panel_segments)
+from ..linalg.kernels.schur import (count_entries, downdate_panels, downdate_panels_serial, fill_entries, fill_rest,
+                                    level_backward, level_factors, level_factors_serial, level_forward,
+                                    pair_blocks_rest, panel_segments)
 from ..assembly.pattern import ZtZPattern
 
 MAX_DENSE = 8000          # largest S (m × m doubles: 512 MB) this evaluator will allocate
@@ -66,6 +68,7 @@ class DenseSchur:
         self._factored = self._factored_T = None      # S's Cholesky factor (in S) and its T
         ia, ib = np.tril_indices(p)
         self._xx = (col + ia, col + ib)
+        self._xx_src = (ia, ib)                       # the lower triangle of XᵀX, read per evaluation
 
     def _build_entries(self, rest_pos) -> None:
         """Per level of s, its coupling entries sorted by column of S: the other terms' columns (one
@@ -233,15 +236,19 @@ class DenseSchur:
         pair_blocks_rest(b.zz, T_flat, t_offset, pt.r, pt.pair_k, pt.pair_l, pt.pair_offset, self.keys_flat,
                          self.key_offset, pt.J, pt.q_offset, self.rest_pos, self.s, S)
         qR, p = self.qR, self.p
-        S[self._xx] = b.XtX[np.tril_indices(p)]
+        S[self._xx] = b.XtX[self._xx_src]
         S[qR + p, qR:qR + p] = b.Xty
         S[qR + p, qR + p] = b.yty
         if self.W is None:                              # entry-major: an entry's r_s values together
             self.W = np.empty((int(self.lev_ptr[-1]), int(pt.r[self.s])))
-        level_factors(b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.q_offset, pt.diag_offset, self.s,
-                      *self._entries(), self.W, self.ld, self.Lf)
+        # on one Numba thread (a GLMM's small systems: fastmme.optimize.glmm.kernel_threads) the serial
+        # kernels, which skip starting a parallel region (cbpp: 17 % of a PIRLS step); the same numbers
+        serial = numba.get_num_threads() == 1
+        (level_factors_serial if serial else level_factors)(
+            b.zz, b.ZtX, b.Zty, T_flat, t_offset, pt.r, pt.q_offset, pt.diag_offset, self.s, *self._entries(),
+            self.W, self.ld, self.Lf)
         ld_s = float(np.sum(self.ld))
-        downdate_panels(self.W, *self._panels(), S)
+        (downdate_panels_serial if serial else downdate_panels)(self.W, *self._panels(), S)
         c, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             return None

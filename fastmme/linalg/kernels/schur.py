@@ -197,6 +197,18 @@ def level_factors(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_pt
 
 
 @njit(**JIT)
+def level_factors_serial(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off,
+                         lev_off, col_term, col_b, term_trans, W, ld, Lf):
+    """level_factors on the calling thread, the same chunks in order (the same numbers): for the small
+    systems a GLMM solves thousands of times, where starting a parallel region costs more than the work."""
+    J_s = lev_ptr.shape[0] - 1
+    nchunk = 64
+    for c in range(nchunk):
+        _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
+                     col_term, col_b, term_trans, W, c * J_s // nchunk, (c + 1) * J_s // nchunk, ld, Lf)
+
+
+@njit(**JIT)
 def count_entries(keys, Jl, s_first, r_other, counts):
     """counts[j] += r_other for every level pair (key j_k·J_l + j_l) of term s's level j."""
     for t in range(keys.shape[0]):
@@ -254,31 +266,42 @@ def downdate_panels(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S
     columns, in level order) and, for each such entry e of level j, applies S[col_x, col_e] −=
     W_j[:, x]ᵀ W_j[:, e] for the entries x ≥ e of level j.  W is read level after level (streaming);
     writes stay inside the panel."""
+    for pnl in prange(seg_ptr.shape[0] - 1):
+        _downdate_panel(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S, pnl)
+
+
+@njit(**JIT)
+def downdate_panels_serial(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S):
+    """downdate_panels on the calling thread, panel after panel (the same numbers: panels write apart)."""
+    for pnl in range(seg_ptr.shape[0] - 1):
+        _downdate_panel(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S, pnl)
+
+
+@njit(**JIT)
+def _downdate_panel(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S, pnl):
     rs = W.shape[1]
-    npanel = seg_ptr.shape[0] - 1
-    for pnl in prange(npanel):
-        top = (pnl + 1) * width
-        for t in range(seg_ptr[pnl], seg_ptr[pnl + 1]):
-            end = lev_ptr[seg_level[t] + 1]
-            e = seg_start[t]
-            while e < end and ent_col[e] < top:
-                ce = ent_col[e]
-                if rs == 1:
-                    we = W[e, 0]
-                    for x in range(e, end):
-                        S[ent_col[x], ce] -= W[x, 0] * we
-                elif rs == 2:
-                    w0 = W[e, 0]
-                    w1 = W[e, 1]
-                    for x in range(e, end):
-                        S[ent_col[x], ce] -= W[x, 0] * w0 + W[x, 1] * w1
-                else:
-                    for x in range(e, end):
-                        acc = 0.0
-                        for a in range(rs):
-                            acc += W[x, a] * W[e, a]
-                        S[ent_col[x], ce] -= acc
-                e += 1
+    top = (pnl + 1) * width
+    for t in range(seg_ptr[pnl], seg_ptr[pnl + 1]):
+        end = lev_ptr[seg_level[t] + 1]
+        e = seg_start[t]
+        while e < end and ent_col[e] < top:
+            ce = ent_col[e]
+            if rs == 1:
+                we = W[e, 0]
+                for x in range(e, end):
+                    S[ent_col[x], ce] -= W[x, 0] * we
+            elif rs == 2:
+                w0 = W[e, 0]
+                w1 = W[e, 1]
+                for x in range(e, end):
+                    S[ent_col[x], ce] -= W[x, 0] * w0 + W[x, 1] * w1
+            else:
+                for x in range(e, end):
+                    acc = 0.0
+                    for a in range(rs):
+                        acc += W[x, a] * W[e, a]
+                    S[ent_col[x], ce] -= acc
+            e += 1
 
 
 @njit(**JIT)
