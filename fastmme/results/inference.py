@@ -344,7 +344,7 @@ def glmm_profile_intervals(F, terms, term_names, theta, beta, beta_se, x_names, 
     def dev(par):
         try:
             return F(theta_from_sdcor(terms, np.concatenate([par[:k], [1.0]])), par[k:])
-        except (FastmmeError, NotPositiveDefinite):    # PIRLS failed at an extreme point: reject it
+        except NotPositiveDefinite:    # PIRLS (PirlsFailure) or a factor failed at an extreme point: reject it
             return 1e300
 
     base = dev(par_hat)
