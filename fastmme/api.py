@@ -119,7 +119,7 @@ def glmm(formula: str, data, family="binomial", link=None, weights=None, nAGQ: i
     enter the linear predictor.  Other families and Dask input are not available yet and are refused.  Returns a GlmmFit (fixef, vcov, coef_table with
     z-tests, ranef, varcorr, predict(type="link" | "response"), summary)."""
     from .distributed.partitioned import is_dask
-    from .evaluate.laplace import LaplaceObjective, check_agq, check_nagq
+    from .evaluate.laplace import check_agq, check_nagq, glmm_objective
     from .formula.frame import build_design, to_pandas
     from .formula.glm_response import glm_response
     from .optimize.glmm import kernel_threads, optimize_glmm
@@ -134,7 +134,7 @@ def glmm(formula: str, data, family="binomial", link=None, weights=None, nAGQ: i
     formula2, df, w = glm_response(formula, to_pandas(data), weights, fam)
     d = build_design(formula2, df, weights=w, sparse_fixed=False)
     check_agq(d.terms, nAGQ)
-    obj = LaplaceObjective(d.y, d.X, d.terms, fam, weights=d.weights, offset=d.offset, x_names=d.x_names)
+    obj = glmm_objective(d, fam)
     kept = np.array([list(d.x_names).index(nm) for nm in obj.spec.x_names], dtype=np.int64)
     with blas_threads(obj.joint), kernel_threads(obj):
         opt = optimize_glmm(obj, nAGQ=int(nAGQ), start=start, maxeval=maxeval, progress=progress)

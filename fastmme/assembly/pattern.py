@@ -5,7 +5,7 @@ one level per term, so ZₖᵀZₖ is block diagonal), and each pair of terms k 
 every pair of levels (j, j') that occur together in some row.  All values of ZᵀWZ live in one flat
 array `zz`:
 
-    diagonal block (k, j):         zz[diag_offset[k] + j·r_k² + a·r_k + b]
+    diagonal block (k, j):         zz[diag_offset[k] + j·r_k² + a·r_k + b]   (kernels: linalg/kernels/layout.py)
     off-diagonal block (pair, m):  zz[pair_offset[pair] + m·r_k·r_l + a·r_l + b]
 
 where m indexes the sorted co-occurring level pairs of that pair of terms (key = j·J_l + j').

@@ -55,7 +55,7 @@ class AtEstimate:
 def _scaled_blocks(objective, theta, sigma, fixed_known):
     """σ² T_k B_j T_kᵀ for the blocks B of objective.inverse_blocks (selected inverse)."""
     out = []
-    for B, T in zip(objective.inverse_blocks(theta, fixed_known), objective.T_blocks(theta)):
+    for B, T in zip(objective.inverse_blocks(theta, fixed_known), objective.lam.blocks(theta)):
         res = sigma ** 2 * np.einsum("ab,jbc,dc->jad", T, B, T)
         res.setflags(write=False)
         out.append(res)
@@ -81,7 +81,7 @@ def _cond_var(objective, theta, sigma):
     G = objective.inverse_columns(rest)          # N × (p + 1)
     H = G[q:]
     Hinv_GzT = np.linalg.solve(H, G[:q].T)      # (p+1) × q, rows in system order
-    Ts = objective.T_blocks(theta)
+    Ts = objective.lam.blocks(theta)
     out = []
     pt = objective.pattern
     chunk_cols = max(1, int(4_000_000 // max(N, 1)))

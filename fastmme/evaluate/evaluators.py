@@ -69,36 +69,35 @@ class SchurEvaluator:
         return self.schur.m <= SINGLE_BLAS_THREAD_M
 
     def _evaluate_T(self, th, T):
-        out = self.schur.evaluate(T, self.objective.t_offset)
+        out = self.schur.evaluate(T, self.objective.lam.t_offset)
         if out is None:
             raise not_positive_definite(th)
         return Evaluation(theta=th, ldL2=out[0], ldRX2=out[1], pwrss=out[2])
 
     def evaluate(self, th):
-        return self._evaluate_T(th, self.objective._T_flat(th))
+        return self._evaluate_T(th, self.objective.lam.flat(th))
 
     def deviance_and_gradient(self, th, reml: bool, information: bool):
         obj = self.objective
-        T = obj._T_flat(th)
+        T = obj.lam.flat(th)
         ev = self._evaluate_T(th, T)
         H = obj.information(th, reml) if information else None
         try:
-            gT = self.schur.gradient(T, obj.t_offset, reml)
+            gT = self.schur.gradient(T, obj.lam.t_offset, reml)
         except np.linalg.LinAlgError:
             raise not_positive_definite(th) from None
-        grad = np.concatenate([t.lambda_jacobian() @ gT[o:o + t.r * t.r]
-                               for t, o in zip(obj.spec.terms, obj.t_offset)])
+        grad = obj.lam.chain(gT)
         return ev, grad, H
 
     def model_solver(self, th):
         obj = self.objective
-        T_flat = obj._T_flat(th)
-        return lambda rhs: self.schur.solve(T_flat, obj.t_offset, rhs)
+        T_flat = obj.lam.flat(th)
+        return lambda rhs: self.schur.solve(T_flat, obj.lam.t_offset, rhs)
 
     def _solve(self, th, B):
         obj = self.objective
         try:
-            return self.schur.solve(obj._T_flat(th), obj.t_offset, B)
+            return self.schur.solve(obj.lam.flat(th), obj.lam.t_offset, B)
         except np.linalg.LinAlgError:
             raise not_positive_definite(th) from None
 

@@ -25,16 +25,8 @@ from ..linalg.kernels.matvec import zz_matvec
 
 
 def _apply_T(objective, theta, vec, transpose=False):
-    """Λ vec (or Λᵀ vec) for a q-vector or q × k matrix: T_k (or T_kᵀ) on each level's rows (the
-    rows of sparse fixed factors, after the random effects, are left as they are: Λ = 1 there)."""
-    v = vec.reshape(vec.shape[0], -1)
-    out = v.copy()
-    pt = objective.pattern
-    for k, (term, T) in enumerate(zip(objective.spec.terms, objective.T_blocks(theta))):
-        lo, hi = int(pt.q_offset[k]), int(pt.q_offset[k]) + term.r * term.n_levels
-        seg = v[lo:hi].reshape(term.n_levels, term.r, v.shape[1])
-        out[lo:hi] = np.einsum("ab,jbc->jac", T.T if transpose else T, seg).reshape(hi - lo, v.shape[1])
-    return out.reshape(vec.shape)
+    """Λ vec (or Λᵀ vec) (fastmme.spec.covariance.RelativeFactor.apply)."""
+    return objective.lam.apply(theta, vec, objective.pattern.q_offset, transpose)
 
 
 def average_information(objective, theta, reml: bool, profiled: bool = True) -> np.ndarray:
@@ -68,12 +60,11 @@ def average_information(objective, theta, reml: bool, profiled: bool = True) -> 
     m = spec.n_theta
     A = np.zeros((q, m))
     col = 0
-    for k, (term, T) in enumerate(zip(spec.terms, objective.T_blocks(theta))):
+    for k, (term, T) in enumerate(zip(spec.terms, objective.lam.blocks(theta))):
         lo, hi = int(pt.q_offset[k]), int(pt.q_offset[k]) + term.r * term.n_levels
         U = u[lo:hi].reshape(term.n_levels, term.r)
         Tt = t[lo:hi].reshape(term.n_levels, term.r)
-        for Erow in term.lambda_jacobian():
-            E = Erow.reshape(term.r, term.r)
+        for E in objective.lam.directions(k):
             KtE = Tt @ E if term.known is None else term.known.matvec(Tt @ E)
             A[lo:hi, col] = (U @ E.T + KtE @ T.T).reshape(-1)
             col += 1

@@ -64,6 +64,13 @@ def check_agq(terms, nAGQ) -> None:
                            "approximation) or nAGQ=0")
 
 
+def glmm_objective(design, family) -> "LaplaceObjective":
+    """The objective of a GLMM from its formula's design (fastmme.formula.frame.Design: y, X, terms,
+    weights, offset, x_names): fastmme.glmm's, and a fit's again for its profile."""
+    return LaplaceObjective(design.y, design.X, design.terms, family, weights=design.weights,
+                            offset=design.offset, x_names=design.x_names)
+
+
 class PirlsFailure(NotPositiveDefinite):
     """PIRLS found no decrease of the penalised deviance along its step (or did not converge)."""
 
@@ -127,7 +134,7 @@ class LaplaceObjective:
         """Z Λ_θ u by rows."""
         out = np.zeros(self.y.shape[0])
         off = 0
-        for (codes, Z, J, r), T in zip(self._z, self.joint.T_blocks(theta)):
+        for (codes, Z, J, r), T in zip(self._z, self.joint.lam.blocks(theta)):
             k = J * r
             b = u[off:off + k].reshape(-1, r) @ T.T
             out += np.sum(Z * b[codes], axis=1)
@@ -233,7 +240,7 @@ class LaplaceObjective:
         gives the Laplace value.  One node at a time: O(n) memory whatever the number of nodes."""
         t = self.terms[0]
         codes, z = t.codes, t.zmatrix()[:, 0]
-        lam = float(self.alone.T_blocks(self.check_theta(theta))[0][0, 0])
+        lam = float(self.alone.lam.blocks(self.check_theta(theta))[0][0, 0])
         f, eta, u = self.family, mode["eta"], mode["u"]
         mu = f.link.linkinv(eta)
         me = f.link.mu_eta(eta)
@@ -270,7 +277,7 @@ class LaplaceObjective:
         self.alone.factorize(th)
         blocks = self.alone.inverse_blocks(th, fixed_known=True)
         out = []
-        for B, T in zip(blocks, self.alone.T_blocks(th)):
+        for B, T in zip(blocks, self.alone.lam.blocks(th)):
             out.append(np.einsum("ab,jbc,dc->jad", T, B, T))
         return out
 

@@ -26,6 +26,7 @@ from ..assembly.pattern import ZtZPattern
 from ..errors import FastmmeError
 from ..linalg import cholmod
 from ..linalg.cholmod import SparseCholesky, check_factor_memory, factor_column_counts, factor_fits, not_positive_definite
+from ..spec.covariance import RelativeFactor
 from ..spec.model_spec import ModelSpec
 from .evaluators import LOG_2PI, SPARSE_GRADIENT_MAX_NNZ, CholmodEvaluator, Evaluation, SchurEvaluator  # noqa: F401
 from .information import average_information
@@ -102,7 +103,8 @@ class ProfiledDeviance:
         self.N = self.q + self.p + 1
         self._system = None          # the augmented sparse system and its CHOLMOD factor: built on
         self._chol = None            # first use (not at all when the Schur evaluator does everything)
-        self.t_offset = np.concatenate([[0], np.cumsum(self.r * self.r)[:-1]]).astype(np.int64)
+        self.lam = RelativeFactor(terms, len(spec.sparse_factors))   # Λ(θ): fastmme.spec.covariance
+        self.t_offset = self.lam.t_offset
         # ML needs log|L_Z|² of the random effects alone: the sparse fixed levels then come after them
         # in the ordering (their Schur complement may fill in); REML needs only the sum, so they mix
         self._fixed_last = has_sparse_fixed and not spec.reml
@@ -218,14 +220,13 @@ class ProfiledDeviance:
     def canonical_theta(self, theta) -> np.ndarray:
         """θ of the same covariances with each T_k the semi-definite Cholesky factor (Term.canonical_theta)."""
         th = self.check_theta(theta)
-        return np.concatenate([t.canonical_theta(th[sl]) for t, sl in zip(self.spec.terms, self.spec.theta_slices)])
+        return self.lam.canonical(th)
 
     def T_blocks(self, theta) -> list:
-        return [t.lambda_block(theta[s]) for t, s in zip(self.spec.terms, self.spec.theta_slices)]
+        return self.lam.blocks(theta)
 
     def _T_flat(self, theta) -> np.ndarray:
-        ones = [np.ones(len(self.spec.sparse_factors))]          # Λ = 1 for the sparse fixed factors
-        return np.concatenate([T.ravel() for T in self.T_blocks(theta)] + ones)
+        return self.lam.flat(theta)
 
     def _check_criterion(self, reml: bool) -> None:
         if self.has_sparse_fixed and not reml and not self._fixed_last:
@@ -238,7 +239,7 @@ class ProfiledDeviance:
         th = self.check_theta(theta)
         if self._last_theta is not None and np.array_equal(th, self._last_theta):
             return
-        data = self.system.write(self._T_flat(th), self.t_offset)
+        data = self.system.write(self.lam.flat(th), self.lam.t_offset)
         if not self.chol.factorize(data):
             self._last_theta = None
             raise not_positive_definite(th)

@@ -63,19 +63,20 @@ def sparse_gradient(objective, theta, reml: bool) -> np.ndarray:
     Gk = Gc * keep[:, None]
     weight = np.where(m_rows == m_cols, 1.0, 2.0) * keep[m_rows] * keep[m_cols] * z_on_m   # Σ_ij S_ij ∂C_ij
     th = obj.check_theta(theta)
-    T = obj._T_flat(th)
+    T = obj.lam.flat(th)
     grad = np.empty(th.shape[0])
     col = 0
-    for term, off_t in zip(obj.spec.terms, obj.t_offset):
-        for Erow in term.lambda_jacobian():
+    lam = obj.lam
+    for k, (term, off_t) in enumerate(zip(lam.terms, lam.t_offset)):
+        for Erow in lam.jacobian(k):
             E = np.zeros_like(T)
             E[off_t:off_t + term.r * term.r] = Erow
-            dM = 0.5 * (sysm.write(T + E, obj.t_offset).copy() - sysm.write(T - E, obj.t_offset))
+            dM = 0.5 * (sysm.write(T + E, obj.lam.t_offset).copy() - sysm.write(T - E, obj.lam.t_offset))
             dMfull = _symmetric(dM, sysm, np.ones(N, dtype=bool))
             dC = _symmetric(dM, sysm, keep)
             tr = float(weight @ dM) - float(np.sum((Gk.T @ (dC @ Gk)) * Hinv.T))
             dr2 = float(x @ (dMfull @ x)) / x[-1] ** 2
             grad[col] = tr + m * dr2 / r2
             col += 1
-    sysm.write(T, obj.t_offset)          # leave the system's values at θ
+    sysm.write(T, obj.lam.t_offset)          # leave the system's values at θ
     return grad

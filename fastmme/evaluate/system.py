@@ -23,41 +23,7 @@ from ..assembly.blocks import Blocks
 from ..assembly.pattern import ZtZPattern
 from ..linalg.cholmod import fill_reducing_order
 from ..linalg.kernels.lambda_ import write_lambda
-
-
-class Prior:
-    """The precision of v in the system: I for iid terms, I_r ⊗ K⁻¹ (level-major) for terms with a
-    known relationship matrix (fastmme.spec.relationship).  `diag` (q,) is added to the diagonal per θ;
-    the off-diagonal entries (u-indices row > col, values) are constant: θ never touches them."""
-
-    def __init__(self, pattern: ZtZPattern, knowns=None, fixed_diag=None):
-        q = pattern.q
-        self.diag = np.ones(q)
-        if fixed_diag is not None:      # sparse fixed factors (the last u-indices): no penalty, 1 where zeroed
-            self.diag[q - fixed_diag.shape[0]:] = fixed_diag
-        rows, cols, vals = [], [], []
-        self.logdet = 0.0                 # Σ_k r_k log|K_k|, added to log|L_Z|²
-        for k, known in enumerate(knowns or ()):
-            if known is None:
-                continue
-            r, q0 = int(pattern.r[k]), int(pattern.q_offset[k])
-            P = known.precision.tocoo()
-            self.logdet += r * known.logdet
-            d = np.asarray(known.precision.diagonal())
-            low = P.row > P.col
-            i, j, v = P.row[low].astype(np.int64), P.col[low].astype(np.int64), P.data[low]
-            for a in range(r):
-                self.diag[q0 + np.arange(known.n) * r + a] = d
-                rows.append(q0 + i * r + a)
-                cols.append(q0 + j * r + a)
-                vals.append(v)
-        self.rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        self.cols = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-        self.vals = np.concatenate(vals) if vals else np.zeros(0)
-
-    @property
-    def nnz(self) -> int:
-        return self.rows.shape[0]
+from ..spec.covariance import Prior
 
 
 def _z_order(pattern: ZtZPattern, prior: Prior, n_last: int = 0) -> np.ndarray:

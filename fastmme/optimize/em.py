@@ -37,7 +37,7 @@ def em_theta(objective, theta) -> np.ndarray:
         return z - x[a_sys] * x[b_sys] / x[-1]
 
     out = []
-    for k, (term, T) in enumerate(zip(obj.spec.terms, obj.T_blocks(th))):
+    for k, (term, T) in enumerate(zip(obj.spec.terms, obj.lam.blocks(th))):
         r, J, q0 = term.r, term.n_levels, int(pt.q_offset[k])
         U = u[q0:q0 + r * J].reshape(J, r)
         if term.known is None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import FastmmeError
 from ..evaluate.at_estimate import AtEstimate
+from ..spec.covariance import variance_components
 from ..spec.terms import theta_lower
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance
@@ -117,33 +118,11 @@ class FitResult:
         """(names, estimates, covariance) of the variance components: per term the lower triangle of
         Σ_k (θ's order), then σ²; the covariance is 2 × the inverse average-information matrix of the
         criterion in (θ, σ²) (AI-REML's standard errors), mapped by the Jacobian of σ² vech(T Tᵀ)."""
-        th, s2 = np.asarray(self.theta), self.sigma ** 2
+        terms = self._at.spec.terms
         H = self._at.average_information(self.reml)
-        names, est, J = [], [], []
-        m = th.shape[0]
-        col = 0
-        for k, t in enumerate(self._at.spec.terms):
-            T = t.lambda_block(th[col:col + t.n_theta])
-            jac = t.lambda_jacobian()
-            for i in range(t.r):
-                for j in range(i + 1):
-                    if t.structure != "unstructured" and i != j:
-                        continue
-                    row = np.zeros(m + 1)
-                    for a, Erow in enumerate(jac):
-                        E = Erow.reshape(t.r, t.r)
-                        row[col + a] = s2 * (E @ T.T + T @ E.T)[i, j]
-                    row[m] = (T @ T.T)[i, j]
-                    J.append(row)
-                    est.append(s2 * (T @ T.T)[i, j])
-                    zn = t.z_names
-                    names.append(f"{self.term_names[k]}.{zn[i]}" if i == j else f"{self.term_names[k]}.{zn[i]}.{zn[j]}")
-            col += t.n_theta
-        row = np.zeros(m + 1)
-        row[m] = 1.0
-        J.append(row)
-        est.append(s2)
-        names.append("Residual")
+        index, est, J = variance_components(terms, self.theta, self.sigma ** 2)
+        names = [f"{self.term_names[k]}.{terms[k].z_names[i]}" + ("" if i == j else f".{terms[k].z_names[j]}")
+                 if k >= 0 else "Residual" for k, i, j in index]
         J = np.array(J)
         try:
             cov = J @ (2.0 * np.linalg.inv(H)) @ J.T
@@ -308,7 +287,7 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
     if not given:
         _check_not_exact(spec, objective, theta, pwrss)
         sigma2 = pwrss / (n - p if spec.reml else n)
-    Ts = objective.T_blocks(theta)
+    Ts = objective.lam.blocks(theta)
     blups, covs = [], []
     off = spec.q_offsets
     for k, (t, T) in enumerate(zip(spec.terms, Ts)):

@@ -22,6 +22,8 @@ import pandas as pd
 
 from ..errors import FastmmeError, FastmmeWarning, NotPositiveDefinite
 from ..lazy import scipy_stats
+from ..spec.covariance import RelativeFactor
+from ..spec.terms import theta_lower
 
 
 # the central differences' steps, relative to each parameter's scale: max(|θ|, 0.1) for θ and the
@@ -63,8 +65,10 @@ class GlmmFit:
     optimizer_message: str
     fallbacks: tuple
     n_dropped: int
-    design: object = None
-    _objective: object = None
+    design: object = None   # the formula's design (fastmme.formula.frame.Design): the model's data
+    _family: object = None       # the fastmme.spec.family.Family
+    _terms: tuple = ()           # the fastmme.Term of the fit (the spec's)
+    _fixed_eta: np.ndarray = None    # offset + Xβ̂
     _kept_columns: np.ndarray = None
     design_formula: str = ""     # the formula the design was read with (the response rewritten)
 
@@ -107,8 +111,18 @@ class GlmmFit:
 
     @property
     def singular(self) -> bool:
-        lower = self._objective.theta_lower()
+        lower = theta_lower(self._terms)
         return bool(np.any(self.theta[lower == 0] < 1e-4))
+
+    @property
+    def _objective(self):
+        """A new LaplaceObjective of this fit's model, built from its design (one assembly): the fit holds
+        no evaluator.  PIRLS inside its warm_starts() begins at the mode of the fit, as the fit's own
+        objective would have after it."""
+        from ..evaluate.laplace import glmm_objective
+        obj = glmm_objective(self.design, self._family)
+        obj.last = {"eta": np.array(self.linear_predictor)}
+        return obj
 
     @property
     def core(self):            # the summary formatter's view of a fit (a MixedFit has .core)
@@ -163,14 +177,13 @@ class GlmmFit:
         if type not in ("link", "response"):
             raise FastmmeError(f"type must be 'link' or 'response'; got {type!r}")
         if newdata is None:
-            eta = np.array(self.linear_predictor) if re else \
-                self._objective.offset + self._objective.X @ np.array(self.beta)
+            eta = np.array(self.linear_predictor if re else self._fixed_eta)
         else:
             from ..formula.frame import to_pandas
             from .predict import check_new_levels
             check_new_levels(new_levels)
             eta = self._predictor(to_pandas(newdata), re, new_levels)
-        return eta if type == "link" else self._objective.family.link.linkinv(eta)
+        return eta if type == "link" else self._family.link.linkinv(eta)
 
     @functools.cached_property
     def _predictor(self):
@@ -190,18 +203,17 @@ class GlmmFit:
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise FastmmeError(f"nsim must be a positive integer; got {nsim!r}")
         rng = np.random.default_rng(seed)
-        obj = self._objective
-        fixed = obj.offset + obj.X @ np.array(self.beta)
-        Ts = obj.joint.T_blocks(np.array(self.theta))       # Σ_k = T_k T_kᵀ (singular Σ included)
+        fixed, family = np.array(self._fixed_eta), self._family
+        Ts = RelativeFactor(self._terms).blocks(np.array(self.theta))   # Σ_k = T_k T_kᵀ (singular Σ included)
         out = np.empty((fixed.shape[0], int(nsim)))
         for s in range(int(nsim)):
             eta = fixed.copy()
-            for t, T, b in zip(obj.terms, Ts, self.blups):
+            for t, T, b in zip(self._terms, Ts, self.blups):
                 bk = np.asarray(b) if use_u else rng.standard_normal((t.n_levels, t.r)) @ T.T
                 eta += np.sum(t.zmatrix() * bk[t.codes], axis=1)
-            mu = obj.family.link.linkinv(eta)
-            if obj.family.name == "binomial":
-                trials = np.round(obj.pw).astype(np.int64)
+            mu = family.link.linkinv(eta)
+            if family.name == "binomial":
+                trials = np.round(np.asarray(self.prior_weights)).astype(np.int64)
                 out[:, s] = rng.binomial(trials, mu) / np.maximum(trials, 1)
             else:
                 out[:, s] = rng.poisson(mu)
@@ -213,11 +225,12 @@ class GlmmFit:
         Laplace or quadrature — for the sd/cor parameters and β; needs nAGQ ≥ 1, where β is a parameter
         of the objective).  parm: as lme4's, the rows wanted — names, "theta_" (the sd/cor rows), "beta_";
         None: all."""
-        from .inference import glmm_profile_intervals, sdcor_names
+        from ..spec.covariance import sdcor_names
+        from .inference import glmm_profile_intervals
         if not 0 < level < 1:
             raise FastmmeError(f"level must be between 0 and 1; got {level}")
         lo_name, hi_name = f"{100 * (1 - level) / 2:.3g} %", f"{100 * (1 + level) / 2:.3g} %"
-        terms = self._objective.terms
+        terms = self._terms
         if method == "wald":
             var_names = sdcor_names(terms, self.term_names)[:-1]
             zq = scipy_stats().norm.ppf(0.5 + level / 2)
@@ -244,8 +257,8 @@ class GlmmFit:
 
     def _parm_positions(self, parm):
         """Positions (sd/cor rows, then β) of lme4's parm: None (all), "theta_", "beta_" or names."""
-        from .inference import sdcor_names
-        names = sdcor_names(self._objective.terms, self.term_names)[:-1] + list(self.x_names)
+        from ..spec.covariance import sdcor_names
+        names = sdcor_names(self._terms, self.term_names)[:-1] + list(self.x_names)
         k = len(names) - len(self.x_names)
         if parm is None:
             return None
@@ -307,7 +320,7 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
     mode = objective.pirls(theta, beta)
     u, eta, mu = mode["u"], mode["eta"], mode["mu"]
     terms = objective.terms
-    Ts = objective.joint.T_blocks(theta)
+    Ts = objective.joint.lam.blocks(theta)
     blups, covs, off = [], [], 0
     for t, T in zip(terms, Ts):
         kk = t.n_levels * t.r
@@ -329,7 +342,8 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
         cond_vars=cond, fitted=_frozen(mu), linear_predictor=_frozen(eta), y=_frozen(objective.y),
         prior_weights=_frozen(objective.pw), minus2loglik=float(opt.value), deviance=deviance,
         converged=bool(opt.converged), n_evals=int(opt.n_evals), optimizer_message=opt.message,
-        fallbacks=tuple(fallbacks), n_dropped=int(design.n_dropped), design=design, _objective=objective,
+        fallbacks=tuple(fallbacks), n_dropped=int(design.n_dropped), design=design, _family=objective.family,
+        _terms=tuple(terms), _fixed_eta=_frozen(objective.offset + objective.X @ beta),
         _kept_columns=_frozen(np.asarray(kept_columns)), design_formula=design_formula)
 
 

@@ -25,6 +25,7 @@ from ..evaluate.objective import ProfiledDeviance
 from ..lazy import scipy_stats
 from ..optimize.minimize import FTOL_REL, minimize_bobyqa
 from ..optimize.theta_scale import Scaled
+from ..spec.covariance import sdcor_bounds, sdcor_from_theta, sdcor_names, theta_from_sdcor
 from ..spec.terms import theta_lower
 
 
@@ -108,89 +109,6 @@ def satterthwaite_df(vc: VarparCovariance, contrasts) -> np.ndarray:
 
 
 # ---- profile likelihood ----------------------------------------------------------------------
-def sdcor_from_theta(terms, theta, sigma):
-    """lme4's (sd, cor) parameters in θ's positions, then σ."""
-    out, i = [], 0
-    for t in terms:
-        th = theta[i:i + t.n_theta]
-        i += t.n_theta
-        T = t.lambda_block(th)
-        S = sigma ** 2 * T @ T.T
-        sd = np.sqrt(np.diag(S))
-        if t.structure == "unstructured":
-            for j in range(t.r):
-                for a in range(j, t.r):
-                    out.append(sd[a] if a == j else (S[a, j] / (sd[a] * sd[j]) if sd[a] * sd[j] > 0 else 0.0))
-        elif t.structure == "diagonal":
-            out.extend(sd)
-        else:
-            out.append(sd[0])
-    out.append(sigma)
-    return np.array(out)
-
-
-def _chol_psd(S):
-    r = S.shape[0]
-    T = np.zeros_like(S)
-    for j in range(r):
-        d = S[j, j] - T[j, :j] @ T[j, :j]
-        T[j, j] = np.sqrt(max(d, 0.0))
-        for a in range(j + 1, r):
-            T[a, j] = (S[a, j] - T[a, :j] @ T[j, :j]) / T[j, j] if T[j, j] > 0 else 0.0
-    return T
-
-
-def theta_from_sdcor(terms, phi):
-    sigma = phi[-1]
-    out, i = [], 0
-    for t in terms:
-        v = phi[i:i + t.n_theta]
-        i += t.n_theta
-        if t.structure == "unstructured":
-            sd, C, k = np.zeros(t.r), np.eye(t.r), 0
-            for j in range(t.r):
-                for a in range(j, t.r):
-                    if a == j:
-                        sd[a] = v[k]
-                    else:
-                        C[a, j] = C[j, a] = v[k]
-                    k += 1
-            T = _chol_psd(np.outer(sd, sd) * C) / sigma
-            out.extend(T[a, j] for j in range(t.r) for a in range(j, t.r))
-        else:
-            out.extend(np.asarray(v) / sigma)
-    return np.array(out)
-
-
-def sdcor_names(terms, term_names):
-    names = []
-    for t, g in zip(terms, term_names):
-        zn = t.z_names
-        if t.structure == "unstructured":
-            for j in range(t.r):
-                for a in range(j, t.r):
-                    names.append(f"sd_{zn[a]}|{g}" if a == j else f"cor_{zn[a]}.{zn[j]}|{g}")
-        elif t.structure == "diagonal":
-            names.extend(f"sd_{z}|{g}" for z in zn)
-        else:
-            names.append(f"sd_{'|'.join(zn)}|{g}")
-    return names + ["sigma"]
-
-
-def _sdcor_bounds(terms):
-    lo, hi = [], []
-    for t in terms:
-        if t.structure == "unstructured":
-            for j in range(t.r):
-                for a in range(j, t.r):
-                    lo.append(0.0 if a == j else -1.0)
-                    hi.append(np.inf if a == j else 1.0)
-        else:
-            lo += [0.0] * t.n_theta
-            hi += [np.inf] * t.n_theta
-    return np.array(lo + [0.0]), np.array(hi + [np.inf])
-
-
 def _profile_zeta(dev, hat, i, lo, hi, step, base, ftol_rel=FTOL_REL):
     """ζ(v) = sign(v − hat_i) √(min over the others of dev − base) for parameter i, the others by BOBYQA
     (first steps `step`) from the point of the last call; zeta.restart() goes back to hat."""
@@ -241,7 +159,7 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
     z = scipy_stats().norm.ppf(0.5 + level / 2)
     phi_hat = sdcor_from_theta(terms, theta_ml, sigma_ml)
     k = phi_hat.shape[0]
-    lo_b, hi_b = _sdcor_bounds(terms)
+    lo_b, hi_b = sdcor_bounds(terms)
 
     lo_b[-1] = sigma_ml / 100.0        # σ is never near 0 in a profile; keeps θ = sd/σ moderate
     # the steps in the units of fastmme.optimize.theta_scale: an sd of a badly scaled covariate's column (d ≠ 1) is
@@ -334,7 +252,7 @@ def glmm_profile_intervals(F, terms, term_names, theta, beta, beta_se, x_names, 
     sd_hat = sdcor_from_theta(terms, np.asarray(theta, dtype=float), 1.0)[:-1]
     k, p = sd_hat.shape[0], np.asarray(beta).shape[0]
     par_hat = np.concatenate([sd_hat, np.asarray(beta, dtype=float)])
-    lo_sd, hi_sd = _sdcor_bounds(terms)
+    lo_sd, hi_sd = sdcor_bounds(terms)
     lo_b = np.concatenate([lo_sd[:-1], np.full(p, -np.inf)])
     hi_b = np.concatenate([hi_sd[:-1], np.full(p, np.inf)])
     se = np.maximum(np.asarray(beta_se, dtype=float), 1e-8)

@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit
 
 from ...config import JIT
+from .layout import diag_base, level_row, pair_base
 
 
 @njit(**JIT)
@@ -39,8 +40,8 @@ def assemble_rows(codes, zcat, X, y, w, r, z_offset, q_offset, diag_offset,
             rk = r[k]
             j = codes[k, i]
             zo = z_offset[k]
-            base = diag_offset[k] + j * rk * rk
-            row0 = q_offset[k] + j * rk
+            base = diag_base(diag_offset, k, j, rk)
+            row0 = level_row(q_offset, k, j, rk)
             for a in range(rk):
                 za = wi * zcat[i, zo + a]
                 Zty[row0 + a] += za * yi
@@ -53,7 +54,7 @@ def assemble_rows(codes, zcat, X, y, w, r, z_offset, q_offset, diag_offset,
             l = pair_l[pr]
             rk = r[k]
             rl = r[l]
-            base = pair_offset[pr] + pair_rows[pr, i] * rk * rl
+            base = pair_base(pair_offset, pr, pair_rows[pr, i], rk, rl)
             zk = z_offset[k]
             zl = z_offset[l]
             for a in range(rk):

@@ -26,7 +26,7 @@ from numba import njit, prange
 
 from ...config import JIT
 from .schur import entry_block
-from .small import pair_block
+from .layout import diag_base, level_row, pair_block
 
 NCHUNK = 64
 
@@ -113,7 +113,7 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
                     acc += YCj[a, d] * Y[ce, d]
                 Qe[a, e] = acc
         # the diagonal block: ∂/∂T_s[a, b] += 2 Σ_c Q_jj[b, c] (B_jj T_s)[a, c]
-        base = diag_offset[s] + j * rs * rs
+        base = diag_base(diag_offset, s, j, rs)
         for a in range(rs):
             for c in range(rs):
                 acc = 0.0
@@ -126,7 +126,7 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
                 for c in range(rs):
                     acc += Mjj[b, c] * BT[a, c]
                 g[ts + a * rs + b] += 2.0 * acc
-        row0 = q_offset[s] + j * rs
+        row0 = level_row(q_offset, s, j, rs)
         for e in range(mj):
             ee = e0 + e
             ce = ent_col[ee]
@@ -250,10 +250,10 @@ def rest_gradient(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset, s, res
         rk = r[k]
         tk = t_offset[k]
         for j in range(J[k]):
-            row0 = q_offset[k] + j * rk
+            row0 = level_row(q_offset, k, j, rk)
             for a in range(rk):
                 pos[a] = rest_pos[row0 + a]
-            base = diag_offset[k] + j * rk * rk
+            base = diag_base(diag_offset, k, j, rk)
             for a in range(rk):
                 for c in range(rk):
                     acc = 0.0
@@ -288,9 +288,9 @@ def rest_gradient(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset, s, res
         for mm in range(key_offset[pr + 1] - key_offset[pr]):
             jk, jl, base = pair_block(pair_keys, key_offset, pair_offset, J[l], rk, rl, pr, mm)
             for a in range(rk):
-                pos[a] = rest_pos[q_offset[k] + jk * rk + a]
+                pos[a] = rest_pos[level_row(q_offset, k, jk, rk) + a]
             for b in range(rl):
-                pos2[b] = rest_pos[q_offset[l] + jl * rl + b]
+                pos2[b] = rest_pos[level_row(q_offset, l, jl, rl) + b]
             for a in range(rk):            # ∂/∂T_k[a, b] += 2 Σ_c Q[(k, b), (l, c)] (B T_l)[a, c]
                 for b in range(rk):
                     acc = 0.0

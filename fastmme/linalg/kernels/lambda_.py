@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit
 
 from ...config import JIT
+from .layout import diag_base, level_row, pair_base
 from .small import congruence
 
 
@@ -27,14 +28,14 @@ def write_lambda(zz, ZtX, Zty, T, t_offset, diag_add, r, J, q_offset, diag_offse
         rk = r[k]
         to = t_offset[k]
         for j in range(J[k]):
-            base = diag_offset[k] + j * rk * rk
+            base = diag_base(diag_offset, k, j, rk)
             congruence(zz, base, T, to, rk, to, rk, tmp, out)       # T_kᵀ B T_k
             for a in range(rk):
                 for b in range(rk):
                     pos = pos_zz[base + a * rk + b]
                     if pos >= 0:
-                        data[pos] = out[a * rk + b] + (diag_add[q_offset[k] + j * rk + a] if a == b else 0.0)
-            row0 = q_offset[k] + j * rk
+                        data[pos] = out[a * rk + b] + (diag_add[level_row(q_offset, k, j, rk) + a] if a == b else 0.0)
+            row0 = level_row(q_offset, k, j, rk)
             for a in range(rk):
                 for c in range(p):
                     s = 0.0
@@ -53,7 +54,7 @@ def write_lambda(zz, ZtX, Zty, T, t_offset, diag_add, r, J, q_offset, diag_offse
         tk = t_offset[k]
         tl = t_offset[l]
         for m in range(pair_count[pr]):
-            base = pair_offset[pr] + m * rk * rl
+            base = pair_base(pair_offset, pr, m, rk, rl)
             congruence(zz, base, T, tk, rk, tl, rl, tmp, out)       # T_kᵀ B T_l
             for e in range(rk * rl):
                 data[pos_zz[base + e]] = out[e]

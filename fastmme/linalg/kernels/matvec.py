@@ -5,7 +5,7 @@ Tests: tests/test_newton.py (against the dense ZᵀWZ of tests/naive.py).
 from numba import njit
 
 from ...config import JIT
-from .small import pair_block
+from .layout import diag_base, level_row, pair_block
 
 
 @njit(**JIT)
@@ -17,8 +17,8 @@ def zz_matvec(zz, r, J, q_offset, diag_offset, pair_k, pair_l, pair_offset, pair
     for t in range(K):
         rt = r[t]
         for j in range(J[t]):
-            base = diag_offset[t] + j * rt * rt
-            row0 = q_offset[t] + j * rt
+            base = diag_base(diag_offset, t, j, rt)
+            row0 = level_row(q_offset, t, j, rt)
             for a in range(rt):
                 for b in range(rt):
                     v = zz[base + a * rt + b]
@@ -31,8 +31,8 @@ def zz_matvec(zz, r, J, q_offset, diag_offset, pair_k, pair_l, pair_offset, pair
         rl = r[tl]
         for m in range(key_offset[pr + 1] - key_offset[pr]):
             jk, jl, base = pair_block(pair_keys, key_offset, pair_offset, J[tl], rk, rl, pr, m)
-            rowk = q_offset[tk] + jk * rk
-            rowl = q_offset[tl] + jl * rl
+            rowk = level_row(q_offset, tk, jk, rk)
+            rowl = level_row(q_offset, tl, jl, rl)
             for a in range(rk):
                 for b in range(rl):
                     v = zz[base + a * rl + b]

@@ -10,7 +10,8 @@ import numpy as np
 from numba import njit, prange
 
 from ...config import JIT
-from .small import congruence, pair_block
+from .layout import diag_base, level_row, pair_block
+from .small import congruence
 
 
 @njit(**JIT)
@@ -34,13 +35,13 @@ def fill_rest(zz, ZtX, Zty, T, t_offset, r, J, q_offset, diag_offset, s, rest_po
         rk = r[k]
         to = t_offset[k]
         for j in range(J[k]):
-            base = diag_offset[k] + j * rk * rk
+            base = diag_base(diag_offset, k, j, rk)
             congruence(zz, base, T, to, rk, to, rk, tmp, out)
             for e in range(rk * rk):
                 pos = rest_zz_pos[base + e]
                 if pos >= 0:
                     S[pos % m, pos // m] = out[e] + (1.0 if rest_diag_zz[base + e] else 0.0)
-            row0 = q_offset[k] + j * rk
+            row0 = level_row(q_offset, k, j, rk)
             for a in range(rk):
                 col = rest_pos[row0 + a]
                 for c in range(p):
@@ -75,9 +76,9 @@ def pair_blocks_rest(zz, T, t_offset, r, pair_k, pair_l, pair_offset, pair_keys,
             jk, jl, base = pair_block(pair_keys, key_offset, pair_offset, J[l], rk, rl, pr, mm)
             congruence(zz, base, T, tk, rk, tl, rl, tmp, out)
             for a in range(rk):
-                ca = rest_pos[q_offset[k] + jk * rk + a]
+                ca = rest_pos[level_row(q_offset, k, jk, rk) + a]
                 for b in range(rl):
-                    cb = rest_pos[q_offset[l] + jl * rl + b]
+                    cb = rest_pos[level_row(q_offset, l, jl, rl) + b]
                     acc = out[a * rl + b]
                     if ca >= cb:
                         S[ca, cb] = acc
@@ -114,7 +115,7 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
     g = np.empty(rs)
     for j in range(j0, j1):
         logdet = 0.0
-        base = diag_offset[s] + j * rs * rs
+        base = diag_base(diag_offset, s, j, rs)
         congruence(zz, base, T, ts, rs, ts, rs, buf, out)          # A_j = T_sᵀ B_jj T_s + I
         for a in range(rs):
             for b in range(rs):
@@ -137,7 +138,7 @@ def _level_range(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr
         for a in range(rs):
             for b in range(rs):
                 Lf[j, a, b] = A[a, b] if b <= a else 0.0
-        row0 = q_offset[s] + j * rs
+        row0 = level_row(q_offset, s, j, rs)
         e0 = lev_ptr[j]
         for e in range(e0, lev_ptr[j + 1]):
             ce = ent_col[e]

@@ -33,11 +33,3 @@ def find_sorted(a, lo, hi, key):
         else:
             hi = mid
     return lo if lo < end and a[lo] == key else -1
-
-
-@njit(inline="always", **JIT)
-def pair_block(pair_keys, key_offset, pair_offset, Jl, rk, rl, pr, m):
-    """(j_k, j_l, start in zz) of the m-th stored block of pair pr (the ZtZPattern layout)."""
-    key = pair_keys[key_offset[pr] + m]
-    jk = key // Jl
-    return jk, key - jk * Jl, pair_offset[pr] + m * rk * rl
