@@ -23,6 +23,8 @@ import numpy as np
 
 from ..assembly.blocks import assemble, stack_terms
 from ..errors import FastmmeError, NotPositiveDefinite
+from ..linalg.kernels import glm
+from ..linalg.kernels.matvec import add_z_times
 from ..spec.model_spec import make_spec
 from ..spec.terms import theta_lower, theta_start
 from .objective import ProfiledDeviance
@@ -137,21 +139,22 @@ class LaplaceObjective:
         for (codes, Z, J, r), T in zip(self._z, self.joint.lam.blocks(theta)):
             k = J * r
             b = u[off:off + k].reshape(-1, r) @ T.T
-            out += np.sum(Z * b[codes], axis=1)
+            add_z_times(codes, Z, np.ascontiguousarray(b), out)
             off += k
         return out
 
     def _assemble(self, obj, X, eta, offset):
+        """The working weights and response at η (one compiled pass), assembled on obj's pattern."""
         f = self.family
-        mu = f.link.linkinv(eta)
-        me = f.link.mu_eta(eta)
-        w = self.pw * me * me / f.variance(mu)
-        z = eta - offset + (self.y - mu) / me
+        w, z = np.empty(eta.shape[0]), np.empty(eta.shape[0])
+        glm.working_values(f.code, f.link.code, np.ascontiguousarray(eta), self.y, self.pw,
+                           np.ascontiguousarray(offset, dtype=np.float64), w, z)
         obj.set_blocks(assemble(obj.pattern, self._codes, self._zcat, X, z, w, self._rows[id(obj)]))
 
     def pdev(self, eta, u) -> float:
-        mu = self.family.link.linkinv(eta)
-        return float(np.sum(self.family.dev_resids(self.y, mu, self.pw)) + u @ u)
+        f, d = self.family, np.empty(eta.shape[0])
+        glm.deviance_residuals(f.code, f.link.code, np.ascontiguousarray(eta), self.y, self.pw, d)
+        return float(np.sum(d) + u @ u)
 
     # -- PIRLS ----------------------------------------------------------------------------------
     def pirls(self, theta, beta=None, precise: bool = False) -> dict:

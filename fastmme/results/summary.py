@@ -46,7 +46,7 @@ def view_of_fit(fit) -> View:
 def view_of_glmm(fit) -> View:
     """A GlmmFit's summary: z-tests, the Pearson residuals' quantiles, no residual variance."""
     mu, y, w = np.array(fit.fitted), np.array(fit.y), np.array(fit.prior_weights)
-    pearson = (y - mu) / np.sqrt(fit._objective.family.variance(mu) / w)
+    pearson = (y - mu) / np.sqrt(fit._family.variance(mu) / w)
     q = np.quantile(pearson, [0, 0.25, 0.5, 0.75, 1])
     res = ("", "Scaled residuals:", "     Min       1Q   Median       3Q      Max", " ".join(f"{v:8.4f}" for v in q))
     return View(core=fit, coef_table=fit.coef_table, ngroups=fit.ngroups, formula=fit.formula,

@@ -39,3 +39,15 @@ def zz_matvec(zz, r, J, q_offset, diag_offset, pair_k, pair_l, pair_offset, pair
                     for c in range(k):
                         out[rowk + a, c] += v * A[rowl + b, c]
                         out[rowl + b, c] += v * A[rowk + a, c]
+
+
+@njit(**JIT)
+def add_z_times(codes, Z, b, out):
+    """out += Z_k b_k by rows for one term: out_i += Σ_c Z[i, c] b[codes[i], c] (Z (n × r), b (J × r))."""
+    r = Z.shape[1]
+    for i in range(codes.shape[0]):
+        j = codes[i]
+        s = Z[i, 0] * b[j, 0]
+        for c in range(1, r):
+            s += Z[i, c] * b[j, c]
+        out[i] += s
