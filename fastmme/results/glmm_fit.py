@@ -7,7 +7,8 @@ that is 0 for a binary response; loglik here keeps it, so it is comparable acros
 BIC = −2 loglik + log(n)(p + n_θ); `deviance` is lme4's deviance() of a GLMM, which is not −2 log L:
 the sum of the squared deviance residuals Σ d_i(y_i, μ̂_i) (relative to the saturated model).  vcov: from the
 central-difference Hessian of the objective in (θ, β) (lme4's default for nAGQ ≥ 1, use.hessian =
-TRUE; steps HESSIAN_STEP × each parameter's scale), else (nAGQ = 0, or a Hessian that is not positive definite, which the fit then says) from the
+TRUE; steps HESSIAN_STEP × each parameter's scale; differences of the exact gradient where it exists:
+2k evaluations instead of 2k² + 1), else (nAGQ = 0, or a Hessian that is not positive definite, which the fit then says) from the
 weighted equations at the mode (lme4's use.hessian = FALSE).  Tests: tests/test_glmm.py.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FastmmeError, FastmmeWarning, NotPositiveDefinite
+from ..evaluate.laplace_gradient import has_laplace_gradient, laplace_gradient
 from ..lazy import scipy_stats
 from ..spec.covariance import RelativeFactor
 from ..spec.terms import theta_lower
@@ -71,6 +73,8 @@ class GlmmFit:
     _fixed_eta: np.ndarray = None    # offset + Xβ̂
     _kept_columns: np.ndarray = None
     design_formula: str = ""     # the formula the design was read with (the response rewritten)
+    stage2: str = "BOBYQA"       # the method of the last stage (nAGQ ≥ 1)
+    gradient: float = float("nan")   # its certificate (the relative projected gradient; NaN without a gradient)
 
     # -- what the summary formatter reads (fastmme.results.summary) -----------------------------
     reml = False
@@ -82,8 +86,11 @@ class GlmmFit:
     def certificate(self) -> str:
         second = "the Laplace objective" if self.nAGQ == 1 else \
             f"adaptive Gauss–Hermite quadrature with {self.nAGQ} nodes per level"
-        stages = "BOBYQA over θ (nAGQ = 0)" + (f", then BOBYQA over (θ, β) of {second}" if self.nAGQ else "")
-        return f"{stages}; no gradient (derivative-free)"
+        stages = "BOBYQA over θ (nAGQ = 0)" + (f", then {self.stage2} over (θ, β) of {second}" if self.nAGQ else "")
+        if not np.isfinite(self.gradient):
+            return f"{stages}; no gradient (derivative-free)"
+        g = "0" if self.gradient == 0 else f"< 1e{int(np.floor(np.log10(self.gradient))) + 1}"
+        return f"{stages}; relative projected gradient {g}"
 
     @property
     def loglik(self) -> float:
@@ -287,22 +294,42 @@ class GlmmFit:
                 "fallbacks": list(self.fallbacks)}
 
 
+def _gradient_differences(objective, par, steps, k) -> np.ndarray:
+    """The Hessian of the Laplace objective in (θ, β) by central differences of its exact gradient
+    (fastmme.evaluate.laplace_gradient), symmetrised; PIRLS to rounding at each point."""
+    m = par.shape[0]
+    H = np.empty((m, m))
+    for i in range(m):
+        e = np.zeros(m)
+        e[i] = steps[i]
+        gp = laplace_gradient(objective, (par + e)[:k], (par + e)[k:], precise=True)[1]
+        gm = laplace_gradient(objective, (par - e)[:k], (par - e)[k:], precise=True)[1]
+        H[i] = (gp - gm) / (2.0 * steps[i])
+    return 0.5 * (H + H.T)
+
+
 def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nAGQ: int, kept_columns) -> GlmmFit:
     """The GlmmFit at the optimum `opt` (fastmme.optimize.glmm.GlmmOptimum) of `objective`."""
     from .inference import central_differences
     theta, beta = np.array(opt.theta), np.array(opt.beta)
-    fallbacks = []
+    last = opt.stages[-1][1]
+    fallbacks = list(last.fallbacks)        # an optimiser stage that handed over (shown in the summary)
     beta_cov, method = None, "weighted equations at the mode (lme4's use.hessian = FALSE)"
     k = theta.shape[0]
     if nAGQ >= 1:
         try:
             se = np.sqrt(np.maximum(np.diag(objective.unscaled_beta_cov(theta, beta)), 1e-300))
             steps = HESSIAN_STEP * np.concatenate([np.maximum(np.abs(theta), 0.1), se])
-            H = central_differences(lambda par: objective.agq(par[:k], par[k:], nAGQ, precise=True),
-                                    np.concatenate([theta, beta]), steps)[2]
+            par0 = np.concatenate([theta, beta])
+            by = "central differences of the objective"
+            if nAGQ == 1 and has_laplace_gradient(objective):    # differences of the exact gradient: 2k PIRLS
+                H, by = _gradient_differences(objective, par0, steps, k), "central differences of its exact gradient"
+            else:                                                # of the objective: 2k² + 1
+                H = central_differences(lambda par: objective.agq(par[:k], par[k:], nAGQ, precise=True),
+                                        par0, steps)[2]
             V = np.linalg.inv(0.5 * H)
             if np.all(np.isfinite(V)) and np.all(np.linalg.eigvalsh(0.5 * (V + V.T)) > 0):
-                beta_cov, method = V[k:, k:], "Hessian of the objective in (θ, β) (lme4's default)"
+                beta_cov, method = V[k:, k:], f"Hessian of the objective in (θ, β) (lme4's default), by {by}"
             else:
                 fallbacks.append("the finite-difference Hessian in (θ, β) is not positive definite: vcov from the "
                                  "weighted equations at the mode")
@@ -312,12 +339,17 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
         except NotPositiveDefinite as err:     # PIRLS failed at a point of the difference stencil
             fallbacks.append(f"the finite-difference Hessian could not be computed ({str(err).split(':')[0]}): "
                              "vcov from the weighted equations at the mode")
-        if fallbacks:
+        if len(fallbacks) > len(last.fallbacks):
             warnings.warn(f"{fallbacks[-1]} (lme4 warns likewise); the standard errors are the approximate ones",
                           FastmmeWarning, stacklevel=3)
     if beta_cov is None:
         beta_cov = objective.unscaled_beta_cov(theta, beta)
+    # −2 log L at the estimate from a cold PIRLS (the optimiser's evaluations start from the last mode, which
+    # moves the value by about 1e-12 relative): the fit's value is what the objective gives there
+    value = objective.laplace_beta_free(theta) if nAGQ == 0 else \
+        objective.agq(theta, beta, nAGQ) if nAGQ > 1 else None
     mode = objective.pirls(theta, beta)
+    value = mode["value"] if value is None else value
     u, eta, mu = mode["u"], mode["eta"], mode["mu"]
     terms = objective.terms
     Ts = objective.joint.lam.blocks(theta)
@@ -340,11 +372,12 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
         term_names=tuple(spec.term_names), z_names=tuple(t.z_names for t in terms),
         levels=tuple(_frozen(t.levels) for t in terms), covariances=tuple(covs), blups=tuple(blups),
         cond_vars=cond, fitted=_frozen(mu), linear_predictor=_frozen(eta), y=_frozen(objective.y),
-        prior_weights=_frozen(objective.pw), minus2loglik=float(opt.value), deviance=deviance,
+        prior_weights=_frozen(objective.pw), minus2loglik=float(value), deviance=deviance,
         converged=bool(opt.converged), n_evals=int(opt.n_evals), optimizer_message=opt.message,
         fallbacks=tuple(fallbacks), n_dropped=int(design.n_dropped), design=design, _family=objective.family,
         _terms=tuple(terms), _fixed_eta=_frozen(objective.offset + objective.X @ beta),
-        _kept_columns=_frozen(np.asarray(kept_columns)), design_formula=design_formula)
+        _kept_columns=_frozen(np.asarray(kept_columns)), design_formula=design_formula,
+        stage2=last.method or "BOBYQA", gradient=float(last.gradient) if nAGQ >= 1 else float("nan"))
 
 
 def _frozen(a):

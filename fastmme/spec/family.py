@@ -63,6 +63,16 @@ class Link:
         """dμ/dη, with R's clamps."""
         return _apply(glm.mu_eta, self.code, eta)
 
+    def dmu_eta(self, eta):
+        """d²μ/dη² (0 where dμ/dη is clamped)."""
+        return _apply(glm.dmu_eta, self.code, eta)
+
+    @property
+    def canonical_for(self) -> str:
+        """The family whose canonical link this is ("" for none): there the observed and expected
+        information agree, w = a dμ/dη."""
+        return {"logit": "binomial", "log": "poisson", "identity": "gaussian"}.get(self.name, "")
+
 
 @dataclass(frozen=True)
 class Family:

@@ -59,6 +59,27 @@ def mu_eta1(link, eta):
 
 
 @njit(inline="always", **JIT)
+def dmu_eta1(link, eta):
+    """d²μ/dη² (0 where mu_eta1 is clamped)."""
+    if link == 0:
+        if abs(eta) > LOGIT_THRESH:
+            return 0.0
+        e = math.exp(-abs(eta))
+        me = e / ((1.0 + e) * (1.0 + e))
+        return me * (1.0 - e) / (1.0 + e) * (-1.0 if eta >= 0 else 1.0)     # μ'(1 − 2μ)
+    if link == 1:
+        v = math.exp(-0.5 * eta * eta) / SQRT_2PI
+        return -eta * v if v > EPS else 0.0
+    if link == 2:
+        e = min(eta, 700.0)
+        v = math.exp(e) * math.exp(-math.exp(e))
+        return (1.0 - math.exp(e)) * v if v > EPS else 0.0
+    if link == 3:
+        return math.exp(eta) if math.exp(eta) > EPS else 0.0
+    return 0.0
+
+
+@njit(inline="always", **JIT)
 def variance1(family, mu):
     if family == 0:
         return mu * (1.0 - mu)
@@ -117,6 +138,14 @@ def mu_eta(link, eta):
     out = np.empty(eta.shape[0])
     for i in range(eta.shape[0]):
         out[i] = mu_eta1(link, eta[i])
+    return out
+
+
+@njit(**JIT)
+def dmu_eta(link, eta):
+    out = np.empty(eta.shape[0])
+    for i in range(eta.shape[0]):
+        out[i] = dmu_eta1(link, eta[i])
     return out
 
 
