@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FastmmeError
+from ..linalg.kernels.takahashi import values_at
 
 
 def has_laplace_gradient(objective) -> bool:
@@ -52,12 +53,16 @@ def _inverse_at_rows(alone, theta, cols, R):
         for a in range(r):
             sysidx[:, sl.start + a] = iperm[q_offset[k] + codes.astype(np.int64) * r + a]
     P = np.empty((n, R, R))
+    if not Zs.has_sorted_indices:
+        Zs.sort_indices()
+    vals = np.empty(n)
     for a in range(R):
         for b in range(a, R):
             fa, fb = fpos[sysidx[:, a]], fpos[sysidx[:, b]]
-            v = np.asarray(Zs[np.maximum(fa, fb), np.minimum(fa, fb)]).ravel() - \
-                x[sysidx[:, a]] * x[sysidx[:, b]] / x[-1]
-            P[:, a, b] = P[:, b, a] = v
+            values_at(Zs.indptr, Zs.indices, Zs.data, np.maximum(fa, fb), np.minimum(fa, fb), vals)
+            if np.isnan(vals).any():
+                raise AssertionError("a level pair that shares a row is not on the pattern of the factor")
+            P[:, a, b] = P[:, b, a] = vals - x[sysidx[:, a]] * x[sysidx[:, b]] / x[-1]
     return P
 
 

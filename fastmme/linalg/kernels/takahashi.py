@@ -201,3 +201,13 @@ def peak_block_bytes(indptr, start) -> int:
     w = np.diff(start)
     m = np.diff(indptr)[start[:-1]] - w
     return int(8 * np.max(w * w + m * m + 2 * m * w)) if w.shape[0] else 0
+
+
+@njit(**JIT)
+def values_at(indptr, indices, data, rows, cols, out):
+    """out[t] = Z[rows[t], cols[t]] of a lower CSC matrix with sorted row indices (rows[t] ≥ cols[t]), by
+    binary search in the column; NaN where the entry is not stored."""
+    for t in range(rows.shape[0]):
+        j = cols[t]
+        pos = find_sorted(indices, indptr[j], indptr[j + 1], rows[t])
+        out[t] = data[pos] if pos >= 0 else np.nan
