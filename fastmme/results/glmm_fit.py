@@ -38,6 +38,12 @@ HESSIAN_STEP = 1e-2
 
 @dataclass(frozen=True, eq=False)
 class GlmmFit:
+    """A fitted GLMM (fastmme.glmm), immutable.  Beside lme4's accessors below: theta, beta, beta_cov,
+    minus2loglik (−2 log L, from a cold PIRLS at the estimate), deviance (lme4's), converged, n_evals,
+    vcov_method (the route to vcov), stage2 (the last stage's method: "L-BFGS-B with the exact gradient"
+    for the Laplace objective with a canonical link, else "BOBYQA"), gradient (its certificate, the
+    relative projected gradient; NaN without a gradient), fallbacks (every hand-over, also in the
+    summary).  The fit holds no evaluator: profiles build a new objective from the design."""
     formula: str
     family: str
     link: str
