@@ -26,10 +26,10 @@ def _rows(a):
     return np.ascontiguousarray(np.asarray(a, dtype=np.float64).ravel())
 
 
-def _apply(kernel, code, x):
-    """A per-row kernel of fastmme.linalg.kernels.glm on an array of any shape."""
+def _apply(what, code, x):
+    """A per-row function of fastmme.linalg.kernels.glm (glm.per_row) on an array of any shape."""
     x = np.asarray(x, dtype=np.float64)
-    return kernel(code, _rows(x)).reshape(x.shape)
+    return glm.per_row(what, code, _rows(x)).reshape(x.shape)
 
 
 def _broadcast(w, y):
@@ -57,15 +57,15 @@ class Link:
 
     def linkinv(self, eta):
         """μ = g⁻¹(η), with R's clamps."""
-        return _apply(glm.linkinv, self.code, eta)
+        return _apply(glm.LINKINV, self.code, eta)
 
     def mu_eta(self, eta):
         """dμ/dη, with R's clamps."""
-        return _apply(glm.mu_eta, self.code, eta)
+        return _apply(glm.MU_ETA, self.code, eta)
 
     def dmu_eta(self, eta):
         """d²μ/dη² (0 where dμ/dη is clamped)."""
-        return _apply(glm.dmu_eta, self.code, eta)
+        return _apply(glm.DMU_ETA, self.code, eta)
 
     @property
     def canonical_for(self) -> str:
@@ -85,7 +85,7 @@ class Family:
         return FAMILY_CODE[self.name]
 
     def variance(self, mu):
-        return _apply(glm.variance, self.code, mu)
+        return _apply(glm.VARIANCE, self.code, mu)
 
     def dev_resids(self, y, mu, w):
         y = np.asarray(y, dtype=np.float64)

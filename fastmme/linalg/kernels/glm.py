@@ -125,35 +125,23 @@ def minus2ll1(family, y, mu, w):
 
 
 # ---- arrays (fastmme.spec.family) -------------------------------------------------------------
-@njit(**JIT)
-def linkinv(link, eta):
-    out = np.empty(eta.shape[0])
-    for i in range(eta.shape[0]):
-        out[i] = linkinv1(link, eta[i])
-    return out
+LINKINV, MU_ETA, DMU_ETA, VARIANCE = 0, 1, 2, 3      # what `per_row` computes
 
 
 @njit(**JIT)
-def mu_eta(link, eta):
-    out = np.empty(eta.shape[0])
-    for i in range(eta.shape[0]):
-        out[i] = mu_eta1(link, eta[i])
-    return out
-
-
-@njit(**JIT)
-def dmu_eta(link, eta):
-    out = np.empty(eta.shape[0])
-    for i in range(eta.shape[0]):
-        out[i] = dmu_eta1(link, eta[i])
-    return out
-
-
-@njit(**JIT)
-def variance(family, mu):
-    out = np.empty(mu.shape[0])
-    for i in range(mu.shape[0]):
-        out[i] = variance1(family, mu[i])
+def per_row(what, code, x):
+    """One of the per-row functions over an array: LINKINV, MU_ETA, DMU_ETA (code: the link's) or
+    VARIANCE (code: the family's)."""
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        if what == LINKINV:
+            out[i] = linkinv1(code, x[i])
+        elif what == MU_ETA:
+            out[i] = mu_eta1(code, x[i])
+        elif what == DMU_ETA:
+            out[i] = dmu_eta1(code, x[i])
+        else:
+            out[i] = variance1(code, x[i])
     return out
 
 
