@@ -67,6 +67,26 @@ def test_gradient_equals_central_differences(name, formula, fam, evaluator):
     assert np.max(np.abs(grad - fd) / np.maximum(1.0, np.abs(fd))) < 2e-5
 
 
+@pytest.mark.parametrize("where", ["rows", "selected inverse"])
+def test_a_gradient_too_big_for_memory_falls_back_to_bobyqa_and_says_so(monkeypatch, where):
+    import fastmme.linalg.cholmod as cm
+    import fastmme.optimize.glmm as og
+    if where == "rows":
+        monkeypatch.setattr(og, "gradient_memory", lambda obj: "the exact gradient's per-row blocks of A⁻¹ would "
+                                                                 "need 9.9 GB")
+        said = "would need 9.9 GB: stage 2 by BOBYQA"
+    else:
+        def guard(*args):                 # the selected inverse's own guard, raised in stage 2's first gradient
+            raise cm.SelectedInverseTooLarge("the selected inverse of this factor needs about 9.9 GB: …")
+        monkeypatch.setattr(og, "laplace_gradient", guard)
+        said = "the selected inverse of this factor needs about 9.9 GB: stage 2 by BOBYQA"
+    fit = fastmme.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", fastmme.datasets.load("cbpp"))
+    assert fit.stage2 == "BOBYQA" and "differences of the objective" in fit.vcov_method
+    assert any(said in f for f in fit.fallbacks), fit.fallbacks
+    assert "fallback: " in str(fit)
+    assert fit.minus2loglik == pytest.approx(184.0525637, abs=1e-6)
+
+
 def test_non_canonical_links_have_no_gradient_and_keep_bobyqa():
     d = fastmme.datasets.load("cbpp")
     obj = _objective("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial", "auto")
@@ -85,9 +105,7 @@ def test_fit_with_the_gradient_reaches_bobyqas_optimum(name, formula, fam, monke
     assert fit.stage2.startswith("L-BFGS-B") and fit.gradient < 1e-6 and fit.converged
     assert "exact gradient" in fit.vcov_method and "exact gradient" in str(fit)
     import fastmme.optimize.glmm as og
-    import fastmme.results.glmm_fit as gf
-    monkeypatch.setattr(og, "has_laplace_gradient", lambda obj: False)     # the derivative-free stage 2 ...
-    monkeypatch.setattr(gf, "has_laplace_gradient", lambda obj: False)     # ... and Hessian of the objective
+    monkeypatch.setattr(og, "has_laplace_gradient", lambda obj: False)     # BOBYQA, and the objective's Hessian
     ref = fastmme.glmm(formula, data, family=fam)
     assert ref.stage2 == "BOBYQA" and "differences of the objective" in ref.vcov_method
     assert fit.minus2loglik <= ref.minus2loglik + 1e-9 * abs(ref.minus2loglik)

@@ -30,6 +30,18 @@ def has_laplace_gradient(objective) -> bool:
     return f.link.canonical_for == f.name and all(t.known is None for t in objective.terms)
 
 
+def gradient_memory(objective) -> str:
+    """"" when the gradient's per-row working memory fits (the rows' n × R × R blocks of A⁻¹ and two
+    copies, R = Σ r_k, within a quarter of the available memory), else why not.  The selected inverse
+    has its own guard (fastmme.linalg.cholmod.SelectedInverseTooLarge)."""
+    from ..linalg.cholmod import available_memory
+    n, R = objective.y.shape[0], sum(t.r for t in objective.terms)
+    rows_bytes = 8 * n * R * R * 3
+    if rows_bytes > 0.25 * available_memory():
+        return f"the exact gradient's per-row blocks of A⁻¹ would need {rows_bytes / 2**30:.1f} GB"
+    return ""
+
+
 def _term_columns(objective, Ts):
     """Per term: (slice of the stacked columns, codes, Z_k, Z_k T_k)."""
     out, c = [], 0

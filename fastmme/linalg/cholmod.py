@@ -75,7 +75,7 @@ class SparseCholesky:
         from .kernels.takahashi import selected_inverse
         need, free = self.selected_inverse_bytes(), available_memory()
         if need > 0.8 * free:
-            raise FastmmeError(f"the selected inverse of this factor needs about {need / 2**30:.1f} GB (its widest "
+            raise SelectedInverseTooLarge(f"the selected inverse of this factor needs about {need / 2**30:.1f} GB (its widest "
                                f"dense block included) and {free / 2**30:.1f} GB are available: PEVs, "
                                "reliabilities and AI-REML gradients are not computed at this size; fewer "
                                "levels in the largest separator (e.g. fewer contemporary groups) or more memory")
@@ -130,6 +130,10 @@ def factor_fits(counts) -> bool:
     total = int(np.sum(counts))
     need = FACTOR_BYTES_PER_ENTRY * total
     return total < MAX_FACTOR_ENTRIES and not (need > GUARD_MIN_BYTES and need > 0.8 * available_memory())
+
+
+class SelectedInverseTooLarge(FastmmeError):
+    """The selected inverse of a factor would not fit in the available memory."""
 
 
 def available_memory() -> int:

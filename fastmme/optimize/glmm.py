@@ -15,7 +15,8 @@ import numba
 import numpy as np
 
 from ..evaluate.laplace import LaplaceObjective
-from ..evaluate.laplace_gradient import has_laplace_gradient, laplace_gradient
+from ..linalg.cholmod import SelectedInverseTooLarge
+from ..evaluate.laplace_gradient import gradient_memory, has_laplace_gradient, laplace_gradient
 from .minimize import MAXEVAL, minimize_bobyqa, minimize_gradient
 
 
@@ -35,6 +36,7 @@ STAGE2_FTOL = 1e-15
 # (cbpp, grouseticks, VerbAgg, Contraception: 31/86/65/40 → 28/63/56/32 evaluations; the 10⁶-row crossed
 # binomial 59 → 47, 288 → 262 s; the same optima to 1e-9 relative)
 STAGE1_FTOL_BEFORE_GRADIENT = 1e-6
+GRADIENT_METHOD = "L-BFGS-B with the exact gradient"     # stage 2's method name when the gradient found θ̂, β̂
 
 
 @contextlib.contextmanager
@@ -73,7 +75,7 @@ def _gradient_stage(objective, start, lower, se, k, maxeval, progress):
         pg = np.where((opt.theta <= lo) & (opt.grad >= 0), 0.0, opt.grad)
         gnorm = float(np.max(np.abs(pg)) * max(1.0, float(np.max(np.abs(opt.theta)))) / max(1.0, abs(opt.fmin)))
     return dataclasses.replace(opt, theta=opt.theta * D, theta_start=start, grad=None, gradient=gnorm,
-                               method="L-BFGS-B with the exact gradient" if opt.method == "L-BFGS-B" else opt.method)
+                               method=GRADIENT_METHOD if opt.method == "L-BFGS-B" else opt.method)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +103,8 @@ def _two_stages(objective, nAGQ, start, maxeval, progress) -> GlmmOptimum:
     lower = objective.theta_lower()
     th0 = objective.theta_start() if start is None else objective.check_theta(start)
     gradient = nAGQ == 1 and has_laplace_gradient(objective)
+    too_big = gradient_memory(objective) if gradient else ""
+    gradient = gradient and not too_big
     s1 = minimize_bobyqa(objective.laplace_beta_free, th0, lower, maxeval=maxeval, progress=progress,
                          **(dict(ftol_rel=STAGE1_FTOL_BEFORE_GRADIENT) if gradient else {}))
     beta1 = objective.pirls(s1.theta)["beta"]
@@ -117,10 +121,15 @@ def _two_stages(objective, nAGQ, start, maxeval, progress) -> GlmmOptimum:
     start2 = np.concatenate([s1.theta, beta1])
     lower2 = np.concatenate([lower, np.full(beta1.shape[0], -np.inf)])
     if gradient:
-        s2 = _gradient_stage(objective, start2, lower2, se, k, maxeval - s1.n_evals, progress)
-    else:
+        try:
+            s2 = _gradient_stage(objective, start2, lower2, se, k, maxeval - s1.n_evals, progress)
+        except SelectedInverseTooLarge as err:       # the gradient's selected inverse: BOBYQA from stage 1
+            gradient, too_big = False, str(err).split(":")[0]
+    if not gradient:
         step = np.concatenate([np.where(lower == 0, np.maximum(0.1 * s1.theta, 0.02), 0.1), 0.5 * se])
         s2 = minimize_bobyqa(f, start2, lower2, maxeval=maxeval, progress=progress, step=step, ftol_rel=STAGE2_FTOL)
+        if too_big:                     # a fallback: shown in the fit and its summary
+            s2 = dataclasses.replace(s2, fallbacks=(f"{too_big}: stage 2 by BOBYQA",) + s2.fallbacks)
     stages.append(("Laplace (θ, β)" if nAGQ == 1 else f"adaptive Gauss–Hermite, {nAGQ} nodes (θ, β)", s2))
     return GlmmOptimum(theta=s2.theta[:k], beta=s2.theta[k:], value=s2.fmin, converged=s1.converged and s2.converged,
                        message=f"stage 1 {s1.message}; stage 2 {s2.message}", n_evals=s1.n_evals + s2.n_evals,

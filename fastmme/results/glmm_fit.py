@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FastmmeError, FastmmeWarning, NotPositiveDefinite
-from ..evaluate.laplace_gradient import has_laplace_gradient, laplace_gradient
+from ..evaluate.laplace_gradient import laplace_gradient
 from ..lazy import scipy_stats
+from ..optimize.glmm import GRADIENT_METHOD
 from ..spec.covariance import RelativeFactor
 from ..spec.terms import theta_lower
 
@@ -328,7 +329,7 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
             steps = HESSIAN_STEP * np.concatenate([np.maximum(np.abs(theta), 0.1), se])
             par0 = np.concatenate([theta, beta])
             by = "central differences of the objective"
-            if nAGQ == 1 and has_laplace_gradient(objective):    # differences of the exact gradient: 2k PIRLS
+            if last.method == GRADIENT_METHOD:                   # differences of the exact gradient: 2k PIRLS
                 H, by = _gradient_differences(objective, par0, steps, k), "central differences of its exact gradient"
             else:                                                # of the objective: 2k² + 1
                 H = central_differences(lambda par: objective.agq(par[:k], par[k:], nAGQ, precise=True),
