@@ -43,6 +43,25 @@ def test_link_inverse_and_its_derivative(fam, link):
     assert f.link.linkinv(np.zeros((2, 3))).shape == (2, 3)        # any shape, as NumPy's
 
 
+@pytest.mark.parametrize("fam,link", [("binomial", "logit"), ("binomial", "probit"), ("binomial", "cloglog"),
+                                      ("poisson", "log")])
+def test_second_derivative_and_the_clamps(fam, link):
+    f = family(fam, link)
+    inner = np.linspace(-5, 5, 41) + 0.013
+    h = 1e-5
+    fd = (f.link.mu_eta(inner + h) - f.link.mu_eta(inner - h)) / (2 * h)
+    np.testing.assert_allclose(f.link.dmu_eta(inner), fd, rtol=1e-6, atol=1e-9)
+    eta = np.array([-800.0, -40.0, -31.0, 0.0, 31.0, 40.0])
+    clamp = f.link.clamped(eta)
+    with np.errstate(over="ignore"):
+        mu = f.link.linkinv(eta)
+        moved = f.link.linkinv(eta + 1e-3)
+    assert np.all(mu[clamp] == moved[clamp])           # μ does not move where the clamp holds
+    if link == "logit":
+        np.testing.assert_array_equal(clamp, np.abs(eta) > 30)
+    assert not clamp[3]
+
+
 def test_deviance_residuals_and_aic_are_the_likelihoods():
     rng = np.random.default_rng(0)
     n = 200

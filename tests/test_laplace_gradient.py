@@ -87,6 +87,48 @@ def test_a_gradient_too_big_for_memory_falls_back_to_bobyqa_and_says_so(monkeypa
     assert fit.minus2loglik == pytest.approx(184.0525637, abs=1e-6)
 
 
+def _check_against_differences(obj, th, be, bound=2e-5):
+    k = th.shape[0]
+    par = np.concatenate([th, be])
+    value, grad = laplace_gradient(obj, th, be, precise=True)
+
+    def diff(i, h):
+        e = np.zeros(par.shape[0])
+        e[i] = h
+        return (obj.laplace(*np.split(par + e, [k]), precise=True) -
+                obj.laplace(*np.split(par - e, [k]), precise=True)) / (2 * h)
+    steps = 1e-3 * np.maximum(np.abs(par), 0.1)
+    fd = np.array([(4 * diff(i, s / 2) - diff(i, s)) / 3 for i, s in enumerate(steps)])
+    assert np.max(np.abs(grad - fd) / np.maximum(1.0, np.abs(fd))) < bound
+
+
+def test_prior_weights_identity_terms_a_zero_theta_and_clamped_rows():
+    rng = np.random.default_rng(11)
+    n = 600
+    g, h = rng.integers(0, 20, n), rng.integers(0, 8, n)
+    z = rng.normal(size=(n, 2))
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    counts = rng.poisson(np.exp(0.3 + 0.4 * x)).astype(float)
+    pw = rng.uniform(0.5, 2.0, n)                        # Poisson prior weights need not be whole numbers
+    terms = [fastmme.Term(g, z, structure="identity", name="g"), fastmme.Term(h, name="h")]
+    obj = LaplaceObjective(counts, X, terms, family("poisson"), weights=pw)
+    assert has_laplace_gradient(obj)
+    _check_against_differences(obj, np.array([0.4, 0.0]), np.array([0.3, 0.4]))   # θ_h at its bound
+    # a covariate that pushes some rows past the logit clamp (|η| > 30), with y = 1 there (with y = 0 PIRLS
+    # itself fails at such points: PirlsFailure, which the optimiser treats as a failed evaluation)
+    xb = np.where(np.arange(n) < 3, 9.0, rng.normal(size=n))
+    y = np.where(np.arange(n) < 3, 1.0, (rng.random(n) < 0.5).astype(float))
+    obj = LaplaceObjective(y, np.column_stack([np.ones(n), xb]), [fastmme.Term(g, name="g")], family("binomial"))
+    be = np.array([0.1, 3.5])
+    assert np.any(np.abs(obj.X @ be) > 30)
+    _check_against_differences(obj, np.array([0.7]), be)
+    # fractional binomial weights: R's aic rounds them, so the gradient is not offered
+    frac = LaplaceObjective(np.where(y > 0, 0.4, 0.0), obj.X, [fastmme.Term(g, name="g")], family("binomial"),
+                            weights=np.full(n, 2.5))           # 1 success in 2.5 trials: R's aic rounds to 2
+    assert not has_laplace_gradient(frac)
+
+
 def test_non_canonical_links_have_no_gradient_and_keep_bobyqa():
     d = fastmme.datasets.load("cbpp")
     obj = _objective("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial", "auto")

@@ -1,5 +1,5 @@
-"""The exact gradient of the Laplace objective of a GLMM in (θ, β), for canonical links (binomial logit,
-Poisson log) and terms without a known covariance.
+"""The exact gradient of the Laplace objective of a GLMM in (θ, β), for canonical links (binomial logit
+with whole numbers of trials, Poisson log) and terms without a known covariance.
 
 With G(u) = Σ_i d_i(η_i) + ‖u‖² (the penalised deviance), η = offset + Xβ + ZΛu, û its minimiser and
 A = ΛᵀZᵀWZΛ + I (W the working weights at û), the objective is F = log|A| + G(û) + const.  For a
@@ -25,9 +25,12 @@ from ..linalg.kernels.takahashi import values_at
 
 
 def has_laplace_gradient(objective) -> bool:
-    """The exact gradient applies: a canonical link and no known covariance K."""
+    """The exact gradient applies: a canonical link, no known covariance K, and for the binomial whole
+    numbers of trials (R's aic rounds the weights, so with fractional ones the objective is not
+    Σ d_i + const in μ)."""
     f = objective.family
-    return f.link.canonical_for == f.name and all(t.known is None for t in objective.terms)
+    whole = f.name != "binomial" or bool(np.all(np.abs(objective.pw - np.round(objective.pw)) <= 1e-8 * objective.pw))
+    return f.link.canonical_for == f.name and whole and all(t.known is None for t in objective.terms)
 
 
 def gradient_memory(objective) -> str:
@@ -36,7 +39,8 @@ def gradient_memory(objective) -> str:
     has its own guard (fastmme.linalg.cholmod.SelectedInverseTooLarge)."""
     from ..linalg.cholmod import available_memory
     n, R = objective.y.shape[0], sum(t.r for t in objective.terms)
-    rows_bytes = 8 * n * R * R * 3
+    m = objective.theta_start().shape[0] + objective.p            # the parameters: n × m arrays
+    rows_bytes = 8 * n * (3 * R * R + 4 * m + max(t.r for t in objective.terms) * m)
     if rows_bytes > 0.25 * available_memory():
         return f"the exact gradient's per-row blocks of A⁻¹ would need {rows_bytes / 2**30:.1f} GB"
     return ""
@@ -103,7 +107,8 @@ def laplace_gradient(objective, theta, beta, precise: bool = False):
     me = f.link.mu_eta(eta)
     w = obj.pw * me * me / f.variance(mu)         # = a μ′ for a canonical link
     w1 = obj.pw * f.link.dmu_eta(eta)             # ∂w/∂η
-    d1 = -2.0 * obj.pw * (obj.y - mu)             # ∂d/∂η
+    d1 = -2.0 * obj.pw * (obj.y - mu)             # ∂d/∂η, 0 where R's clamp holds μ constant
+    d1[f.link.clamped(eta)] = 0.0
     cols, R = _term_columns(obj, Ts)
     q, q_offset = alone.q, alone.pattern.q_offset
     P = _inverse_at_rows(alone, th, cols, R)

@@ -175,9 +175,9 @@ def _boundary_tries(f, theta, fmin, count, lower):
 
 
 def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=None,
-                      canonical=None) -> OptSummary:
+                      canonical=None, fallback_ftol=FTOL_REL) -> OptSummary:
     """Minimise with the gradient: fg(θ) -> (value, gradient), f(θ) -> value (for the boundary tries
-    and the BOBYQA fallback).  Bounds: lower ≤ θ (±inf = unbounded).  canonical(θ): θ of the same
+    and the BOBYQA fallback, run to the relative tolerance fallback_ftol).  Bounds: lower ≤ θ (±inf = unbounded).  canonical(θ): θ of the same
     model in a canonical form (semi-definite Cholesky factors), used to leave the bound (_escape)."""
     start = np.asarray(start, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
@@ -218,7 +218,8 @@ def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=
     if not ok:
         used = budget.count
         opt = minimize_bobyqa(f, budget.theta, lower, maxeval=max(1, maxeval - used), warn=warn,
-                              progress=None if progress is None else (lambda k, v: progress(used + k, v)))
+                              progress=None if progress is None else (lambda k, v: progress(used + k, v)),
+                              ftol_rel=fallback_ftol)
         return dataclasses.replace(opt, n_evals=used + opt.n_evals, message=f"{message}; then {opt.message}",
                                    theta_start=start, fallbacks=(message,) + opt.fallbacks)
     return _finish(f, budget.theta.copy(), budget.fmin, budget.count, True, message, lower, warn, start,

@@ -95,7 +95,8 @@ class GlmmFit:
             f"adaptive Gauss–Hermite quadrature with {self.nAGQ} nodes per level"
         stages = "BOBYQA over θ (nAGQ = 0)" + (f", then {self.stage2} over (θ, β) of {second}" if self.nAGQ else "")
         if not np.isfinite(self.gradient):
-            return f"{stages}; no gradient (derivative-free)"
+            return f"{stages}; " + ("the gradient at the estimate not evaluated" if self.stage2 == GRADIENT_METHOD
+                                    else "no gradient (derivative-free)")
         g = "0" if self.gradient == 0 else f"< 1e{int(np.floor(np.log10(self.gradient))) + 1}"
         return f"{stages}; relative projected gradient {g}"
 
@@ -320,7 +321,8 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
     from .inference import central_differences
     theta, beta = np.array(opt.theta), np.array(opt.beta)
     last = opt.stages[-1][1]
-    fallbacks = list(last.fallbacks)        # an optimiser stage that handed over (shown in the summary)
+    fallbacks = [f for _, s in opt.stages for f in s.fallbacks]    # every stage's hand-overs (the summary shows them)
+    n_stage_fallbacks = len(fallbacks)
     beta_cov, method = None, "weighted equations at the mode (lme4's use.hessian = FALSE)"
     k = theta.shape[0]
     if nAGQ >= 1:
@@ -346,7 +348,7 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
         except NotPositiveDefinite as err:     # PIRLS failed at a point of the difference stencil
             fallbacks.append(f"the finite-difference Hessian could not be computed ({str(err).split(':')[0]}): "
                              "vcov from the weighted equations at the mode")
-        if len(fallbacks) > len(last.fallbacks):
+        if len(fallbacks) > n_stage_fallbacks:
             warnings.warn(f"{fallbacks[-1]} (lme4 warns likewise); the standard errors are the approximate ones",
                           FastmmeWarning, stacklevel=3)
     if beta_cov is None:

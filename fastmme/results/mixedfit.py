@@ -16,7 +16,8 @@ from ..errors import FastmmeError
 from ..formula.frame import Design, to_pandas
 from ..lazy import scipy_stats
 from .fit import FitResult
-from .inference import profile_intervals, satterthwaite_df, sdcor_names, varpar_covariance
+from ..spec.covariance import sdcor_names
+from .inference import profile_intervals, satterthwaite_df, varpar_covariance
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,7 +13,7 @@ This module owns that algebra; nothing else builds T from θ or maps back:
 - `Prior`: P's diagonal (added per θ) and its constant off-diagonal entries;
 - lme4's (sd, cor) parametrisation of the profile (`sdcor_from_theta`, `theta_from_sdcor`, names, bounds)
   and the Jacobian of σ² vech(T_k T_kᵀ) for the standard errors of the variance components.
-Tests: tests/test_terms.py, tests/test_objective.py, tests/test_gradient.py, tests/test_profile.py.
+Tests: tests/test_covariance.py, tests/test_terms.py, tests/test_objective.py, tests/test_gradient.py.
 """
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ class RelativeFactor:
     def jacobian(self, k: int) -> np.ndarray:
         """∂ vec(T_k) / ∂θ_k (n_theta_k × r_k², row-major T; θ_k → T_k is linear)."""
         if self._jacobians[k] is None:
-            self._jacobians[k] = self.terms[k].lambda_jacobian()
+            jac = self.terms[k].lambda_jacobian()
+            jac.setflags(write=False)           # shared by every caller
+            self._jacobians[k] = jac
         return self._jacobians[k]
 
     def chain(self, grad_T) -> np.ndarray:
@@ -73,7 +75,7 @@ class RelativeFactor:
     def directions(self, k: int):
         """The r_k × r_k matrices ∂T_k/∂θ_kᵢ, one per entry of θ_k."""
         r = self.terms[k].r
-        return [Erow.reshape(r, r) for Erow in self.jacobian(k)]
+        return [Erow.reshape(r, r).copy() for Erow in self.jacobian(k)]
 
     def apply(self, theta, vec, q_offset, transpose: bool = False) -> np.ndarray:
         """Λ vec (or Λᵀ vec) for a q-vector or q × k matrix: T_k (or T_kᵀ) on each level's rows, term k

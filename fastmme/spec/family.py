@@ -67,6 +67,10 @@ class Link:
         """d²μ/dη² (0 where dμ/dη is clamped)."""
         return _apply(glm.DMU_ETA, self.code, eta)
 
+    def clamped(self, eta) -> np.ndarray:
+        """Where R's clamp holds μ constant (a boolean array)."""
+        return _apply(glm.CLAMPED, self.code, eta) > 0
+
     @property
     def canonical_for(self) -> str:
         """The family whose canonical link this is ("" for none): there the observed and expected

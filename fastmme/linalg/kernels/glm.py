@@ -124,14 +124,26 @@ def minus2ll1(family, y, mu, w):
     return w * (y - mu) * (y - mu) + LOG_2PI - math.log(w)
 
 
+@njit(inline="always", **JIT)
+def clamped1(link, eta):
+    """Whether R's clamp holds μ constant at η (logit |η| > 30; log: exp(η) ≤ ε)."""
+    if link == 0:
+        return abs(eta) > LOGIT_THRESH
+    if link == 1:
+        return abs(eta) > PROBIT_THRESH
+    if link == 3:
+        return not math.exp(eta) > EPS
+    return False
+
+
 # ---- arrays (fastmme.spec.family) -------------------------------------------------------------
-LINKINV, MU_ETA, DMU_ETA, VARIANCE = 0, 1, 2, 3      # what `per_row` computes
+LINKINV, MU_ETA, DMU_ETA, VARIANCE, CLAMPED = 0, 1, 2, 3, 4      # what `per_row` computes
 
 
 @njit(**JIT)
 def per_row(what, code, x):
-    """One of the per-row functions over an array: LINKINV, MU_ETA, DMU_ETA (code: the link's) or
-    VARIANCE (code: the family's)."""
+    """One of the per-row functions over an array: LINKINV, MU_ETA, DMU_ETA, CLAMPED (1.0 or 0.0; code:
+    the link's) or VARIANCE (code: the family's)."""
     out = np.empty(x.shape[0])
     for i in range(x.shape[0]):
         if what == LINKINV:
@@ -140,6 +152,8 @@ def per_row(what, code, x):
             out[i] = mu_eta1(code, x[i])
         elif what == DMU_ETA:
             out[i] = dmu_eta1(code, x[i])
+        elif what == CLAMPED:
+            out[i] = 1.0 if clamped1(code, x[i]) else 0.0
         else:
             out[i] = variance1(code, x[i])
     return out
