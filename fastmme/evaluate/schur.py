@@ -26,6 +26,7 @@ from ..assembly.pattern import ZtZPattern
 MAX_DENSE = 8000          # largest S (m × m doubles: 512 MB) this evaluator will allocate
 MAX_DENSE_P = 100         # most fixed effects: every level of s carries all of X (many: CHOLMOD's sparse X)
 PANEL_BYTES = 512 << 10   # column panel of S owned by one thread (fits in a core's L2; measured)
+KEEP_FACTOR_BYTES = 64 << 20   # the gradient keeps S's factor up to this size (InstEval, m = 1,145: 10 MB)
 V_BYTES = 64 << 20        # the gradient's V (like W) is computed for ranges of levels of about this size
 
 
@@ -185,12 +186,16 @@ class DenseSchur:
 
     def gradient(self, T_flat, t_offset, reml: bool) -> np.ndarray:
         """∂(criterion)/∂T (flat, T's layout) at the T of the last successful `evaluate` (which this
-        uses and then invalidates): the selected inverse of M from S⁻¹ (LAPACK dpotri) and the level
+        uses, and invalidates for an S above KEEP_FACTOR_BYTES): the selected inverse of M from S⁻¹ (LAPACK dpotri) and the level
         factors, then kernels/gradient.py.  The criterion's constant terms do not matter."""
         pt, b = self.pattern, self.blocks
         qR, p = self.qR, self.p
-        Sinv, info = lapack.dpotri(self._factored, lower=1, overwrite_c=1)
-        self._factored = None
+        # S⁻¹ in S's own storage (the factor is lost), or, for an S of at most KEEP_FACTOR_BYTES, in a new
+        # array, so that the solves after the last gradient (the result's, at θ̂) need no refactorisation
+        keep = self._factored.nbytes <= KEEP_FACTOR_BYTES
+        Sinv, info = lapack.dpotri(self._factored, lower=1, overwrite_c=0 if keep else 1)
+        if not keep:
+            self._factored = None
         if info != 0:
             raise np.linalg.LinAlgError("dpotri failed")
         Y = np.empty((self.m, p + 1))
