@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FastmmeError
+from ..linalg.kernels.matvec import add_z_times
 from ..linalg.kernels.takahashi import values_at
 
 
@@ -131,7 +132,8 @@ def laplace_gradient(objective, theta, beta, precise: bool = False):
         J = obj.terms[k].n_levels
         for E in alone.lam.directions(k):
             dz = Z @ E                            # the row of Z ∂Λ/∂θ_j on term k's levels
-            deta[:, col] = np.sum(dz * ub[k][codes], axis=1)
+            deta[:, col] = 0.0
+            add_z_times(codes, dz, np.ascontiguousarray(ub[k]), deta[:, col])
             direct[col] = 2.0 * float(np.sum(w * np.einsum("ia,ia->i", dz, Pz[:, sl])))
             for a in range(r):
                 half_d[q_offset[k] + a:q_offset[k] + J * r:r, col] = 0.5 * np.bincount(codes, dz[:, a] * d1, minlength=J)

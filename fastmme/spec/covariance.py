@@ -8,8 +8,8 @@ penalty for the levels of sparse fixed factors, which sit after the random effec
 This module owns that algebra; nothing else builds T from θ or maps back:
 - `RelativeFactor`: θ → the T_k blocks, and the flat array (row-major blocks at `t_offset`, one per
   unit, 1 for each sparse fixed factor) that the kernels write into the system; a gradient with respect
-  to flat T back to θ (`chain`); ∂T_k/∂θ_k (`jacobian`); Λ v and Λᵀ v; Σ_k; the bounds, start and
-  canonical form of θ;
+  to flat T back to θ (`chain`); ∂T_k/∂θ_k (`jacobian`); Λ v and Λᵀ v; the canonical form of θ
+  (the bounds and start of θ are the terms' own: fastmme.spec.terms.theta_lower, theta_start);
 - `Prior`: P's diagonal (added per θ) and its constant off-diagonal entries;
 - lme4's (sd, cor) parametrisation of the profile (`sdcor_from_theta`, `theta_from_sdcor`, names, bounds)
   and the Jacobian of σ² vech(T_k T_kᵀ) for the standard errors of the variance components.
@@ -18,8 +18,6 @@ Tests: tests/test_covariance.py, tests/test_terms.py, tests/test_objective.py, t
 from __future__ import annotations
 
 import numpy as np
-
-from .terms import theta_lower, theta_lower_free, theta_start
 
 
 class RelativeFactor:
@@ -36,15 +34,6 @@ class RelativeFactor:
         self._jacobians = [None] * len(self.terms)
 
     # ---- θ ----------------------------------------------------------------------------------
-    def start(self) -> np.ndarray:
-        return theta_start(self.terms)
-
-    def lower(self) -> np.ndarray:
-        return theta_lower(self.terms)
-
-    def lower_free(self) -> np.ndarray:
-        return theta_lower_free(self.terms)
-
     def canonical(self, theta) -> np.ndarray:
         """θ of the same covariances with each T_k the semi-definite Cholesky factor (Term.canonical_theta)."""
         return np.concatenate([t.canonical_theta(theta[sl]) for t, sl in zip(self.terms, self.slices)])
@@ -87,10 +76,6 @@ class RelativeFactor:
             seg = v[lo:hi].reshape(term.n_levels, term.r, v.shape[1])
             out[lo:hi] = np.einsum("ab,jbc->jac", T.T if transpose else T, seg).reshape(hi - lo, v.shape[1])
         return out.reshape(vec.shape)
-
-    def covariances(self, theta, sigma2: float) -> list:
-        """Σ_k = σ² T_k T_kᵀ per term."""
-        return [sigma2 * T @ T.T for T in self.blocks(theta)]
 
 
 class Prior:
