@@ -79,12 +79,12 @@ def test_a_gradient_too_big_for_memory_falls_back_to_bobyqa_and_says_so(monkeypa
     if where == "rows":
         monkeypatch.setattr(og, "gradient_memory", lambda obj: "the exact gradient's per-row blocks of A⁻¹ would "
                                                                  "need 9.9 GB")
-        said = "would need 9.9 GB: stage 2 by BOBYQA"
+        said = "would need 9.9 GB: lme4's two stages by BOBYQA"
     else:
         def guard(*args):                 # the selected inverse's own guard, raised in stage 2's first gradient
             raise cm.SelectedInverseTooLarge("the selected inverse of this factor needs about 9.9 GB: …")
         monkeypatch.setattr(og, "laplace_gradient", guard)
-        said = "the selected inverse of this factor needs about 9.9 GB: stage 2 by BOBYQA"
+        said = "the selected inverse of this factor needs about 9.9 GB: lme4's two stages by BOBYQA"
     fit = fastmme.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", fastmme.datasets.load("cbpp"))
     assert fit.stage2 == "BOBYQA" and "differences of the objective" in fit.vcov_method
     assert any(said in f for f in fit.fallbacks), fit.fallbacks
@@ -136,12 +136,57 @@ def test_fit_with_the_gradient_reaches_bobyqas_optimum(name, formula, fam, monke
     fit = fastmme.glmm(formula, data, family=fam)
     assert fit.stage2.startswith("L-BFGS-B") and fit.gradient < 1e-6 and fit.converged
     assert "exact gradient" in fit.vcov_method and "exact gradient" in str(fit)
+    assert fit.stage1 == "" and "from θ's start" in fit.certificate and "nAGQ = 0" not in fit.certificate
     import fastmme.optimize.glmm as og
     monkeypatch.setattr(og, "has_laplace_gradient", lambda obj: False)     # BOBYQA, and the objective's Hessian
     ref = fastmme.glmm(formula, data, family=fam)
     assert ref.stage2 == "BOBYQA" and "differences of the objective" in ref.vcov_method
+    assert ref.certificate.startswith("BOBYQA over θ (nAGQ = 0), then BOBYQA over (θ, β)")
     assert fit.minus2loglik <= ref.minus2loglik + 1e-9 * abs(ref.minus2loglik)
     assert fit.n_evals < ref.n_evals
     np.testing.assert_allclose(fit.theta, ref.theta, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(fit.beta, ref.beta, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(fit.beta_se, ref.beta_se, rtol=1e-4)    # Hessian from the gradient vs the objective
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 + x | g) + (1 | h)", "y ~ x + (1 | g) + (1 + x | h)",
+                                     "y ~ x + (1 | g) + (1 | h) + (1 | g:h)"])
+def test_the_rows_blocks_of_the_inverse_from_the_schur_complement_equal_the_selected_inverses(formula):
+    """The gradient's A⁻¹ at every row's levels from the dense Schur complement's factors (what the Schur
+    evaluator uses: no sparse factor is made) equals the one read from the sparse factor's selected inverse
+    of the same system."""
+    from fastmme.evaluate.laplace_gradient import (_inverse_at_rows_cholmod, _inverse_at_rows_schur,
+                                                   _term_columns, laplace_gradient)
+    obj = _objective("seeded", formula, "binomial", "schur")
+    th = obj.theta_start() * 0.8 + np.where(obj.theta_lower() == 0, 0.05, 0.1)
+    laplace_gradient(obj, th, np.array([-0.2, 0.5]))
+    assert obj.alone._chol is None
+    cols, R = _term_columns(obj, obj.alone.lam.blocks(th))
+    schur = _inverse_at_rows_schur(obj.alone, th, cols, R)
+    sparse = _inverse_at_rows_cholmod(obj.alone, th, cols, R)
+    assert schur.shape == sparse.shape == (obj.y.shape[0], R, R)
+    np.testing.assert_allclose(schur, sparse, rtol=1e-10, atol=1e-14)
+
+
+def test_pirls_failing_at_the_start_of_the_one_stage_hands_over_to_lme4s_two_stages(monkeypatch):
+    """A PirlsFailure at the one stage's start (θ's start, β at its joint mode) is the one failure caught
+    there: lme4's two stages by BOBYQA fit instead, and the fit and its summary say so; any other error
+    propagates."""
+    import fastmme.optimize.glmm as og
+    from fastmme.evaluate.laplace import PirlsFailure
+
+    def fail(*args):
+        raise PirlsFailure("PIRLS did not converge in 100 iterations at theta = [1.]: …")
+    monkeypatch.setattr(og, "_one_stage", fail)
+    cbpp = fastmme.datasets.load("cbpp")
+    fit = fastmme.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    said = "PIRLS failed at the start (PIRLS did not converge in 100 iterations at theta = [1.]): lme4's two stages"
+    assert any(said in f for f in fit.fallbacks), fit.fallbacks
+    assert fit.stage1 and fit.stage2 == "BOBYQA" and "fallback: " in str(fit)
+    assert fit.minus2loglik == pytest.approx(184.0525637, abs=1e-6)
+
+    def broken(*args):
+        raise TypeError("a bug, not a numerical failure")
+    monkeypatch.setattr(og, "_one_stage", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        fastmme.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)

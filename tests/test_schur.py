@@ -137,3 +137,28 @@ def test_evaluator_choice_is_made_from_counts_not_timings(monkeypatch):
     monkeypatch.setattr(cholmod, "available_memory", lambda: 1000)
     monkeypatch.setattr(cholmod, "GUARD_MIN_BYTES", 0)
     assert ProfiledDeviance(spec).evaluator == "schur"
+
+
+@pytest.mark.parametrize("kind", ["crossed", "slopes", "diagonal", "partial", "three"])
+def test_inverse_blocks_from_the_schur_factors_equal_the_selected_inverses(kind):
+    """inverse_blocks (condVar, PEVs) from the Schur complement's own factors (S⁻¹ and the level factors,
+    DenseSchur.inverse_parts) equals the route by the sparse factor's selected inverse, with β̂ known and not,
+    and makes no sparse factor."""
+    for seed in range(2):
+        chol, sc, theta = two(kind, seed, weights=seed == 1)
+        th = theta * np.random.default_rng(seed).uniform(0.3, 2.0, theta.shape)
+        for fixed_known in (True, False):
+            for a, b in zip(chol.inverse_blocks(th, fixed_known), sc.inverse_blocks(th, fixed_known)):
+                assert a.shape == b.shape
+                np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12 * float(np.max(np.abs(a))))
+        assert sc._chol is None
+
+
+def test_cond_var_of_a_schur_fit_makes_no_sparse_factor():
+    """condVar at the estimate (fastmme.evaluate.at_estimate) from the Schur evaluator's factors equals the
+    route by the sparse factor, and the Schur objective never makes that factor."""
+    from fastmme.evaluate.at_estimate import _cond_var
+    chol, sc, theta = two("crossed", 4, weights=True)
+    for a, b in zip(_cond_var(chol, theta, 1.7), _cond_var(sc, theta, 1.7)):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-14)
+    assert sc._chol is None and chol._chol is not None

@@ -63,7 +63,8 @@ def _scaled_blocks(objective, theta, sigma, fixed_known):
 
 
 def _cond_var(objective, theta, sigma):
-    """σ² T_k [A_Z⁻¹]_jj T_kᵀ with A_Z = ΛᵀZᵀWZΛ + I, from the factor of the augmented system.
+    """σ² T_k [A_Z⁻¹]_jj T_kᵀ with A_Z = ΛᵀZᵀWZΛ + I, from the Schur evaluator's factors when it ran the θ
+    loop (ProfiledDeviance.inverse_blocks), else from the sparse factor of the augmented system.
 
     With R the fixed and response rows, A_Z⁻¹ = [M_aug⁻¹]_ZZ − G_Z H⁻¹ G_Zᵀ, G = M_aug⁻¹ E_R,
     H = G_R.  The diagonal blocks of [M_aug⁻¹]_ZZ come from the selected inverse of the sparse factor
@@ -72,6 +73,8 @@ def _cond_var(objective, theta, sigma):
     relationship matrices: on 10⁶ rows and 51,000 levels, y ~ 1 + x + (1 + x | g) + (1 | h), they took
     about 600 s and 134 MB where the selected inverse takes 0.6 s and 33 MB, equal to 9e-16.)
     """
+    if objective.schur is not None:       # from the Schur evaluator's own factors: no sparse factor is made
+        return _scaled_blocks(objective, theta, sigma, fixed_known=True)
     objective.factorize(theta)
     if objective.has_known or objective.has_sparse_fixed or objective.selected_inverse_fits():
         return _scaled_blocks(objective, theta, sigma, fixed_known=True)

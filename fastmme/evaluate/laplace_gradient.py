@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FastmmeError
+from ..linalg.cholmod import not_positive_definite
+from ..linalg.kernels.gradient import rows_inverse
 from ..linalg.kernels.matvec import add_z_times
 from ..linalg.kernels.takahashi import values_at
 
@@ -58,8 +60,17 @@ def _term_columns(objective, Ts):
 
 
 def _inverse_at_rows(alone, theta, cols, R):
-    """P (n × R × R): for each row, A⁻¹ at the levels of the row (the stacked columns of the terms),
-    from the selected inverse of the augmented factor: [M⁻¹]_AA − x_A x_Aᵀ / x_y, x = M⁻¹ e_y."""
+    """P (n × R × R): for each row, A⁻¹ at the levels of the row (the stacked columns of the terms):
+    [M⁻¹]_AA − x_A x_Aᵀ / x_y, x = M⁻¹ e_y, from the evaluator's own factors when the dense Schur
+    complement runs the θ loop (_inverse_at_rows_schur), else from the selected inverse of the augmented
+    sparse factor."""
+    if alone.schur is not None:
+        return _inverse_at_rows_schur(alone, theta, cols, R)
+    return _inverse_at_rows_cholmod(alone, theta, cols, R)
+
+
+def _inverse_at_rows_cholmod(alone, theta, cols, R):
+    """_inverse_at_rows from the selected inverse of the augmented sparse factor (Takahashi)."""
     Zs, fpos = alone.selected_inverse(theta)
     x = alone.inverse_columns(np.array([alone.N - 1]))[:, 0]
     iperm, q_offset = alone.system.iperm_z, alone.pattern.q_offset
@@ -80,6 +91,28 @@ def _inverse_at_rows(alone, theta, cols, R):
             if np.isnan(vals).any():
                 raise AssertionError("a level pair that shares a row is not on the pattern of the factor")
             P[:, a, b] = P[:, b, a] = vals - x[sysidx[:, a]] * x[sysidx[:, b]] / x[-1]
+    return P
+
+
+def _inverse_at_rows_schur(alone, theta, cols, R):
+    """_inverse_at_rows from the dense Schur complement's S⁻¹ and its level factors (DenseSchur.inverse_parts):
+    no sparse factor (10⁶ rows, 100,000 × 2,000 crossed levels: 0.2 s a gradient instead of 1.8 s, and no
+    CHOLMOD factor in memory)."""
+    sc, q_offset = alone.schur, alone.pattern.q_offset
+    try:
+        Sinv, Mjj, U = sc.inverse_parts(alone.lam.flat(theta), alone.lam.t_offset)
+    except np.linalg.LinAlgError:
+        raise not_positive_definite(theta) from None
+    n = cols[0][1].shape[0]
+    rest_cols = np.full((n, R), -1, dtype=np.int64)
+    for k, (sl, codes, _, _) in enumerate(cols):
+        if k != sc.s:
+            r = sl.stop - sl.start
+            for a in range(r):
+                rest_cols[:, sl.start + a] = sc.rest_pos[q_offset[k] + codes.astype(np.int64) * r + a]
+    P = np.empty((n, R, R))
+    if rows_inverse(cols[sc.s][1], cols[sc.s][0].start, rest_cols, Mjj, U, sc.lev_ptr, sc.ent_col, Sinv, P):
+        raise AssertionError("a level pair that shares a row is not among the Schur complement's entries")
     return P
 
 

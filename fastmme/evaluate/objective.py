@@ -349,7 +349,10 @@ class ProfiledDeviance:
         fixed_known=False: [C⁻¹]_vv, C the coefficient matrix of (v, β): the fixed effects' uncertainty
         included (breeders' prediction-error variance); fixed_known=True: (ΛᵀZᵀWZΛ + prior)⁻¹, β̂ taken
         as known (lme4's condVar).  With R the rows removed (y, or X and y), the block of the inverse
-        is [M_aug⁻¹]_vv − G_v H⁻¹ G_vᵀ, G = M_aug⁻¹ E_R, H = G_R."""
+        is [M_aug⁻¹]_vv − G_v H⁻¹ G_vᵀ, G = M_aug⁻¹ E_R, H = G_R.  When the dense Schur complement runs the
+        θ loop, from its own factors instead (_schur_inverse_blocks)."""
+        if self.schur is not None:
+            return self._schur_inverse_blocks(self.check_theta(theta), fixed_known)
         self.factorize(theta)
         q, N = self.q, self.N
         iperm = self.system.iperm_z
@@ -360,6 +363,30 @@ class ProfiledDeviance:
         G = self.inverse_columns(rest)
         Hinv = np.linalg.inv(G[rest])
         return self._diagonal_blocks(Zs, fpos, iperm, G, Hinv)
+
+    def _schur_inverse_blocks(self, th, fixed_known: bool) -> list:
+        """inverse_blocks from DenseSchur.inverse_parts: M_aug⁻¹ is S⁻¹ on S's columns and M⁻¹_jj at term s's
+        levels, and G's rows at level j are its last entries (X's columns, then y), so no sparse factor is
+        made (a crossed design's would fill to a dense block)."""
+        sc, pt = self.schur, self.pattern
+        try:
+            Sinv, Mjj, U = sc.inverse_parts(self.lam.flat(th), self.lam.t_offset)
+        except np.linalg.LinAlgError:
+            raise not_positive_definite(th) from None
+        R = np.arange(sc.qR, sc.m) if fixed_known else np.array([sc.m - 1])
+        Hinv = np.linalg.inv(Sinv[np.ix_(R, R)])
+        out = []
+        for k in range(len(self.spec.terms)):
+            r, J, q0 = int(pt.r[k]), int(pt.J[k]), int(pt.q_offset[k])
+            if k == sc.s:
+                Gi = U[sc.lev_ptr[1:, None] - R.shape[0] + np.arange(R.shape[0])]      # (J, |R|, r)
+                vals = Mjj - np.einsum("jma,mn,jnb->jab", Gi, Hinv, Gi)
+            else:
+                cols = sc.rest_pos[q0:q0 + r * J].reshape(J, r)
+                Gi = Sinv[cols][:, :, R]                                                 # (J, r, |R|)
+                vals = Sinv[cols[:, :, None], cols[:, None, :]] - np.einsum("jam,mn,jbn->jab", Gi, Hinv, Gi)
+            out.append(vals)
+        return out
 
     def _diagonal_blocks(self, Zs, fpos, position, G=None, Hinv=None) -> list:
         """Per term, the (J, r, r) blocks of Zs (a selected inverse, lower CSC in factor order) at the

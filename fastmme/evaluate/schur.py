@@ -17,7 +17,8 @@ from scipy.linalg import lapack
 
 from .. import config
 from ..assembly.blocks import Blocks
-from ..linalg.kernels.gradient import NCHUNK, inverse_columns, level_gradient, rest_gradient, symmetrize
+from ..linalg.kernels.gradient import (NCHUNK, inverse_columns, level_gradient, level_inverses, rest_gradient,
+                                      symmetrize)
 from ..linalg.kernels.schur import (count_entries, downdate_panels, downdate_panels_serial, fill_entries, fill_rest,
                                     level_backward, level_factors, level_factors_serial, level_forward,
                                     pair_blocks_rest, panel_segments)
@@ -183,6 +184,26 @@ class DenseSchur:
         out[rest] = XR[self.rest_pos[rest]]
         out[q:] = XR[self.qR:]
         return out
+
+    def inverse_parts(self, T_flat, t_offset):
+        """M⁻¹ at T where the levels of a row meet (the Laplace gradient, conditional variances), without
+        CHOLMOD: (S⁻¹ (m × m, full), M⁻¹_jj (J_s, r_s, r_s) at term s's levels, U (entries × r_s): M⁻¹ between
+        each level of s and the columns of S at its entries, in W's layout), from the formulas of
+        kernels/gradient.py.  S's factor is kept (dpotri into a new array)."""
+        if self._factored is None or not np.array_equal(T_flat, self._factored_T):
+            if self.evaluate(T_flat, t_offset) is None:
+                raise np.linalg.LinAlgError("not positive definite")
+        Sinv, info = lapack.dpotri(self._factored, lower=1, overwrite_c=0)
+        if info != 0:
+            raise np.linalg.LinAlgError("dpotri failed")
+        symmetrize(Sinv)
+        J_s, rs = self.lev_ptr.shape[0] - 1, self.W.shape[1]
+        V = np.empty_like(self.W)
+        inverse_columns(self.W, *self._panels(), Sinv, V, 0, J_s)
+        U = np.empty_like(self.W)
+        Mjj = np.empty((J_s, rs, rs))
+        level_inverses(self.Lf, self.W, V, self.lev_ptr, U, Mjj)
+        return Sinv, Mjj, U
 
     def gradient(self, T_flat, t_offset, reml: bool) -> np.ndarray:
         """∂(criterion)/∂T (flat, T's layout) at the T of the last successful `evaluate` (which this

@@ -1,11 +1,14 @@
-"""The optimisation of a GLMM, in lme4's two stages: BOBYQA over θ with β at its joint mode with u
-(nAGQ = 0, the fast approximation and the start of the Laplace fit), then, for nAGQ ≥ 1, over (θ, β)
-of the Laplace objective (nAGQ = 1) or of adaptive Gauss–Hermite quadrature (nAGQ > 1) from there:
-L-BFGS-B with the exact gradient (fastmme.evaluate.laplace_gradient) for the Laplace objective with a
-canonical link (binomial logit, Poisson log), BOBYQA otherwise, as lme4.  With the gradient the two stages
-took 28, 61 and 56 evaluations where BOBYQA's took 80, 189 and 246 (cbpp, grouseticks, VerbAgg;
-benchmarks/glmm.py), at the same −2 log L to 1e-9.  Entries of θ next to their bound of 0 are tried at 0, as for linear mixed
-models; every hand-over is recorded in the summary."""
+"""The optimisation of a GLMM.  For the Laplace objective (nAGQ = 1) with a canonical link (binomial logit,
+Poisson log) and the exact gradient (fastmme.evaluate.laplace_gradient): one stage, L-BFGS-B over (θ, β)
+from θ's start and β at its joint mode with u there (as MixedModels.jl, which fits (θ, β) in one stage).
+Otherwise lme4's two stages: BOBYQA over θ with β at its joint mode with u (nAGQ = 0, the fast
+approximation and the start), then, for nAGQ ≥ 1, BOBYQA over (θ, β) of the Laplace objective or of
+adaptive Gauss–Hermite quadrature (nAGQ > 1).  Measured (one process, the optimisation only): one
+stage with the gradient against lme4's two stages with the gradient in the second, the same optimum
+to 1e-10: cbpp 20/28 evaluations, grouseticks 30/61, VerbAgg 38/62, VerbAgg with (1 + Gender | item)
+53/93, Contraception 45/32, with (urban | district) 43/65, InstEval binary 36/59 (9.8/14.7 s).
+Entries of θ next to their bound of 0 are tried at 0, as for linear mixed models; every hand-over is
+recorded in the summary."""
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +17,7 @@ import dataclasses
 import numba
 import numpy as np
 
-from ..evaluate.laplace import LaplaceObjective
+from ..evaluate.laplace import LaplaceObjective, PirlsFailure
 from ..linalg.cholmod import SelectedInverseTooLarge
 from ..evaluate.laplace_gradient import gradient_memory, has_laplace_gradient, laplace_gradient
 from .minimize import MAXEVAL, minimize_bobyqa, minimize_gradient
@@ -32,11 +35,9 @@ SERIAL_KERNEL_SIZE = 10**6
 # (xtol 1e-10) end the search instead
 STAGE2_FTOL = 1e-15
 
-# stage 1's relative tolerance when the exact gradient takes stage 2 over: a start, not an estimate
-# (cbpp, grouseticks, VerbAgg, Contraception: 31/86/65/40 → 28/63/56/32 evaluations; the 10⁶-row crossed
-# binomial 59 → 47, 288 → 262 s; the same optima to 1e-9 relative)
-STAGE1_FTOL_BEFORE_GRADIENT = 1e-6
-GRADIENT_METHOD = "L-BFGS-B with the exact gradient"     # stage 2's method name when the gradient found θ̂, β̂
+GRADIENT_METHOD = "L-BFGS-B with the exact gradient"     # the stage's method name when the gradient found θ̂, β̂
+ONE_STAGE = "Laplace (θ, β) from θ's start, β at its joint mode with u there"
+STAGE1 = "nAGQ = 0 (θ; β at its joint mode with u)"
 
 
 @contextlib.contextmanager
@@ -92,9 +93,9 @@ class GlmmOptimum:
 
 def optimize_glmm(objective: LaplaceObjective, nAGQ: int = 1, start=None, maxeval: int = MAXEVAL,
                   progress=None) -> GlmmOptimum:
-    """θ̂ (and β̂) of the objective: stage 1 over θ (nAGQ = 0), then stage 2 over (θ, β) for nAGQ ≥ 1 (the
-    Laplace objective, or adaptive Gauss–Hermite quadrature with nAGQ nodes).  PIRLS starts from the last
-    mode in both stages (LaplaceObjective.warm_starts): 35–48 % fewer PIRLS iterations (VerbAgg 2,827 →
+    """θ̂ (and β̂) of the objective: with the exact Laplace gradient one stage over (θ, β); otherwise stage 1
+    over θ (nAGQ = 0), then stage 2 over (θ, β) for nAGQ ≥ 1 (the Laplace objective, or adaptive
+    Gauss–Hermite quadrature with nAGQ nodes).  PIRLS starts from the last mode in every stage (LaplaceObjective.warm_starts): 35–48 % fewer PIRLS iterations (VerbAgg 2,827 →
     1,478, 9.1 → 5.3 s) at the same optimum to 1e-12; the Hessian and the result start cold."""
     with objective.warm_starts():
         return _two_stages(objective, nAGQ, start, maxeval, progress)
@@ -104,12 +105,17 @@ def _two_stages(objective, nAGQ, start, maxeval, progress) -> GlmmOptimum:
     lower = objective.theta_lower()
     th0 = objective.theta_start() if start is None else objective.check_theta(start)
     gradient = nAGQ == 1 and has_laplace_gradient(objective)
-    too_big = gradient_memory(objective) if gradient else ""
-    gradient = gradient and not too_big
-    s1 = minimize_bobyqa(objective.laplace_beta_free, th0, lower, maxeval=maxeval, progress=progress,
-                         **(dict(ftol_rel=STAGE1_FTOL_BEFORE_GRADIENT) if gradient else {}))
+    why = gradient_memory(objective) if gradient else ""       # a reason the gradient's stage did not run
+    if gradient and not why:
+        try:
+            return _one_stage(objective, th0, lower, maxeval, progress)
+        except SelectedInverseTooLarge as err:       # the gradient's selected inverse: lme4's two stages
+            why = str(err).split(":")[0]
+        except PirlsFailure as err:                  # at the start, where BOBYQA's stage 1 can step around it
+            why = f"PIRLS failed at the start ({str(err).split(':')[0]})"
+    s1 = minimize_bobyqa(objective.laplace_beta_free, th0, lower, maxeval=maxeval, progress=progress)
     beta1 = objective.pirls(s1.theta)["beta"]
-    stages = [("nAGQ = 0 (θ; β at its joint mode with u)", s1)]
+    stages = [(STAGE1, s1)]
     if nAGQ == 0:
         return GlmmOptimum(theta=s1.theta, beta=beta1, value=s1.fmin, converged=s1.converged,
                            message=s1.message, n_evals=s1.n_evals, stages=tuple(stages))
@@ -121,18 +127,24 @@ def _two_stages(objective, nAGQ, start, maxeval, progress) -> GlmmOptimum:
     se = np.sqrt(np.maximum(np.diag(objective.unscaled_beta_cov(s1.theta, beta1)), 1e-12))
     start2 = np.concatenate([s1.theta, beta1])
     lower2 = np.concatenate([lower, np.full(beta1.shape[0], -np.inf)])
-    if gradient:
-        try:
-            s2 = _gradient_stage(objective, start2, lower2, se, k, maxeval, progress)
-        except SelectedInverseTooLarge as err:       # the gradient's selected inverse: BOBYQA from stage 1
-            gradient, too_big = False, str(err).split(":")[0]
-    if not gradient:
-        step = np.concatenate([np.where(lower == 0, np.maximum(0.1 * s1.theta, 0.02), 0.1), 0.5 * se])
-        s2 = minimize_bobyqa(f, start2, lower2, maxeval=maxeval, progress=progress, step=step, ftol_rel=STAGE2_FTOL)
-        if too_big:                     # a fallback: shown in the fit and its summary
-            s2 = dataclasses.replace(s2, fallbacks=(f"{too_big}: stage 2 by BOBYQA",) + s2.fallbacks)
+    step = np.concatenate([np.where(lower == 0, np.maximum(0.1 * s1.theta, 0.02), 0.1), 0.5 * se])
+    s2 = minimize_bobyqa(f, start2, lower2, maxeval=maxeval, progress=progress, step=step, ftol_rel=STAGE2_FTOL)
+    if why:                         # a fallback: shown in the fit and its summary
+        s2 = dataclasses.replace(s2, fallbacks=(f"{why}: lme4's two stages by BOBYQA",) + s2.fallbacks)
     stages.append(("Laplace (θ, β)" if nAGQ == 1 else f"adaptive Gauss–Hermite, {nAGQ} nodes (θ, β)", s2))
     return GlmmOptimum(theta=s2.theta[:k], beta=s2.theta[k:], value=s2.fmin, converged=s1.converged and s2.converged,
                        message=f"stage 1 {s1.message}; stage 2 {s2.message}", n_evals=s1.n_evals + s2.n_evals,
                        stages=tuple(stages))
 
+
+def _one_stage(objective, th0, lower, maxeval, progress) -> GlmmOptimum:
+    """L-BFGS-B over (θ, β) of the Laplace objective with its exact gradient, from θ's start and β at its
+    joint mode with u there (one nAGQ = 0 PIRLS), with BOBYQA from its best point should it fail
+    (minimize_gradient); SelectedInverseTooLarge propagates to the caller."""
+    beta0 = objective.pirls(th0)["beta"]
+    se = np.sqrt(np.maximum(np.diag(objective.unscaled_beta_cov(th0, beta0)), 1e-12))
+    k = th0.shape[0]
+    lower2 = np.concatenate([lower, np.full(beta0.shape[0], -np.inf)])
+    s = _gradient_stage(objective, np.concatenate([th0, beta0]), lower2, se, k, maxeval, progress)
+    return GlmmOptimum(theta=s.theta[:k], beta=s.theta[k:], value=s.fmin, converged=s.converged,
+                       message=s.message, n_evals=s.n_evals, stages=((ONE_STAGE, s),))

@@ -42,7 +42,8 @@ class GlmmFit:
     """A fitted GLMM (fastmme.glmm), immutable.  Beside lme4's accessors below: theta, beta, beta_cov,
     minus2loglik (−2 log L, from a cold PIRLS at the estimate), deviance (lme4's), converged, n_evals,
     vcov_method (the route to vcov), stage2 (the last stage's method: "L-BFGS-B with the exact gradient"
-    for the Laplace objective with a canonical link, else "BOBYQA"), gradient (its certificate, the
+    for the Laplace objective with a canonical link, else "BOBYQA"), stage1 (lme4's nAGQ = 0 stage, or ""
+    when the gradient's one stage fitted (θ, β)), gradient (its certificate, the
     relative projected gradient; NaN without a gradient), fallbacks (every hand-over, also in the
     summary).  The fit holds no evaluator: profiles build a new objective from the design."""
     formula: str
@@ -81,6 +82,7 @@ class GlmmFit:
     _kept_columns: np.ndarray = None
     design_formula: str = ""     # the formula the design was read with (the response rewritten)
     stage2: str = "BOBYQA"       # the method of the last stage (nAGQ ≥ 1)
+    stage1: str = "BOBYQA over θ (nAGQ = 0)"     # the first stage, "" when one stage fitted (θ, β)
     gradient: float = float("nan")   # its certificate (the relative projected gradient; NaN without a gradient)
 
     # -- what the summary formatter reads (fastmme.results.summary) -----------------------------
@@ -93,7 +95,12 @@ class GlmmFit:
     def certificate(self) -> str:
         second = "the Laplace objective" if self.nAGQ == 1 else \
             f"adaptive Gauss–Hermite quadrature with {self.nAGQ} nodes per level"
-        stages = "BOBYQA over θ (nAGQ = 0)" + (f", then {self.stage2} over (θ, β) of {second}" if self.nAGQ else "")
+        if not self.nAGQ:
+            stages = self.stage1
+        elif self.stage1:
+            stages = f"{self.stage1}, then {self.stage2} over (θ, β) of {second}"
+        else:
+            stages = f"{self.stage2} over (θ, β) of {second} from θ's start (β at its joint mode with u there)"
         if not np.isfinite(self.gradient):
             return f"{stages}; " + ("the gradient at the estimate not evaluated" if self.stage2 == GRADIENT_METHOD
                                     else "no gradient (derivative-free)")
@@ -386,7 +393,8 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
         fallbacks=tuple(fallbacks), n_dropped=int(design.n_dropped), design=design, _family=objective.family,
         _terms=tuple(terms), _fixed_eta=_frozen(objective.offset + objective.X @ beta),
         _kept_columns=_frozen(np.asarray(kept_columns)), design_formula=design_formula,
-        stage2=last.method or "BOBYQA", gradient=float(last.gradient) if nAGQ >= 1 else float("nan"))
+        stage2=last.method or "BOBYQA", stage1="BOBYQA over θ (nAGQ = 0)" if len(opt.stages) > 1 or nAGQ == 0 else "",
+        gradient=float(last.gradient) if nAGQ >= 1 else float("nan"))
 
 
 def _frozen(a):

@@ -10,7 +10,7 @@ Tests: tests/test_family.py (against R's values and the closed forms), tests/tes
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from scipy import special
 
 from ...config import JIT
@@ -176,15 +176,28 @@ def minus2ll(family, y, mu, w):
 
 
 # ---- PIRLS's fused passes (fastmme.evaluate.laplace) ------------------------------------------
+# each pass has a serial and a parallel form with the same per-row arithmetic (no sums: the rows' values
+# do not depend on the number of threads); the serial one skips starting a parallel region, which costs
+# more than the pass on small designs (fastmme.optimize.glmm.kernel_threads sets one thread there)
+@njit(inline="always", **JIT)
+def _working_row(family, link, e, y, pw, off):
+    mu = linkinv1(link, e)
+    me = mu_eta1(link, e)
+    return pw * me * me / variance1(family, mu), e - off + (y - mu) / me
+
+
 @njit(**JIT)
 def working_values(family, link, eta, y, pw, offset, w_out, z_out):
     """The working weights w = a (dμ/dη)² / V(μ) and response z = η − offset + (y − μ) / (dμ/dη)."""
     for i in range(eta.shape[0]):
-        e = eta[i]
-        mu = linkinv1(link, e)
-        me = mu_eta1(link, e)
-        w_out[i] = pw[i] * me * me / variance1(family, mu)
-        z_out[i] = e - offset[i] + (y[i] - mu) / me
+        w_out[i], z_out[i] = _working_row(family, link, eta[i], y[i], pw[i], offset[i])
+
+
+@njit(parallel=True, **JIT)
+def working_values_parallel(family, link, eta, y, pw, offset, w_out, z_out):
+    """working_values on Numba's threads."""
+    for i in prange(eta.shape[0]):
+        w_out[i], z_out[i] = _working_row(family, link, eta[i], y[i], pw[i], offset[i])
 
 
 @njit(**JIT)
@@ -192,4 +205,11 @@ def deviance_residuals(family, link, eta, y, pw, out):
     """out_i = d_i(y_i, g⁻¹(η_i)) with the prior weights (their sum: the deviance against the saturated
     model; summed by the caller with NumPy's pairwise sum, whose rounding PIRLS's step-halving test sees)."""
     for i in range(eta.shape[0]):
+        out[i] = dev_resid1(family, y[i], linkinv1(link, eta[i]), pw[i])
+
+
+@njit(parallel=True, **JIT)
+def deviance_residuals_parallel(family, link, eta, y, pw, out):
+    """deviance_residuals on Numba's threads."""
+    for i in prange(eta.shape[0]):
         out[i] = dev_resid1(family, y[i], linkinv1(link, eta[i]), pw[i])

@@ -37,6 +37,42 @@ def _sym(S, i, j):
     return S[i, j] if i >= j else S[j, i]
 
 
+@njit(inline="always", **JIT)
+def level_inverse(Lf, W, V, vbase, j, e0, mj, rs, Z, Qe, Linv, Mjj):
+    """Level j of term s (entries e0 … e0 + mj, V = W S⁻¹ there from entry vbase): M⁻¹ between the level
+    and its entries' columns, U = −L_j⁻ᵀ V_j (into Qe, rs × mj), and M⁻¹_jj = L_j⁻ᵀ (I + V_j W_jᵀ) L_j⁻¹
+    (into Mjj); Z and Linv are workspace."""
+    # Z = I + V W_jᵀ;  U = −L_j⁻ᵀ V (into Qe);  L_j⁻¹
+    for a in range(rs):
+        for b in range(rs):
+            acc = 1.0 if a == b else 0.0
+            for e in range(mj):
+                acc += V[e0 + e - vbase, a] * W[e0 + e, b]
+            Z[a, b] = acc
+    for e in range(mj):
+        for a in range(rs - 1, -1, -1):
+            v = -V[e0 + e - vbase, a]
+            for b in range(a + 1, rs):
+                v -= Lf[j, b, a] * Qe[b, e]
+            Qe[a, e] = v / Lf[j, a, a]
+    for b in range(rs):
+        for a in range(rs):
+            if a < b:
+                Linv[a, b] = 0.0
+                continue
+            v = 1.0 if a == b else 0.0
+            for c in range(b, a):
+                v -= Lf[j, a, c] * Linv[c, b]
+            Linv[a, b] = v / Lf[j, a, a]
+    for a in range(rs):               # M⁻¹_jj = L⁻ᵀ Z L⁻¹
+        for b in range(rs):
+            acc = 0.0
+            for c in range(rs):
+                for d in range(rs):
+                    acc += Linv[c, a] * Z[c, d] * Linv[d, b]
+            Mjj[a, b] = acc
+
+
 @njit(**JIT)
 def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent_col, ent_off, lev_off,
             col_term, col_b, term_trans, W, V, vbase, Lf, Y, C, j0, j1, g):
@@ -58,35 +94,7 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
     for j in range(j0, j1):
         e0 = lev_ptr[j]
         mj = lev_ptr[j + 1] - e0
-        # Z = I + V W_jᵀ;  U = −L_j⁻ᵀ V (into Qe);  L_j⁻¹
-        for a in range(rs):
-            for b in range(rs):
-                acc = 1.0 if a == b else 0.0
-                for e in range(mj):
-                    acc += V[e0 + e - vbase, a] * W[e0 + e, b]
-                Z[a, b] = acc
-        for e in range(mj):
-            for a in range(rs - 1, -1, -1):
-                v = -V[e0 + e - vbase, a]
-                for b in range(a + 1, rs):
-                    v -= Lf[j, b, a] * Qe[b, e]
-                Qe[a, e] = v / Lf[j, a, a]
-        for b in range(rs):
-            for a in range(rs):
-                if a < b:
-                    Linv[a, b] = 0.0
-                    continue
-                v = 1.0 if a == b else 0.0
-                for c in range(b, a):
-                    v -= Lf[j, a, c] * Linv[c, b]
-                Linv[a, b] = v / Lf[j, a, a]
-        for a in range(rs):               # M⁻¹_jj = L⁻ᵀ Z L⁻¹
-            for b in range(rs):
-                acc = 0.0
-                for c in range(rs):
-                    for d in range(rs):
-                        acc += Linv[c, a] * Z[c, d] * Linv[d, b]
-                Mjj[a, b] = acc
+        level_inverse(Lf, W, V, vbase, j, e0, mj, rs, Z, Qe, Linv, Mjj)
         # Y_j: level j's rows of M⁻¹[:, (X, y)];  Q = M⁻¹ + Y C Yᵀ on level j's row
         for e in range(mj):
             c = ent_col[e0 + e] - qR      # X's columns, then y (p1 − 1)
@@ -214,6 +222,72 @@ def inverse_columns(W, ent_col, lev_ptr, width, seg_ptr, seg_level, seg_start, S
                     for a in range(rs):
                         V[e - vbase, a] = acc[a]
                 e += 1
+
+
+@njit(parallel=True, **JIT)
+def level_inverses(Lf, W, V, lev_ptr, U, Mjj_out):
+    """For every level j of term s: M⁻¹ between j and its entries' columns of S into U (entry-major, as W)
+    and M⁻¹_jj into Mjj_out[j] (level_inverse), with V = W S⁻¹ at all levels (inverse_columns)."""
+    J_s = lev_ptr.shape[0] - 1
+    rs = W.shape[1]
+    for c in prange(NCHUNK):
+        j0 = c * J_s // NCHUNK
+        j1 = (c + 1) * J_s // NCHUNK
+        mmax = 0
+        for j in range(j0, j1):
+            mmax = max(mmax, lev_ptr[j + 1] - lev_ptr[j])
+        Qe = np.empty((rs, mmax))
+        Z = np.empty((rs, rs))
+        Linv = np.empty((rs, rs))
+        Mjj = np.empty((rs, rs))
+        for j in range(j0, j1):
+            e0 = lev_ptr[j]
+            mj = lev_ptr[j + 1] - e0
+            level_inverse(Lf, W, V, 0, j, e0, mj, rs, Z, Qe, Linv, Mjj)
+            Mjj_out[j] = Mjj
+            for e in range(mj):
+                for a in range(rs):
+                    U[e0 + e, a] = Qe[a, e]
+
+
+@njit(parallel=True, **JIT)
+def rows_inverse(s_codes, s_col, rest_cols, Mjj, U, lev_ptr, ent_col, Sinv, P):
+    """P[i] = A⁻¹ at row i's levels, A⁻¹ = M⁻¹ − x xᵀ / x_y (x = M⁻¹ e_y: the augmented system of the random
+    effects alone, y the last column of S), from the pieces of `level_inverses`: the row's R stacked
+    columns are term s's r_s at s_col … (level s_codes[i]) and the others' at S's columns rest_cols[i, a]
+    (−1 at term s's).  The entry of level j at S's column c is found by bisection in ent_col (sorted per
+    level).  Returns the number of level pairs not among the entries (0: every row's pairs are there)."""
+    n, R = rest_cols.shape
+    yc = Sinv.shape[0] - 1
+    xy = Sinv[yc, yc]
+    missing = 0
+    for i in prange(n):
+        j = s_codes[i]
+        e0 = lev_ptr[j]
+        e1 = lev_ptr[j + 1]
+        ey = e1 - 1                       # y: the last entry of every level
+        for a in range(R):
+            ca = rest_cols[i, a]
+            xa = U[ey, a - s_col] if ca < 0 else Sinv[ca, yc]
+            for b in range(a, R):
+                cb = rest_cols[i, b]
+                xb = U[ey, b - s_col] if cb < 0 else Sinv[cb, yc]
+                if ca < 0 and cb < 0:
+                    v = Mjj[j, a - s_col, b - s_col]
+                elif ca < 0 or cb < 0:
+                    c = cb if ca < 0 else ca
+                    e = e0 + np.searchsorted(ent_col[e0:e1], c)
+                    if e >= e1 or ent_col[e] != c:
+                        missing += 1
+                        v = np.nan
+                    else:
+                        v = U[e, (a if ca < 0 else b) - s_col]
+                else:
+                    v = Sinv[ca, cb]
+                v -= xa * xb / xy
+                P[i, a, b] = v
+                P[i, b, a] = v
+    return missing
 
 
 @njit(parallel=True, **JIT)
