@@ -190,3 +190,23 @@ def test_pirls_failing_at_the_start_of_the_one_stage_hands_over_to_lme4s_two_sta
     monkeypatch.setattr(og, "_one_stage", broken)
     with pytest.raises(TypeError, match="a bug"):
         fastmme.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+
+
+def test_the_hessians_points_start_from_the_estimates_mode_and_not_from_each_other():
+    """Inside starts_from(mode) every PIRLS starts from that mode: a point's value and gradient are the same
+    bit for bit whatever was evaluated before it (the finite-difference Hessian's stencil)."""
+    obj = _objective("seeded", "y ~ x + (1 + x | g) + (1 | h)", "binomial", "auto")
+    th, be = np.array([0.9, 0.2, 0.5, 0.6]), np.array([-0.3, 0.6])
+    centre = obj.pirls(th, be, precise=True)
+    n0 = obj.n_pirls
+    cold = laplace_gradient(obj, th * 1.01, be, precise=True)
+    n_cold, n0 = obj.n_pirls - n0, obj.n_pirls
+    with obj.starts_from(centre):
+        first = laplace_gradient(obj, th * 1.01, be, precise=True)
+        assert obj.n_pirls - n0 < n_cold                  # from the mode nearby: fewer iterations
+        assert first[0] == pytest.approx(cold[0], rel=1e-13)
+        laplace_gradient(obj, th * 0.7, be + 0.3, precise=True)
+        again = laplace_gradient(obj, th * 1.01, be, precise=True)
+    assert first[0] == again[0]
+    np.testing.assert_array_equal(first[1], again[1])
+    assert obj._start is None
