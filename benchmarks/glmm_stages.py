@@ -22,17 +22,14 @@ from fastmme.formula.frame import build_design
 from fastmme.formula.glm_response import glm_response
 from fastmme.spec.family import family
 
-PROBLEMS = {
-    "cbpp": ("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial"),
-    "grouseticks": ("grouseticks", "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)", "poisson"),
-    "verbagg": ("VerbAgg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "binomial"),
+from glmm import PROBLEMS as GLMER_PROBLEMS       # benchmarks/glmm.py: the models timed against glmer
+
+PROBLEMS = dict(GLMER_PROBLEMS, **{
     "verbagg_slopes": ("VerbAgg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 + Gender | item)", "binomial"),
-    "contraception": ("Contraception", "use ~ 1 + age + I(age^2) + urban + livch + (1 | urban:district)", "binomial"),
     "contraception_slopes": ("Contraception", "use ~ 1 + age + I(age^2) + urban + livch + (urban | district)",
                              "binomial"),
-    "insteval_binary": ("InstEval", "yb ~ service + (1 | s) + (1 | d) + (1 | dept)", "binomial"),
     "crossed_1e6": (None, "y ~ x1 + x2 + (1 | g1) + (1 | g2)", "binomial"),
-}
+})
 
 
 def crossed_1e6() -> pd.DataFrame:

@@ -38,6 +38,15 @@ def _sym(S, i, j):
 
 
 @njit(inline="always", **JIT)
+def level_workspace(lev_ptr, j0, j1, rs):
+    """level_inverse's arrays for levels j0 ≤ j < j1: (Qe: r_s × the most entries of a level, Z, Linv, Mjj)."""
+    mmax = 0
+    for j in range(j0, j1):
+        mmax = max(mmax, lev_ptr[j + 1] - lev_ptr[j])
+    return np.empty((rs, mmax)), np.empty((rs, rs)), np.empty((rs, rs)), np.empty((rs, rs))
+
+
+@njit(inline="always", **JIT)
 def level_inverse(Lf, W, V, vbase, j, e0, mj, rs, Z, Qe, Linv, Mjj):
     """Level j of term s (entries e0 … e0 + mj, V = W S⁻¹ there from entry vbase): M⁻¹ between the level
     and its entries' columns, U = −L_j⁻ᵀ V_j (into Qe, rs × mj), and M⁻¹_jj = L_j⁻ᵀ (I + V_j W_jᵀ) L_j⁻¹
@@ -80,13 +89,7 @@ def _levels(zz, ZtX, Zty, T, t_offset, r, q_offset, diag_offset, s, lev_ptr, ent
     qR = col_term.shape[0]
     ts = t_offset[s]
     p1 = Y.shape[1]
-    mmax = 0
-    for j in range(j0, j1):
-        mmax = max(mmax, lev_ptr[j + 1] - lev_ptr[j])
-    Qe = np.empty((rs, mmax))
-    Linv = np.empty((rs, rs))
-    Z = np.empty((rs, rs))
-    Mjj = np.empty((rs, rs))
+    Qe, Z, Linv, Mjj = level_workspace(lev_ptr, j0, j1, rs)
     Yj = np.empty((rs, p1))
     YCj = np.empty((rs, p1))
     BT = np.empty((rs, rs))
@@ -233,13 +236,7 @@ def level_inverses(Lf, W, V, lev_ptr, U, Mjj_out):
     for c in prange(NCHUNK):
         j0 = c * J_s // NCHUNK
         j1 = (c + 1) * J_s // NCHUNK
-        mmax = 0
-        for j in range(j0, j1):
-            mmax = max(mmax, lev_ptr[j + 1] - lev_ptr[j])
-        Qe = np.empty((rs, mmax))
-        Z = np.empty((rs, rs))
-        Linv = np.empty((rs, rs))
-        Mjj = np.empty((rs, rs))
+        Qe, Z, Linv, Mjj = level_workspace(lev_ptr, j0, j1, rs)
         for j in range(j0, j1):
             e0 = lev_ptr[j]
             mj = lev_ptr[j + 1] - e0
