@@ -177,7 +177,7 @@ def test_pirls_failing_at_the_start_of_the_one_stage_hands_over_to_lme4s_two_sta
 
     def fail(*args):
         raise PirlsFailure("PIRLS did not converge in 100 iterations at theta = [1.]: …")
-    monkeypatch.setattr(og, "_one_stage", fail)
+    monkeypatch.setattr(og, "_one_stage_start", fail)
     cbpp = fastmme.datasets.load("cbpp")
     fit = fastmme.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
     said = "PIRLS failed at the start (PIRLS did not converge in 100 iterations at theta = [1.]): lme4's two stages"
@@ -187,7 +187,7 @@ def test_pirls_failing_at_the_start_of_the_one_stage_hands_over_to_lme4s_two_sta
 
     def broken(*args):
         raise TypeError("a bug, not a numerical failure")
-    monkeypatch.setattr(og, "_one_stage", broken)
+    monkeypatch.setattr(og, "_one_stage_start", broken)
     with pytest.raises(TypeError, match="a bug"):
         fastmme.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
 

@@ -108,11 +108,14 @@ def _two_stages(objective, nAGQ, start, maxeval, progress) -> GlmmOptimum:
     why = gradient_memory(objective) if gradient else ""       # a reason the gradient's stage did not run
     if gradient and not why:
         try:
-            return _one_stage(objective, th0, lower, maxeval, progress)
-        except SelectedInverseTooLarge as err:       # the gradient's selected inverse: lme4's two stages
-            why = str(err).split(":")[0]
+            start2, se = _one_stage_start(objective, th0)
         except PirlsFailure as err:                  # at the start, where BOBYQA's stage 1 can step around it
             why = f"PIRLS failed at the start ({str(err).split(':')[0]})"
+        else:
+            try:
+                return _one_stage(objective, start2, se, lower, maxeval, progress)
+            except SelectedInverseTooLarge as err:   # the gradient's selected inverse: lme4's two stages
+                why = str(err).split(":")[0]
     # at nAGQ = 0 stage 1 is the estimate: to stage 2's tolerance (with the LMM's 1e-12 it stopped 8e-7 short
     # on VerbAgg's (1 + Gender | item) model, θ 1.6e-4 from the optimum, where the objective is flat)
     s1 = minimize_bobyqa(objective.laplace_beta_free, th0, lower, maxeval=maxeval, progress=progress,
@@ -140,14 +143,20 @@ def _two_stages(objective, nAGQ, start, maxeval, progress) -> GlmmOptimum:
                        stages=tuple(stages))
 
 
-def _one_stage(objective, th0, lower, maxeval, progress) -> GlmmOptimum:
-    """L-BFGS-B over (θ, β) of the Laplace objective with its exact gradient, from θ's start and β at its
-    joint mode with u there (one nAGQ = 0 PIRLS), with BOBYQA from its best point should it fail
-    (minimize_gradient); SelectedInverseTooLarge propagates to the caller."""
+def _one_stage_start(objective, th0):
+    """(θ's start with β at its joint mode with u there (one nAGQ = 0 PIRLS), the SEs of that β from the
+    weighted equations: the units of the one stage)."""
     beta0 = objective.pirls(th0)["beta"]
     se = np.sqrt(np.maximum(np.diag(objective.unscaled_beta_cov(th0, beta0)), 1e-12))
-    k = th0.shape[0]
-    lower2 = np.concatenate([lower, np.full(beta0.shape[0], -np.inf)])
-    s = _gradient_stage(objective, np.concatenate([th0, beta0]), lower2, se, k, maxeval, progress)
+    return np.concatenate([th0, beta0]), se
+
+
+def _one_stage(objective, start, se, lower, maxeval, progress) -> GlmmOptimum:
+    """L-BFGS-B over (θ, β) of the Laplace objective with its exact gradient from `start`
+    (_one_stage_start), with BOBYQA from its best point should it fail (minimize_gradient);
+    SelectedInverseTooLarge propagates to the caller."""
+    k = lower.shape[0]
+    lower2 = np.concatenate([lower, np.full(start.shape[0] - k, -np.inf)])
+    s = _gradient_stage(objective, start, lower2, se, k, maxeval, progress)
     return GlmmOptimum(theta=s.theta[:k], beta=s.theta[k:], value=s.fmin, converged=s.converged,
                        message=s.message, n_evals=s.n_evals, stages=((ONE_STAGE, s),))
