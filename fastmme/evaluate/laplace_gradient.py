@@ -179,10 +179,13 @@ def laplace_gradient(objective, theta, beta, precise: bool = False):
     x = solve(ey)[:, 0]
     sol = solve(np.vstack([rhs, np.zeros((1, m))]))[:q]
     du = -(sol - np.outer(x[:q], x[:q] @ rhs) / x[q])  # −A⁻¹ rhs
-    dtot = deta.copy()
+    # Σ_i w′_i h_i dη_i/dφ with dη/dφ = ∂η/∂φ + ZΛ dû/dφ: the ZΛ part summed by level first (Σ over a
+    # level's rows of w′h z̃_i, then against dû), never as an n × m array (10⁶ rows: 0.3 s a gradient)
+    wh = w1 * h
+    grad = direct + (wh + d1) @ deta
     for k, (sl, codes, _, z) in enumerate(cols):
-        r = sl.stop - sl.start
-        blk = du[q_offset[k]:q_offset[k] + r * obj.terms[k].n_levels].reshape(-1, r, m)
-        dtot += np.einsum("ia,iam->im", z, blk[codes])
-    grad = direct + (w1 * h) @ dtot + d1 @ deta
+        r, J = sl.stop - sl.start, obj.terms[k].n_levels
+        blk = du[q_offset[k]:q_offset[k] + r * J].reshape(J, r, m)
+        per_level = np.stack([np.bincount(codes, wh * z[:, a], minlength=J) for a in range(r)], axis=1)
+        grad += np.einsum("ja,jam->m", per_level, blk)
     return float(mode["value"]), grad
