@@ -125,6 +125,7 @@ class LaplaceObjective:
         self.last = None                       # the mode of the last evaluation (a dict)
         self._warm = False                     # start PIRLS from the last mode (warm_starts)
         self._start = None                     # ... or from this η (starts_from)
+        self.schur_rows = None                 # the Laplace gradient's rows → columns of S (made on first use)
 
     @contextlib.contextmanager
     def warm_starts(self):

@@ -59,13 +59,13 @@ def _term_columns(objective, Ts):
     return out, c
 
 
-def _inverse_at_rows(alone, theta, cols, R):
+def _inverse_at_rows(alone, theta, cols, R, rest_cols=None):
     """P (n × R × R): for each row, A⁻¹ at the levels of the row (the stacked columns of the terms):
     [M⁻¹]_AA − x_A x_Aᵀ / x_y, x = M⁻¹ e_y, from the evaluator's own factors when the dense Schur
     complement runs the θ loop (_inverse_at_rows_schur), else from the selected inverse of the augmented
     sparse factor."""
     if alone.schur is not None:
-        return _inverse_at_rows_schur(alone, theta, cols, R)
+        return _inverse_at_rows_schur(alone, theta, cols, R, rest_cols)
     return _inverse_at_rows_cholmod(alone, theta, cols, R)
 
 
@@ -94,23 +94,31 @@ def _inverse_at_rows_cholmod(alone, theta, cols, R):
     return P
 
 
-def _inverse_at_rows_schur(alone, theta, cols, R):
-    """_inverse_at_rows from the dense Schur complement's S⁻¹ and its level factors (DenseSchur.inverse_parts):
-    no sparse factor (10⁶ rows, 100,000 × 2,000 crossed levels: 0.2 s a gradient instead of 1.8 s, and no
-    CHOLMOD factor in memory)."""
+def schur_row_columns(alone, cols, R) -> np.ndarray:
+    """(n × R) the column of S of each row's level for every stacked column of the terms other than the
+    eliminated one (−1 at its columns): fixed by the design, made once per objective (LaplaceObjective)."""
     sc, q_offset = alone.schur, alone.pattern.q_offset
-    try:
-        Sinv, Mjj, U = sc.inverse_parts(alone.lam.flat(theta), alone.lam.t_offset)
-    except np.linalg.LinAlgError:
-        raise not_positive_definite(theta) from None
-    n = cols[0][1].shape[0]
-    rest_cols = np.full((n, R), -1, dtype=np.int64)
+    rest_cols = np.full((cols[0][1].shape[0], R), -1, dtype=np.int64)
     for k, (sl, codes, _, _) in enumerate(cols):
         if k != sc.s:
             r = sl.stop - sl.start
             for a in range(r):
                 rest_cols[:, sl.start + a] = sc.rest_pos[q_offset[k] + codes.astype(np.int64) * r + a]
-    P = np.empty((n, R, R))
+    return rest_cols
+
+
+def _inverse_at_rows_schur(alone, theta, cols, R, rest_cols=None):
+    """_inverse_at_rows from the dense Schur complement's S⁻¹ and its level factors (DenseSchur.inverse_parts):
+    no sparse factor (10⁶ rows, 100,000 × 2,000 crossed levels: 0.2 s a gradient instead of 1.8 s, and no
+    CHOLMOD factor in memory).  rest_cols: schur_row_columns, if already made."""
+    sc = alone.schur
+    try:
+        Sinv, Mjj, U = sc.inverse_parts(alone.lam.flat(theta), alone.lam.t_offset)
+    except np.linalg.LinAlgError:
+        raise not_positive_definite(theta) from None
+    if rest_cols is None:
+        rest_cols = schur_row_columns(alone, cols, R)
+    P = np.empty((rest_cols.shape[0], R, R))
     if rows_inverse(cols[sc.s][1], cols[sc.s][0].start, rest_cols, Mjj, U, sc.lev_ptr, sc.ent_col, Sinv, P):
         raise AssertionError("a level pair that shares a row is not among the Schur complement's entries")
     return P
@@ -145,7 +153,9 @@ def laplace_gradient(objective, theta, beta, precise: bool = False):
     d1[f.link.clamped(eta)] = 0.0
     cols, R = _term_columns(obj, Ts)
     q, q_offset = alone.q, alone.pattern.q_offset
-    P = _inverse_at_rows(alone, th, cols, R)
+    if alone.schur is not None and obj.schur_rows is None:
+        obj.schur_rows = schur_row_columns(alone, cols, R)       # fixed by the design: made once
+    P = _inverse_at_rows(alone, th, cols, R, obj.schur_rows)
     zt = np.empty((eta.shape[0], R))
     ub = []                                       # û by term, as (J, r)
     for k, (sl, codes, _, z) in enumerate(cols):
