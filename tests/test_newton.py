@@ -85,7 +85,7 @@ def test_zz_matvec_equals_dense_product():
 def test_dense_solve_equals_system_and_keeps_its_input():
     y, X, terms, theta, w = random_design("crossed", seed=4, weights=True)
     obj = ProfiledDeviance(fastmme.Model(y, X, terms, weights=w).spec, evaluator="schur")
-    M = system_dense(terms, theta, X, obj.spec.response, w)    # the equations are of y − X b₀ (spec.working_response)
+    M = system_dense(terms, theta, X, obj.spec.working_response(), w)    # the equations are of y − X b₀ (spec.working_response)
     B = np.random.default_rng(1).normal(size=(M.shape[0], 2))
     keep = B.copy()
     out = obj.schur.solve(obj._T_flat(theta), obj.t_offset, B)

@@ -58,3 +58,26 @@ def test_an_offset_equals_fitting_the_response_less_it():
     np.testing.assert_allclose(a.residuals, b.residuals, atol=1e-10)
     with pytest.raises(fastmme.FastmmeError, match="offset has length"):
         fastmme.Model(y, X, terms, offset=off[:-1])
+
+
+def test_the_working_response_is_made_again_with_the_same_numbers_as_its_shift():
+    """The spec keeps b₀ but not y − offset − X b₀ (n values, made only when the blocks are assembled):
+    made again, it is bitwise the response whose least-squares fit gave b₀, and its own fit on X is
+    at rounding (b₀ took it all)."""
+    from fastmme import Model
+    from fastmme.spec.model_spec import working_response
+    df = data()
+    y = 1e6 * df.z.std() + df.z.to_numpy()
+    X = np.column_stack([np.ones(len(df)), df.x.to_numpy()])
+    off = 0.1 * df.x.to_numpy()
+    spec = Model(y, X, fastmme.Term(df.g.to_numpy()), weights=df.w.to_numpy(), offset=off).spec
+    assert not any(isinstance(v, np.ndarray) and v.shape == (len(df),) and v is not spec.y and v is not spec.offset
+                   and v is not spec.weights for v in vars(spec).values())
+    r = spec.working_response()
+    np.testing.assert_array_equal(r, spec.working_response())
+    r2, b0 = working_response(spec.y, spec.X, spec.weights, spec.offset)
+    np.testing.assert_array_equal(b0, spec.shift)
+    np.testing.assert_array_equal(r2, r)
+    sw = np.sqrt(spec.weights)
+    c = np.linalg.lstsq(X * sw[:, None], r * sw, rcond=None)[0]
+    assert np.max(np.abs(c)) < 1e-9 * np.max(np.abs(r))

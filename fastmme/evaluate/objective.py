@@ -80,7 +80,7 @@ class ProfiledDeviance:
                                    "so a model with other columns needs a new fit from the data")
             codes, zcat = stack_terms(units)
             pattern, rows = ZtZPattern.from_codes(codes, self.r, self.J, with_rows=True)
-            blocks = assemble(pattern, codes, zcat, spec.X, spec.response, spec.weights, rows)
+            blocks = assemble(pattern, codes, zcat, spec.X, spec.working_response(), spec.weights, rows)
             del codes, zcat, rows
         self.pattern, self.blocks = pattern, blocks
         self.knowns = [t.known for t in terms]

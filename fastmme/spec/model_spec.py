@@ -34,7 +34,7 @@ class ModelSpec:
     #                            workers, only their cross-product blocks reach the driver); -1: len(y)
     offset: np.ndarray | None = None   # (n,) known part of the linear predictor (lme4's offset), or None
     shift: np.ndarray | None = None    # (p,) b₀: the equations are solved for y_fit = y − offset − X b₀
-    y_fit: np.ndarray | None = None    # (n,) that working response (None: y itself)
+    #                                    (None: for y itself); y_fit is not kept (working_response)
 
     @property
     def n(self) -> int:
@@ -49,10 +49,13 @@ class ModelSpec:
     def p(self) -> int:
         return self.X.shape[1]
 
-    @property
-    def response(self) -> np.ndarray:
-        """The response the equations see: y − offset − X b₀ (see working_response)."""
-        return self.y if self.y_fit is None else self.y_fit
+    def working_response(self) -> np.ndarray:
+        """The response the equations see, y_fit = y − offset − X b₀ (the module's working_response, which
+        also gave b₀: the same computation, so the same numbers).  Made when the blocks are assembled, not
+        kept: n values the θ loop and the result never read (1M rows: 8 MB of the fit's peak memory)."""
+        if self.shift is None:
+            return self.y
+        return working_response(self.y, self.X, self.weights, self.offset)[0]
 
     @property
     def beta_shift(self) -> np.ndarray:
@@ -263,9 +266,9 @@ def make_spec(y, X, terms, reml=True, weights=None, x_names=None, copy=True, spa
     yv.setflags(write=False)
     Xk = np.ascontiguousarray(Xk)
     Xk.setflags(write=False)
-    y_fit, b0 = working_response(yv, Xk, w, off)
-    for a in (y_fit, b0) + (() if off is None else (off,)):
+    b0 = working_response(yv, Xk, w, off)[1]
+    for a in (b0,) + (() if off is None else (off,)):
         a.setflags(write=False)
     return ModelSpec(y=yv, X=Xk, x_names=tuple(kept), dropped=tuple(dropped),
                      weights=w, has_weights=weights is not None, terms=terms_t, term_names=term_names,
-                     reml=bool(reml), sparse_factors=tuple(factors), offset=off, shift=b0, y_fit=y_fit)
+                     reml=bool(reml), sparse_factors=tuple(factors), offset=off, shift=b0)

@@ -51,3 +51,10 @@ def add_z_times(codes, Z, b, out):
         for c in range(1, r):
             s += Z[i, c] * b[j, c]
         out[i] += s
+
+
+@njit(**JIT)
+def add_levels(codes, b, out):
+    """out += b[codes] for an intercept-only term (Z a column of ones: no n × 1 array of them)."""
+    for i in range(codes.shape[0]):
+        out[i] += b[codes[i], 0]
