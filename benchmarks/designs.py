@@ -13,7 +13,9 @@ import re
 import numpy as np
 import pandas as pd
 
-import fastmme
+# fastmme is imported only where a data set comes from it (frame): every peer's worker imports this
+# module, and a peer's process must not carry fastmme's imports (numba, llvmlite, scipy: ~100 MB of
+# peak memory that would be counted as the peer's)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(HERE, "..", "build", "bench-data")
@@ -89,8 +91,10 @@ def formula(name):
 def frame(name) -> pd.DataFrame:
     """The problem's data frame (grouping columns as strings for the fitters that need factors)."""
     if name == "sleepstudy":
+        import fastmme
         return fastmme.datasets.load("sleepstudy")
     if name.startswith("insteval"):
+        import fastmme
         return fastmme.datasets.load("InstEval")
     m = re.fullmatch(r"maximal(\d)([sf])_(\d+)", name)
     if m:

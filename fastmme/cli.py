@@ -4,6 +4,10 @@
                      [--scheduler ADDRESS | --dask] [--workers N]
     fastmme example NAME [--ml] [--json OUT]
     fastmme datasets
+    fastmme --version
+
+--json - writes the JSON to standard output and the printed summary to standard error (so that the
+output can be piped into a JSON reader).
 
 DATA is a CSV or parquet file, a directory of parquet files, a glob ('data/*.parquet'), or a URL
 that Dask reads (s3://bucket/data/*.parquet; always assembled on Dask).  With
@@ -11,7 +15,9 @@ that Dask reads (s3://bucket/data/*.parquet; always assembled on Dask).  With
 a local Dask cluster is started when the input looks larger than half the available memory (or
 with --dask), and otherwise the rows are read into memory.
 
-Exit codes: 0 success, 2 bad input (the message says what to change).
+Exit codes: 0 success, 2 bad input (the message says what to change), 130 interrupted, 141 the
+reader of the output went away (`fastmme fit … | head`: the rest is dropped quietly, as other
+command-line tools do).
 """
 from __future__ import annotations
 
@@ -53,12 +59,18 @@ class Progress:
             self.stream.flush()
 
 
+SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+
+
 def read_table(path: str):
     """A CSV or parquet file as a pandas DataFrame, with a clear error for anything else."""
     import pandas as pd
     if not os.path.exists(path):
         raise FastmmeError(f"no such file: {path} — check the path (relative to {os.getcwd()})")
     low = path.lower()
+    if low.endswith(SPREADSHEETS):
+        raise FastmmeError(f"{path} is a spreadsheet, which fastmme does not read: save the sheet as CSV (or "
+                           "read it with pandas.read_excel and call fastmme.lmm from Python)")
     try:
         if low.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
@@ -126,6 +138,34 @@ def open_partitioned(path, files, args, stack):
                            "files (or CSV files with a header row) that share one set of columns") from exc
 
 
+def check_output(path) -> None:
+    """Refuse a --json path that cannot be written before the fit, not after it ("-": standard output)."""
+    if path is None or path == "-":
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise FastmmeError(f"--json {path} is a directory: give a file name, e.g. {os.path.join(path, 'fit.json')}")
+    if not os.path.isdir(folder):
+        raise FastmmeError(f"--json {path}: the folder {folder} does not exist — create it or give another path")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise FastmmeError(f"--json {path}: not writable here — give a path you can write to")
+
+
+def write_json(fit, path, out) -> None:
+    text = json.dumps(fit.to_dict(), indent=1)
+    if path == "-":
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return
+    try:
+        with open(path, "w") as fh:
+            fh.write(text)
+    except OSError as exc:                 # the path was checked before the fit; the disk can still fill up
+        raise FastmmeError(f"could not write {path}: {exc.strerror or exc} — the fit is above; give another "
+                           "--json path") from exc
+    print(f"wrote {path}", file=out)
+
+
 def _fit_and_report(df, formula, args, out):
     from .api import lmm
     progress = Progress(enabled=False if args.no_progress else None)
@@ -142,19 +182,20 @@ def _fit_and_report(df, formula, args, out):
         print(f"\nConfidence intervals ({args.confint}):", file=out)
         print(fit.confint(args.confint).to_string(), file=out)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(fit.to_dict(), fh, indent=1)
-        print(f"wrote {args.json}", file=out)
+        write_json(fit, args.json, out)
     return fit
 
 
 def main(argv=None) -> int:
+    from . import __version__
     parser = argparse.ArgumentParser(prog="fastmme", description="Linear mixed models by sparse mixed-model equations")
+    parser.add_argument("--version", action="version", version=f"fastmme {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
         p.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
-        p.add_argument("--json", metavar="OUT", help="also write the fit as JSON to OUT")
+        p.add_argument("--json", metavar="OUT", help="also write the fit as JSON to OUT ('-': standard output, "
+                       "the summary then goes to standard error)")
         p.add_argument("--confint", choices=["wald", "profile"], help="print confidence intervals")
         p.add_argument("--no-progress", action="store_true", help="no live progress display")
         p.add_argument("--weights", help="column of prior weights")
@@ -174,8 +215,9 @@ def main(argv=None) -> int:
     common(pe)
     sub.add_parser("datasets", help="list the bundled data sets")
     args = parser.parse_args(argv)
-    out = sys.stdout
+    out = sys.stderr if getattr(args, "json", None) == "-" else sys.stdout
     try:
+        check_output(getattr(args, "json", None))
         if args.command == "datasets":
             from .datasets import DESCRIPTIONS, names
             for n in names():
@@ -203,7 +245,23 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("fastmme: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _drop_stdout()
+        return 141
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+        return 141
     return 0
+
+
+def _drop_stdout() -> None:
+    """The output's reader went away: point stdout at /dev/null, so that Python's own flush at exit does
+    not raise again (the recipe of the Python documentation, signal module, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -112,3 +112,50 @@ def test_fit_against_a_running_scheduler(tmp_path):
 def test_no_data_at_a_glob_is_a_clear_error(tmp_path):
     r = run(["fit", str(tmp_path / "nothing-*.parquet"), "--formula", "y ~ (1 | g)"])
     assert r.returncode == 2 and "no data at" in r.stderr
+
+
+def _sleep_csv(tmp_path):
+    path = tmp_path / "sleep.csv"
+    fastmme.datasets.load("sleepstudy").to_csv(path, index=False)
+    return path
+
+
+def test_an_unwritable_json_path_is_refused_before_the_fit(tmp_path):
+    path = _sleep_csv(tmp_path)
+    for bad, says in ((tmp_path / "no" / "such" / "x.json", "does not exist"), (tmp_path, "is a directory")):
+        r = run(["fit", str(path), "-f", "Reaction ~ Days + (Days | Subject)", "--json", str(bad)])
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.startswith("fastmme: error: --json") and says in r.stderr and "Traceback" not in r.stderr
+        assert "REML criterion" not in r.stdout          # refused before fitting, not after
+
+
+def test_json_to_standard_output_with_the_summary_on_standard_error(tmp_path):
+    path = _sleep_csv(tmp_path)
+    r = run(["fit", str(path), "-f", "Reaction ~ Days + (Days | Subject)", "--json", "-"])
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["fixef"]["Days"] == pytest.approx(10.4673, rel=1e-4)
+    assert "REML criterion at convergence: 1743.6" in r.stderr
+    assert not (tmp_path / "-").exists() and not os.path.exists("-")
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    path = _sleep_csv(tmp_path)
+    # `true` exits without reading, long before the fit ends: the first write meets a closed pipe
+    cmd = " ".join(FASTMME) + f" fit {path} -f 'Reaction ~ Days + (Days | Subject)' | true"
+    r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+    assert r.returncode == 141
+
+
+def test_version():
+    r = run(["--version"])
+    assert r.returncode == 0 and r.stdout.strip() == f"fastmme {fastmme.__version__}"
+
+
+@pytest.mark.parametrize("name", ["data.xlsx", "data.XLS", "data.ods"])
+def test_a_spreadsheet_is_refused_with_a_message(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"PK\x03\x04" + os.urandom(500))
+    r = run(["fit", str(path), "-f", "y ~ 1 + (1 | g)"])
+    assert r.returncode == 2 and "spreadsheet" in r.stderr and "save the sheet as CSV" in r.stderr

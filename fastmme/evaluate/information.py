@@ -74,12 +74,12 @@ def average_information(objective, theta, reml: bool, profiled: bool = True) -> 
     W[:m, m] = W[m, :m] = t @ A + Gb @ A
     W[m, m] = r2 + u @ Lt + bvec @ Gb
     # CᵀW v for the θ variates (columns) and for e + Zb̂ (last column), then C_M⁻¹ of them; the q-long
-    # arrays are dropped as soon as they are used (1M rows, 10⁵ levels: 28 → 17 MB at this step's peak)
+    # arrays are dropped as soon as they are used (1M rows, 10⁵ levels: 28 → 19 MB at this step's peak)
     rhs = np.zeros((N, m + 1))
-    rhs[:q, :m] = _apply_T(objective, theta, GA, transpose=True)
-    del GA
     rhs[q:q + p, :m] = b.ZtX.T @ A
     del A
+    rhs[:q, :m] = _apply_T(objective, theta, GA, transpose=True)
+    del GA
     rhs[:q, m] = Lt + _apply_T(objective, theta, Gb, transpose=True)
     rhs[q:q + p, m] = b.ZtX.T @ bvec
     z = solve(rhs)

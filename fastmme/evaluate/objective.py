@@ -78,10 +78,11 @@ class ProfiledDeviance:
             if spec.row_free:
                 raise FastmmeError("this model was assembled from partitioned data: its rows are not here, "
                                    "so a model with other columns needs a new fit from the data")
+            response = spec.working_response()      # first: its least squares' copies are freed before the others
             codes, zcat = stack_terms(units)
             pattern, rows = ZtZPattern.from_codes(codes, self.r, self.J, with_rows=True)
-            blocks = assemble(pattern, codes, zcat, spec.X, spec.working_response(), spec.weights, rows)
-            del codes, zcat, rows
+            blocks = assemble(pattern, codes, zcat, spec.X, response, spec.weights, rows)
+            del codes, zcat, rows, response
         self.pattern, self.blocks = pattern, blocks
         self.knowns = [t.known for t in terms]
         self.has_known = has_known = any(k is not None for k in self.knowns)

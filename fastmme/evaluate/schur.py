@@ -28,7 +28,7 @@ MAX_DENSE = 8000          # largest S (m × m doubles: 512 MB) this evaluator wi
 MAX_DENSE_P = 100         # most fixed effects: every level of s carries all of X (many: CHOLMOD's sparse X)
 PANEL_BYTES = 512 << 10   # column panel of S owned by one thread (fits in a core's L2; measured)
 KEEP_FACTOR_BYTES = 64 << 20   # the gradient keeps S's factor up to this size (InstEval, m = 1,145: 10 MB)
-V_BYTES = 64 << 20        # the gradient's V (like W) is computed for ranges of levels of about this size
+V_BYTES = 8 << 20         # the gradient's V (like W) is computed for ranges of levels of about this size
 
 
 def dense_size(pattern: ZtZPattern, p: int) -> int:

@@ -302,6 +302,9 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         blups.append(_freeze(uk @ T.T))
         covs.append(_freeze(sigma2 * T @ T.T))
     beta_cov = sigma2 * objective.unscaled_beta_cov(theta)        # Var(β̂) = σ² (R_Xᵀ R_X)⁻¹
+    dev = objective.unprofiled_deviance(theta, np.sqrt(sigma2), spec.reml) if given else \
+        objective.deviance(theta, spec.reml)
+    objective.release()             # the last solve was made: its workspace goes before the n-long arrays come
     fitted = spec.X @ beta                       # row-free (partitioned) specs: no rows, computed where they are
     if spec.offset is not None:
         fitted += spec.offset
@@ -318,8 +321,6 @@ def build_result(spec, objective, opt, kept_columns, sigma2=None) -> FitResult:
         fitted += est[f.codes]
         sparse_fixed.append((f.name, f.labels, _freeze(est)))
         lo += f.n_levels
-    dev = objective.unprofiled_deviance(theta, np.sqrt(sigma2), spec.reml) if given else \
-        objective.deviance(theta, spec.reml)
     lower = theta_lower(spec.terms)
     names = []
     for k, t in enumerate(spec.terms):           # lme4 names θ by the grouping factor

