@@ -104,7 +104,7 @@ def test_gradient_by_ranges_of_levels_is_the_same(monkeypatch):
     for kind in ("crossed", "slopes", "three"):
         chol, sc, theta = two(kind, 4, True)
         g1 = sc.deviance_and_gradient(theta * 0.8)[1]
-        monkeypatch.setattr(schur, "V_BYTES", 1)              # one range per chunk of levels
+        monkeypatch.setattr(schur, "V_BYTES", 1)              # the most ranges (2 chunks per thread each)
         sc.release()
         assert sc.schur.W is None
         g64 = sc.deviance_and_gradient(theta * 0.8)[1]

@@ -235,8 +235,9 @@ class DenseSchur:
         # V = W S⁻¹ on each level's columns, for one range of levels at a time (ranges of whole chunks
         # of level_gradient: the sums, and so the result, are the same for any number of ranges)
         J_s, lev = self.lev_ptr.shape[0] - 1, self.lev_ptr
-        nrange = 1
-        while nrange < NCHUNK and self.W.nbytes > nrange * V_BYTES:
+        nrange = 1                     # ... keeping 2 chunks per thread in each range (level_gradient's prange)
+        most = max(1, NCHUNK // (2 * numba.get_num_threads()))
+        while nrange < most and self.W.nbytes > nrange * V_BYTES:
             nrange *= 2
         bounds = [(i * NCHUNK // nrange, (i + 1) * NCHUNK // nrange) for i in range(nrange)]
         longest = max(int(lev[c1 * J_s // NCHUNK] - lev[c0 * J_s // NCHUNK]) for c0, c1 in bounds)
