@@ -33,3 +33,47 @@ def test_summary_contents():
                  "Correlation of Fixed Effects"]:
         assert part in s
     assert repr(fit) == s
+
+
+NUMBER = r"-?\d+\.?\d*(?:e[-+]\d+)?"
+
+
+def _same_print(r_line, line):
+    """The same layout (every number in the same columns, the same width) and numbers equal to
+    1e-4 relative: lme4's optimum and fastmme's differ in the 5th digit of some estimates."""
+    import re
+    mask = lambda s: re.sub(NUMBER, lambda m: "#" * len(m.group()), s)   # noqa: E731
+    if mask(r_line) != mask(line):
+        return False
+    return all(float(a) == pytest.approx(float(b), rel=1e-4, abs=1e-4)
+               for a, b in zip(re.findall(NUMBER, r_line), re.findall(NUMBER, line)))
+
+
+def _r_summaries():
+    import json
+    return json.loads((Path(__file__).parent / "fixtures" / "rformat.json").read_text())["summaries"]
+
+
+@pytest.mark.parametrize("case", _r_summaries(), ids=lambda c: c["data"][0])
+def test_the_summary_prints_as_lmertests(case):
+    """From the criterion line to the correlation of the fixed effects, the summary is lmerTest's
+    print(summary(m)) (R 4.2, lme4 1.1-31, lmerTest 3.1-3; tools/make_rformat_reference.R), line by
+    line: the same blank lines, columns, widths, numbers of decimals, p-value formats and stars."""
+    data, formula, reml = case["data"][0], case["formula"][0], case["reml"][0]
+    mine = fastmme.lmm(formula, fastmme.datasets.load(data), reml=reml).summary().splitlines()
+    r = [ln.rstrip().replace("\u2018", "'").replace("\u2019", "'") for ln in case["out"]]
+    r = r[3:]                                   # lmerTest's title, the call's formula and Data: line
+    r = [ln for ln in r if not ln.startswith(("optimizer (", "boundary (singular)"))]
+    mine = mine[2:2 + len(r)]                   # fastmme's title and formula line
+    bad = [(a, b) for a, b in zip(r, mine) if not _same_print(a, b)]
+    assert not bad and len(mine) == len(r), bad
+
+
+def test_the_html_summary_shows_the_texts_numbers():
+    """The notebook view formats as the text does (a p-value below 2e-16 was 1.171e-17 there)."""
+    fit = fastmme.lmm("Reaction ~ Days + (Days | Subject)", fastmme.datasets.load("sleepstudy"))
+    html = fit._repr_html_()
+    text = fit.summary()
+    for cell in ("&lt; 2e-16", "3.26e-06", "251.405", "612.09", "24.740", "0.07"):
+        assert cell in html and cell.replace("&lt;", "<") in text
+    assert "e-17" not in html

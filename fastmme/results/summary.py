@@ -13,6 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .rformat import abbreviate, coef_cells, coef_matrix, format_real, print_matrix, print_named
+
+DIGITS = 4          # lme4's summary: max(3, getOption("digits") - 3)
+COR_MAX = 12        # lme4.summary.cor.max: the correlation of the fixed effects up to this many
+
 
 @dataclass(frozen=True)
 class View:
@@ -36,8 +41,7 @@ def view_of_fit(fit) -> View:
         res = ("", f"Rows: {fit.nobs} assembled from {fit.design.frame.npartitions} partitions "
                "(scaled residuals: fit.scaled_residuals, a Dask series)")
     else:
-        q = np.quantile(fit.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
-        res = ("", "Scaled residuals:", "     Min       1Q   Median       3Q      Max", " ".join(f"{v:8.4f}" for v in q))
+        res = residual_lines(fit.scaled_residuals)
     return View(core=fit.core, coef_table=fit.coef_table, ngroups=fit.ngroups, formula=fit.formula,
                 weights=fit.design.weights is not None, residual_lines=res, n_dropped=fit.n_dropped,
                 partitioned=fit.partitioned)
@@ -47,11 +51,19 @@ def view_of_glmm(fit) -> View:
     """A GlmmFit's summary: z-tests, the Pearson residuals' quantiles, no residual variance."""
     mu, y, w = np.array(fit.fitted), np.array(fit.y), np.array(fit.prior_weights)
     pearson = (y - mu) / np.sqrt(fit._family.variance(mu) / w)
-    q = np.quantile(pearson, [0, 0.25, 0.5, 0.75, 1])
-    res = ("", "Scaled residuals:", "     Min       1Q   Median       3Q      Max", " ".join(f"{v:8.4f}" for v in q))
+    res = residual_lines(pearson)
     return View(core=fit, coef_table=fit.coef_table, ngroups=fit.ngroups, formula=fit.formula,
                 weights=False, residual_lines=res, n_dropped=fit.n_dropped,
                 family=f"{fit.family}  ( {fit.link} )", nAGQ=fit.nAGQ)
+
+
+def residual_lines(x) -> tuple:
+    """lme4's .prt.resids: the quantiles, zapsmall(·, digits + 1), printed with DIGITS."""
+    q = np.quantile(np.asarray(x, dtype=float), [0, 0.25, 0.5, 0.75, 1])
+    mx = float(np.max(np.abs(q)))
+    # R 4.2's zapsmall: round(x, max(0, digits − log10(mx))), and round() takes the nearest whole digits
+    q = np.round(q, int(np.floor(max(0.0, DIGITS + 1 - np.log10(mx)) + 0.5)) if mx > 0 else DIGITS + 1)
+    return ("", "Scaled residuals:", *print_named(["Min", "1Q", "Median", "3Q", "Max"], format_real(q, DIGITS)))
 
 
 def _view(fit) -> View:
@@ -128,20 +140,27 @@ def _header(v: View) -> list:
     if v.family is not None:
         how = "Laplace Approximation" if v.nAGQ == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {v.nAGQ}"
         return [f"Generalized linear mixed model fit by maximum likelihood ({how}) (fastmme)",
-                f" Family: {v.family}", f"Formula: {v.formula}",
-                f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10} {'df.resid':>9}",
-                f"{core.aic:10.1f} {core.bic:10.1f} {core.loglik:10.1f} {core.minus2loglik:10.1f} {core.df_resid:9d}"]
+                f" Family: {v.family}", f"Formula: {v.formula}", "",
+                *_aic_table(core.aic, core.bic, core.loglik, core.minus2loglik, core.df_resid)]
         # (glmer's summary prints devCrit, −2 log L, under "deviance"; fit.deviance is deviance())
     fit_by = f"Linear mixed model fit by {'REML' if core.reml else 'maximum likelihood'} (fastmme)"
     lines = [fit_by] if v.formula is None else [f"{fit_by}; t-tests use Satterthwaite's method", f"Formula: {v.formula}"]
     if v.weights:
         lines.append("Weights: prior weights")
-    if core.reml:
-        lines.append(f"REML criterion at convergence: {core.deviance:.4f}")
+    lines.append("")
+    if core.reml:     # lme4: format(round(criterion, 1)); the full value is fit.deviance
+        lines.append(f"REML criterion at convergence: {format_real([round(core.deviance, 1)], 7)[0]}")
     else:
-        lines.append(f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10}")
-        lines.append(f"{core.aic:10.1f} {core.bic:10.1f} {core.loglik:10.1f} {core.deviance:10.1f}")
+        df_resid = core.nobs - (len(core.beta) + core.n_theta + 1)
+        lines += _aic_table(core.aic, core.bic, core.loglik, core.deviance, df_resid)
     return lines
+
+
+def _aic_table(aic, bic, loglik, deviance, df_resid) -> list:
+    """lme4's .prt.aictab: AIC, BIC, logLik and deviance rounded to 1 decimal and formatted together,
+    df.resid on its own."""
+    cells = format_real([round(x, 1) for x in (aic, bic, loglik, deviance)], 7) + [str(int(df_resid))]
+    return print_named(["AIC", "BIC", "logLik", "deviance", "df.resid"], [c.strip() for c in cells])
 
 
 def _messages(v: View) -> list:
@@ -156,48 +175,64 @@ def _messages(v: View) -> list:
     return out + optimizer_lines(v.core)
 
 
-# the fixed-effects table's columns: (column, width, format; "p" for a p-value with its stars)
-_EST = [("Estimate", 11, ".5g"), ("Std. Error", 11, ".4g")]
-FIXED_COLUMNS = {"z": _EST + [("z value", 8, ".3f"), ("Pr(>|z|)", 9, "p")],
-                 "df": _EST + [("df", 9, ".2f"), ("t value", 8, ".3f"), ("Pr(>|t|)", 9, "p")],
-                 "t": _EST + [("t value", 8, ".3f")]}
+def random_effects_lines(v: View) -> list:
+    """lme4's formatVC printed: every column left-justified."""
+    return print_matrix(*random_effects_cells(v)[::-1], right=False)
 
 
-def _fixed_effects_lines(fe: pd.DataFrame, w: int) -> list:
-    cols = FIXED_COLUMNS["z" if "z value" in fe else "df" if "df" in fe else "t"]
-    stars = cols[-1][2] == "p"
-    out = [f"{'':<{w}} " + " ".join(f"{c:>{width}}" for c, width, _ in cols)]
-    for name, r in fe.iterrows():
-        cells = [f"{_pval(r[c]) if f == 'p' else format(r[c], f):>{width}}" for c, width, f in cols]
-        out.append(f"{name:<{w}} " + " ".join(cells) + (f" {r['']}" if stars else ""))
-    if stars:
-        out.append("---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
-    return out
+def random_effects_cells(v: View) -> tuple:
+    """lme4's formatVC: (header, cells); Variance and Std.Dev. each formatted as one vector with
+    DIGITS, the correlations rounded to 2 decimals per term."""
+    re = random_effects_table(v)
+    var = format_real(re["Variance"].to_numpy(), DIGITS)
+    sd = format_real(re["Std.Dev."].to_numpy(), DIGITS)
+    ncor = max([len(zn) for zn in v.core.z_names] + [1]) - 1
+    cor = []
+    for zn, S in zip(v.core.z_names, v.core.covariances):
+        r = len(zn)
+        d = np.sqrt(np.diag(S))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            C = np.asarray(S) / np.outer(d, d)
+        cc = format_real(np.round(C, 2).ravel(), 7) if r > 1 else []       # format(round(x, 2), nsmall = 2)
+        cc = [f"{float(c):.2f}".rjust(max(len(t.strip()) for t in cc)) if c.strip() not in ("NaN", "NA") else "NaN"
+              for c in cc]
+        for a in range(r):
+            cor.append([cc[a * r + b] if b < a else "" for b in range(ncor)])
+    cor += [[""] * ncor for _ in range(len(re) - len(cor))]
+    cells = [[g, nm, va, s_] + c for g, nm, va, s_, c in zip(re["Groups"], re["Name"], var, sd, cor)]
+    header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (ncor - 1) if ncor else [])
+    return header, cells
+
+
+def correlation_lines(core) -> list:
+    """lme4's "Correlation of Fixed Effects" (rows abbreviated to 11 characters, columns to 6, values
+    to 3 decimals), or its note when p > COR_MAX."""
+    p = len(core.beta)
+    if p <= 1:
+        return []
+    if p > COR_MAX:
+        return ["", f"Correlation matrix not shown by default, as p = {p} > {COR_MAX}.",
+                "Use fit.vcov (or fit.core.beta_cov) if you need it"]
+    se = np.array(core.beta_se)
+    C = np.array(core.beta_cov) / np.outer(se, se)
+    f = format_real(np.round(C, 3).ravel(), 7)
+    w = max(len(t) for t in f)
+    cells = [[f"{C[i, j]:.3f}".rjust(w) if j < i else "" for j in range(p - 1)] for i in range(1, p)]
+    names = list(core.x_names)
+    return ["", "Correlation of Fixed Effects:",
+            *print_matrix(cells, [abbreviate(n, 6) for n in names[:-1]], [abbreviate(n, 11) for n in names[1:]],
+                          right=False)]
 
 
 def summary_text(fit) -> str:
-    """The summary of a MixedFit, or of a FitResult (anything else with a `core` is taken as a MixedFit)."""
+    """The summary of a MixedFit, or of a FitResult (anything else with a `core` is taken as a MixedFit):
+    lme4's and lmerTest's layout and number formats (R's format and printCoefmat, fastmme.results.rformat)."""
     v = _view(fit)
     core = v.core
-    lines = _header(v) + list(v.residual_lines) + ["", "Random effects:"]
-    re = random_effects_table(v)
-    lines.append(f" {'Groups':<12} {'Name':<14} {'Variance':>10} {'Std.Dev.':>9} Corr")
-    for _, r in re.iterrows():
-        lines.append(f" {r['Groups']:<12} {r['Name']:<14} {r['Variance']:>10.4g} {r['Std.Dev.']:>9.4g} {r['Corr']}")
-    groups = ", ".join(f"{g}, {n}" for g, n in v.ngroups.items())
+    lines = _header(v) + list(v.residual_lines) + ["", "Random effects:"] + random_effects_lines(v)
+    groups = "; ".join(f"{g}, {n}" for g, n in v.ngroups.items())
     lines.append(f"Number of obs: {core.nobs}, groups:  {groups}")
-    fe = fixed_effects_table(v)
-    lines += ["", "Fixed effects:"]
-    w = max([len(s) for s in fe.index] + [8])
-    lines += _fixed_effects_lines(fe, w)
-    p = len(core.beta)
-    if 1 < p <= 12:
-        se = np.array(core.beta_se)
-        C = np.array(core.beta_cov) / np.outer(se, se)
-        short = [n[:6] for n in core.x_names]
-        lines += ["", "Correlation of Fixed Effects:", f"{'':<{w}} " + " ".join(f"{s:>6}" for s in short[:-1])]
-        for i in range(1, p):
-            lines.append(f"{core.x_names[i]:<{w}} " + " ".join(f"{C[i, j]:6.3f}" for j in range(i)))
+    lines += ["", "Fixed effects:"] + coef_matrix(v.coef_table, DIGITS) + correlation_lines(core)
     msgs = _messages(v)
     if msgs:
         lines.append("")
@@ -208,8 +243,13 @@ def summary_text(fit) -> str:
 def summary_html(fit) -> str:
     v = _view(fit)
     head = "<br>".join(html.escape(s) for s in _header(v))
-    re = random_effects_table(v).to_html(index=False, float_format=lambda x: f"{x:.4g}")
-    fe = fixed_effects_table(v).to_html(float_format=lambda x: f"{x:.4g}")
+    re_header, re_cells = random_effects_cells(v)
+    re = pd.DataFrame([[c.strip() for c in row] for row in re_cells], columns=re_header).to_html(index=False)
+    header, cells, signif = coef_cells(v.coef_table, DIGITS)
+    fe = pd.DataFrame([[c.strip() for c in row] for row in cells], columns=header, index=list(v.coef_table.index))
+    if signif is not None:
+        fe[""] = signif
+    fe = fe.to_html()
     groups = ", ".join(f"{html.escape(str(g))}: {n}" for g, n in v.ngroups.items())
     msgs = "".join(f"<p><em>{html.escape(m)}</em></p>" for m in _messages(v))
     return (f"<div class='fastmme-summary'><p>{head}</p><h4>Random effects</h4>{re}"
