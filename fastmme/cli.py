@@ -1,7 +1,7 @@
 """Command line: fit a formula to a CSV or parquet file, or fit a bundled example.
 
     fastmme fit DATA --formula "y ~ x + (1 | g)" [--ml] [--weights COL] [--json OUT] [--confint METHOD]
-                     [--scheduler ADDRESS | --dask] [--workers N]
+                     [--ddf Satterthwaite|lme4] [--scheduler ADDRESS | --dask] [--workers N]
     fastmme example NAME [--ml] [--json OUT]
     fastmme datasets
     fastmme --version
@@ -50,6 +50,14 @@ class Progress:
             return
         self._last = now
         self.stream.write(f"\r  fitting: {n_evals} evaluations, criterion {best:.6f}, {now - self.t0:.1f} s ")
+        self.stream.flush()
+        self.shown = True
+
+    def note(self, text):
+        """A phase without a count (reading the data, Satterthwaite's df): its name while it runs."""
+        if not self.enabled:
+            return
+        self.stream.write("\r" + f"  {text} … {time.perf_counter() - self.t0:.1f} s".ljust(70))
         self.stream.flush()
         self.shown = True
 
@@ -166,17 +174,19 @@ def write_json(fit, path, out) -> None:
     print(f"wrote {path}", file=out)
 
 
-def _fit_and_report(df, formula, args, out):
+def _fit_and_report(df, formula, args, out, progress):
     from .api import lmm
-    progress = Progress(enabled=False if args.no_progress else None)
     t0 = time.perf_counter()
     fit = lmm(formula, df, reml=not args.ml, weights=args.weights, progress=progress)
     t_fit = time.perf_counter() - t0
+    if args.ddf == "Satterthwaite":
+        progress.note("Satterthwaite's df for the t-tests (--ddf lme4: t values only)")
+    text = fit.summary(ddf=args.ddf)
     progress.done()
-    text = fit.summary()
     t_all = time.perf_counter() - t0
     print(text, file=out)
-    print(f"\nFitted in {t_fit:.2f} s ({fit.core.n_evals} evaluations); summary with Satterthwaite tests "
+    tests = "with Satterthwaite tests" if args.ddf == "Satterthwaite" else "(t values only)"
+    print(f"\nFitted in {t_fit:.2f} s ({fit.core.n_evals} evaluations); summary {tests} "
           f"{t_all - t_fit:.2f} s more.", file=out)
     if args.confint:
         print(f"\nConfidence intervals ({args.confint}):", file=out)
@@ -199,6 +209,9 @@ def main(argv=None) -> int:
         p.add_argument("--confint", choices=["wald", "profile"], help="print confidence intervals")
         p.add_argument("--no-progress", action="store_true", help="no live progress display")
         p.add_argument("--weights", help="column of prior weights")
+        p.add_argument("--ddf", choices=["Satterthwaite", "lme4"], default="Satterthwaite",
+                       help="t-tests with Satterthwaite's df (lmerTest, the default) or lme4's t values only "
+                       "(faster on large fits)")
 
     pf = sub.add_parser("fit", help="fit a formula to a CSV or parquet file")
     pf.add_argument("data", help="CSV or parquet file, directory of parquet files, or a glob")
@@ -227,10 +240,12 @@ def main(argv=None) -> int:
             from .datasets.examples import example
             df, formula = example(args.name)
             print(f"Example {args.name}: {formula}  ({len(df)} rows)\n", file=out)
-            _fit_and_report(df, formula, args, out)
+            _fit_and_report(df, formula, args, out, Progress(enabled=False if args.no_progress else None))
         else:
             files = input_files(args.data)
+            progress = Progress(enabled=False if args.no_progress else None)
             with contextlib.ExitStack() as stack:
+                progress.note(f"reading {args.data}")
                 if wants_cluster(files, args):
                     df = open_partitioned(args.data, files, args, stack)
                 elif len(files) == 1:
@@ -238,7 +253,7 @@ def main(argv=None) -> int:
                 else:
                     import pandas as pd
                     df = pd.concat([read_table(f) for f in files], ignore_index=True)
-                _fit_and_report(df, args.formula, args, out)
+                _fit_and_report(df, args.formula, args, out, progress)
     except FastmmeError as exc:
         print(f"fastmme: error: {exc}", file=sys.stderr)
         return 2

@@ -159,3 +159,23 @@ def test_a_spreadsheet_is_refused_with_a_message(tmp_path, name):
     path.write_bytes(b"PK\x03\x04" + os.urandom(500))
     r = run(["fit", str(path), "-f", "y ~ 1 + (1 | g)"])
     assert r.returncode == 2 and "spreadsheet" in r.stderr and "save the sheet as CSV" in r.stderr
+
+
+def test_ddf_lme4_gives_t_values_only(tmp_path):
+    path = _sleep_csv(tmp_path)
+    r = run(["fit", str(path), "-f", "Reaction ~ Days + (Days | Subject)", "--ddf", "lme4"])
+    assert r.returncode == 0, r.stderr
+    assert "Satterthwaite" not in r.stdout.splitlines()[0] and "Pr(>|t|)" not in r.stdout
+    assert "Estimate Std. Error t value" in r.stdout and "(t values only)" in r.stdout
+
+
+def test_the_phases_without_a_count_are_shown_on_a_terminal():
+    import io
+    from fastmme.cli import Progress
+    loud = Progress(stream=io.StringIO(), enabled=True)
+    loud.note("reading data.csv")
+    assert "reading data.csv …" in loud.stream.getvalue()
+    loud.done()
+    quiet = Progress(stream=io.StringIO())
+    quiet.note("reading data.csv")
+    assert quiet.stream.getvalue() == ""

@@ -77,3 +77,13 @@ def test_the_html_summary_shows_the_texts_numbers():
     for cell in ("&lt; 2e-16", "3.26e-06", "251.405", "612.09", "24.740", "0.07"):
         assert cell in html and cell.replace("&lt;", "<") in text
     assert "e-17" not in html
+
+
+def test_ddf_lme4_is_lme4s_table_and_a_bad_ddf_is_refused():
+    fit = fastmme.lmm("Reaction ~ Days + (Days | Subject)", fastmme.datasets.load("sleepstudy"))
+    s = fit.summary(ddf="lme4")
+    assert s.splitlines()[0] == "Linear mixed model fit by REML (fastmme)"
+    assert "            Estimate Std. Error t value\n(Intercept)  251.405      6.825  36.838\n" \
+           "Days          10.467      1.546   6.771" in s                  # lme4's summary, as R prints it
+    with pytest.raises(fastmme.FastmmeError, match="ddf must be"):
+        fit.summary(ddf="Kenward-Roger")

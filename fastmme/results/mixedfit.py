@@ -296,9 +296,12 @@ class MixedFit:
         return self.core.fixed_levels(name)
 
     # ---- output ------------------------------------------------------------------------------
-    def summary(self) -> str:
+    def summary(self, ddf: str = "Satterthwaite") -> str:
+        """lmerTest's summary: t-tests with Satterthwaite's df, or ddf="lme4": lme4's t values only (no
+        df, no p-values; it skips the df's numerical derivatives, which on a large fit can take longer
+        than the fit)."""
         from .summary import summary_text
-        return summary_text(self)
+        return summary_text(self, ddf)
 
     def __repr__(self) -> str:
         return self.summary()

@@ -33,18 +33,31 @@ class View:
     partitioned: bool = False
     family: str | None = None       # a GLMM's "binomial  ( logit )"; None: a linear mixed model
     nAGQ: int = 1
+    satterthwaite: bool = True      # a formula fit's t-tests with Satterthwaite's df (lmerTest)
 
 
-def view_of_fit(fit) -> View:
-    """A MixedFit's summary: Satterthwaite's df (lmerTest), the scaled residuals' quantiles."""
+def view_of_fit(fit, ddf: str = "Satterthwaite") -> View:
+    """A MixedFit's summary: Satterthwaite's df (lmerTest), the scaled residuals' quantiles; ddf="lme4":
+    t values only (lmerTest's summary(fit, ddf = "lme4")), which skips the df's derivatives."""
     if fit.partitioned:        # the residuals live on the cluster: quantiles would be another pass
         res = ("", f"Rows: {fit.nobs} assembled from {fit.design.frame.npartitions} partitions "
                "(scaled residuals: fit.scaled_residuals, a Dask series)")
     else:
         res = residual_lines(fit.scaled_residuals)
-    return View(core=fit.core, coef_table=fit.coef_table, ngroups=fit.ngroups, formula=fit.formula,
+    if ddf not in ("Satterthwaite", "lme4"):
+        from ..errors import FastmmeError
+        raise FastmmeError(f"ddf must be 'Satterthwaite' or 'lme4' (t values without df, as lmerTest's ddf = "
+                           f"\"lme4\"); got {ddf!r}")
+    table = fit.coef_table if ddf == "Satterthwaite" else t_table(fit.core)
+    return View(core=fit.core, coef_table=table, ngroups=fit.ngroups, formula=fit.formula,
                 weights=fit.design.weights is not None, residual_lines=res, n_dropped=fit.n_dropped,
-                partitioned=fit.partitioned)
+                partitioned=fit.partitioned, satterthwaite=ddf == "Satterthwaite")
+
+
+def t_table(res) -> pd.DataFrame:
+    """Estimate, Std. Error, t value: lme4's table."""
+    beta, se = np.array(res.beta), np.array(res.beta_se)
+    return pd.DataFrame({"Estimate": beta, "Std. Error": se, "t value": beta / se}, index=list(res.x_names))
 
 
 def view_of_glmm(fit) -> View:
@@ -74,9 +87,7 @@ def _view(fit) -> View:
 
 def view_of_result(res) -> View:
     """A FitResult's summary: t values (no df without the formula fit's Satterthwaite computation)."""
-    beta, se = np.array(res.beta), np.array(res.beta_se)
-    table = pd.DataFrame({"Estimate": beta, "Std. Error": se, "t value": beta / se}, index=list(res.x_names))
-    return View(core=res, coef_table=table, ngroups={nm: len(lv) for nm, lv in zip(res.term_names, res.levels)})
+    return View(core=res, coef_table=t_table(res), ngroups={nm: len(lv) for nm, lv in zip(res.term_names, res.levels)})
 
 
 def optimizer_lines(res) -> list:
@@ -144,7 +155,9 @@ def _header(v: View) -> list:
                 *_aic_table(core.aic, core.bic, core.loglik, core.minus2loglik, core.df_resid)]
         # (glmer's summary prints devCrit, −2 log L, under "deviance"; fit.deviance is deviance())
     fit_by = f"Linear mixed model fit by {'REML' if core.reml else 'maximum likelihood'} (fastmme)"
-    lines = [fit_by] if v.formula is None else [f"{fit_by}; t-tests use Satterthwaite's method", f"Formula: {v.formula}"]
+    if v.formula is not None and v.satterthwaite:
+        fit_by += "; t-tests use Satterthwaite's method"
+    lines = [fit_by] if v.formula is None else [fit_by, f"Formula: {v.formula}"]
     if v.weights:
         lines.append("Weights: prior weights")
     lines.append("")
@@ -224,10 +237,12 @@ def correlation_lines(core) -> list:
                           right=False)]
 
 
-def summary_text(fit) -> str:
+def summary_text(fit, ddf: str = "Satterthwaite") -> str:
     """The summary of a MixedFit, or of a FitResult (anything else with a `core` is taken as a MixedFit):
-    lme4's and lmerTest's layout and number formats (R's format and printCoefmat, fastmme.results.rformat)."""
-    v = _view(fit)
+    lme4's and lmerTest's layout and number formats (R's format and printCoefmat, fastmme.results.rformat).
+    ddf (a formula fit): "Satterthwaite" (lmerTest) or "lme4" (t values only)."""
+    v = view_of_fit(fit, ddf) if ddf != "Satterthwaite" and hasattr(fit, "core") and not hasattr(fit, "nAGQ") \
+        else _view(fit)
     core = v.core
     lines = _header(v) + list(v.residual_lines) + ["", "Random effects:"] + random_effects_lines(v)
     groups = "; ".join(f"{g}, {n}" for g, n in v.ngroups.items())
