@@ -149,3 +149,23 @@ if __name__ == "__main__":
         print(f"| {key} | `{e['formula']}` | {d['objective']:.1e} | {d['fixef']:.1e} | {d['vcov']:.1e} | "
               f"{d['sigma']:.1e} | {d['varcomp']:.1e} | {d['blups']:.1e} | {d['coef']:.1e} | "
               + (f"{d['satt_df']:.1e} |" if "satt_df" in d else "— |"))
+
+
+def test_anova_prints_as_lme4s():
+    """fastmme.anova(m0, m1) printed is lme4's print(anova(m0, m1)) (tools/make_rformat_reference.R), with
+    lme4's refitting note as a line of the table (no Data: line), and the REML fits named as refitted."""
+    import json
+    from pathlib import Path
+    r = json.loads((Path(__file__).parent / "fixtures" / "rformat.json").read_text())["anova"]
+    r = [ln.rstrip().replace("\u2018", "'").replace("\u2019", "'") for ln in r if not ln.startswith("Data:")]
+    d = fastmme.datasets.load("sleepstudy")
+    m0 = fastmme.lmm("Reaction ~ Days + (1 | Subject)", d)
+    m1 = fastmme.lmm("Reaction ~ Days + (Days | Subject)", d)
+    tab = fastmme.anova(m1, m0, names=["m1", "m0"])
+    lines = repr(tab).splitlines()
+    assert lines[0] == "refitted with ML (instead of REML): m0, m1"
+    assert lines[1:] == r
+    assert list(tab.index) == ["m0", "m1"] and tab.formulas["m0"] == "Reaction ~ Days + (1 | Subject)"
+    assert list(fastmme.anova(m0, m1).index) == ["m1", "m2"]           # default labels: the call's order
+    with pytest.raises(fastmme.FastmmeError, match="one distinct label per model"):
+        fastmme.anova(m0, m1, names=["a", "a"])

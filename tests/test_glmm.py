@@ -272,7 +272,8 @@ def test_anova_between_glmms_is_lme4s_likelihood_ratio_test(fits):
     from scipy.stats import chi2
     null, full = fits[("cbpp_null", 1)], fits[("cbpp", 1)]
     table = fastmme.anova(full, null)
-    assert list(table.index) == [null.formula, full.formula]          # ordered by the number of parameters
+    assert list(table.index) == ["m2", "m1"]                           # ordered by the number of parameters
+    assert table.formulas == {"m2": null.formula, "m1": full.formula} and table.refitted == ()
     want = _ref("cbpp_null", 1)["tight_at_optimum"] - _ref("cbpp", 1)["tight_at_optimum"]
     assert table["Chisq"].iloc[1] == pytest.approx(want, rel=1e-6)
     assert table["Df"].iloc[1] == 3

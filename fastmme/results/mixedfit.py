@@ -17,6 +17,7 @@ from ..formula.frame import Design, to_pandas
 from ..lazy import scipy_stats
 from .fit import FitResult
 from ..spec.covariance import sdcor_names
+from .anova_table import AnovaTable
 from .inference import profile_intervals, satterthwaite_df, varpar_covariance
 
 
@@ -248,9 +249,9 @@ class MixedFit:
         model = type(self.model).of_design(d, reml=False)
         return MixedFit(core=model.fit(), design=d, model=model, formula=self.formula)
 
-    def anova(self, *others) -> pd.DataFrame:
+    def anova(self, *others, names=None) -> pd.DataFrame:
         """Likelihood-ratio tests against other fits of the same data (see fastmme.anova)."""
-        return anova(self, *others)
+        return anova(self, *others, names=names)
 
     # ---- prediction --------------------------------------------------------------------------
     def predict(self, newdata=None, re: bool = True, new_levels: str = "error") -> np.ndarray:
@@ -336,22 +337,30 @@ class MixedFit:
         }
 
 
-def anova(*fits) -> pd.DataFrame:
+def anova(*fits, names=None) -> pd.DataFrame:
     """Likelihood-ratio tests of nested models fitted to the same data (lme4's anova): REML fits are
-    refitted by ML first; models are ordered by their number of parameters.  GLMMs (fastmme.glmm) are
+    refitted by ML first, and the table says so; models are ordered by their number of parameters.
+    names: a label per model, in the order given (default "m1", "m2", … in that order; lme4 uses the
+    arguments' names, which a Python function cannot see); the table's rows are these labels and
+    `table.formulas` maps them to the formulas.  Printed, the table reads as lme4's.  GLMMs (fastmme.glmm) are
     compared with GLMMs of the same family, link and data (their −2 log L is the nAGQ = 0, Laplace or
     quadrature objective, with the saturated model's constant at every nAGQ: compare fits of the same nAGQ)."""
     if len(fits) < 2:
         raise FastmmeError("anova needs at least two fitted models to compare")
+    labels = [f"m{i + 1}" for i in range(len(fits))] if names is None else [str(n) for n in names]
+    if len(labels) != len(fits) or len(set(labels)) != len(labels):
+        raise FastmmeError(f"names must give one distinct label per model ({len(fits)}); got {names!r}")
     glmms = [hasattr(f, "family") and hasattr(f, "nAGQ") for f in fits]
     if any(glmms):
         if not all(glmms):
             raise FastmmeError("anova compares linear mixed models with linear mixed models and GLMMs with GLMMs")
         ml = _same_glmm_data(fits)
+        refitted = []
     else:
         for f in fits:
             if not isinstance(f, MixedFit):
                 raise FastmmeError(f"anova compares fastmme.lmm fits; got {type(f).__name__}")
+        refitted = [lb for lb, f in zip(labels, fits) if f.reml]
         ml = [f.refit_ml() if f.reml else f for f in fits]
         ys = [f.design.y for f in ml]
         if len({len(y) for y in ys}) > 1 or any(not np.array_equal(ys[0], y) for y in ys[1:]):
@@ -360,6 +369,7 @@ def anova(*fits) -> pd.DataFrame:
     npar = np.array([f.core.n_params for f in ml])
     order = np.argsort(npar, kind="stable")
     ml = [ml[i] for i in order]
+    labels = [labels[i] for i in order]
     npar = npar[order]
     ll = np.array([f.loglik for f in ml])
     chisq = np.concatenate([[np.nan], 2 * np.maximum(0, np.diff(ll))])
@@ -367,9 +377,12 @@ def anova(*fits) -> pd.DataFrame:
     with np.errstate(invalid="ignore"):
         p = np.where(df > 0, scipy_stats().chi2.sf(chisq, np.where(df > 0, df, 1)), np.nan)
     p[0] = np.nan
-    return pd.DataFrame({"npar": npar, "AIC": [f.aic for f in ml], "BIC": [f.bic for f in ml], "logLik": ll,
-                         "deviance": -2 * ll, "Chisq": chisq, "Df": df, "Pr(>Chisq)": p},
-                        index=pd.Index([f.formula for f in ml], name="model"))
+    table = AnovaTable({"npar": npar, "AIC": [f.aic for f in ml], "BIC": [f.bic for f in ml], "logLik": ll,
+                        "deviance": -2 * ll, "Chisq": chisq, "Df": df, "Pr(>Chisq)": p},
+                       index=pd.Index(labels, name="model"))
+    table.formulas = {lb: f.formula for lb, f in zip(labels, ml)}
+    table.refitted = tuple(lb for lb in labels if lb in set(refitted))
+    return table
 
 
 def _same_glmm_data(fits) -> list:
