@@ -253,6 +253,54 @@ class MixedFit:
         """Likelihood-ratio tests against other fits of the same data (see fastmme.anova)."""
         return anova(self, *others, names=names)
 
+    # ---- simulation and the parametric bootstrap ---------------------------------------------------
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
+        """Responses simulated from the fitted model, as lme4's simulate() of an lmer fit: columns sim_1 …
+        sim_nsim, one row per observation used (the fit's row labels).  y* = offset + Xβ̂ + Zb + ε,
+        ε ~ N(0, σ̂² W⁻¹); use_u=False (lme4's default) draws new b ~ N(0, Σ̂) for every simulation
+        (through the relative factors T: a singular Σ̂ works), use_u=True keeps the conditional modes
+        b̂.  seed: as numpy.random.default_rng's.  (fastmme.simulate is something else: it generates
+        breeding data sets.)"""
+        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
+            raise FastmmeError(f"nsim must be a positive integer; got {nsim!r}")
+        if self.partitioned:
+            raise FastmmeError("simulate needs the rows in memory; this fit was assembled from partitioned data")
+        from ..linalg.kernels.matvec import add_levels, add_z_times
+        from ..spec.covariance import RelativeFactor
+        rng = np.random.default_rng(seed)
+        terms = self.model.spec.terms
+        core = self.core
+        fixed = np.array(core.fitted, dtype=float)          # offset + Xβ̂ + Zb̂, less Zb̂ below
+        for t, b in zip(terms, core.blups):
+            (add_levels(t.codes, -np.asarray(b), fixed) if t.z is None
+             else add_z_times(t.codes, t.z, -np.ascontiguousarray(b), fixed))
+        Ts = RelativeFactor(terms).blocks(np.array(core.theta))
+        w = self.design.weights
+        scale = self.sigma / (np.sqrt(w) if w is not None else 1.0)
+        out = np.empty((fixed.shape[0], int(nsim)))
+        for s in range(int(nsim)):
+            y = fixed + scale * rng.standard_normal(fixed.shape[0])
+            for t, T, b in zip(terms, Ts, core.blups):
+                bk = np.ascontiguousarray(b) if use_u else self.sigma * rng.standard_normal((t.n_levels, t.r)) @ T.T
+                (add_levels(t.codes, bk, y) if t.z is None else add_z_times(t.codes, t.z, np.ascontiguousarray(bk), y))
+            out[:, s] = y
+        return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(int(nsim))], index=self.design.kept_index)
+
+    def bootstrap(self, nsim: int = 100, seed=None, use_u: bool = False) -> pd.DataFrame:
+        """The parametric bootstrap (lme4's bootMer, MixedModels.jl's parametricbootstrap): the model
+        refitted to each of `simulate(nsim, seed, use_u)`'s responses, from θ̂.  One row per replicate:
+        the criterion, σ, θ (lme4's names) and β; quantiles of a column are percentile intervals
+        (lme4's confint(method = "boot")).  Each refit keeps the fit's design (X, Z, weights, offset)."""
+        import dataclasses
+        sims = self.simulate(nsim, seed, use_u)
+        rows = []
+        for col in sims.columns:
+            d = dataclasses.replace(self.design, y=np.ascontiguousarray(sims[col].to_numpy()))
+            r = type(self.model).of_design(d, reml=self.reml).fit(start=np.array(self.core.theta))
+            rows.append([r.deviance, r.sigma, *np.asarray(r.theta), *np.asarray(r.beta), bool(r.converged)])
+        cols = ["criterion", "sigma", *self.core.theta_names, *self.core.x_names, "converged"]
+        return pd.DataFrame(rows, columns=cols)
+
     # ---- prediction --------------------------------------------------------------------------
     def predict(self, newdata=None, re: bool = True, new_levels: str = "error") -> np.ndarray:
         """Predictions for new data: offset + x'β̂ (+ z'b̂ with re=True; lme4's re.form = NA is re=False).

@@ -1,0 +1,65 @@
+"""simulate() and the parametric bootstrap of a linear mixed model (lme4's simulate.merMod and bootMer,
+MixedModels.jl's parametricbootstrap)."""
+import numpy as np
+import pytest
+
+import fastmme
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    d = fastmme.datasets.load("sleepstudy")
+    return d, fastmme.lmm("Reaction ~ Days + (Days | Subject)", d)
+
+
+def test_simulated_responses_have_the_models_mean_and_covariance(sleep):
+    d, fit = sleep
+    sims = fit.simulate(4000, seed=7).to_numpy()
+    X = np.column_stack([np.ones(len(d)), d.Days.to_numpy()])
+    mean = X @ np.array(fit.fixef)
+    Sigma = np.asarray(fit.core.covariances[0])
+    var = fit.sigma ** 2 + np.einsum("ia,ab,ib->i", X, Sigma, X)        # z = (1, Days) for every row
+    se = np.sqrt(var / sims.shape[1])
+    assert np.max(np.abs(sims.mean(axis=1) - mean) / se) < 4.5
+    # the sample variance's relative SE is about √(2/4000) = 2.2 %
+    assert np.max(np.abs(sims.var(axis=1) / var - 1)) < 0.1
+    # rows of one subject share the subject's draw: their covariance is z_i Σ z_jᵀ
+    i, j = 0, 9                                                          # Days 0 and 9 of subject 1
+    cov = np.cov(sims[i], sims[j])[0, 1]
+    assert cov == pytest.approx(X[i] @ Sigma @ X[j], rel=0.15)
+
+
+def test_use_u_keeps_the_conditional_modes(sleep):
+    d, fit = sleep
+    sims = fit.simulate(3000, seed=3, use_u=True).to_numpy()
+    se = fit.sigma / np.sqrt(sims.shape[1])
+    assert np.max(np.abs(sims.mean(axis=1) - fit.fitted.to_numpy()) / se) < 4.5
+    assert np.max(np.abs(sims.var(axis=1) / fit.sigma ** 2 - 1)) < 0.12
+
+
+def test_simulate_is_seeded_and_checks_nsim(sleep):
+    _, fit = sleep
+    a, b = fit.simulate(2, seed=11), fit.simulate(2, seed=11)
+    assert a.equals(b) and list(a.columns) == ["sim_1", "sim_2"] and a.index.equals(fit.fitted.index)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(fastmme.FastmmeError, match="nsim"):
+            fit.simulate(bad)
+
+
+def test_a_bootstrap_replicate_is_the_fit_of_its_simulated_response(sleep):
+    d, fit = sleep
+    boot = fit.bootstrap(3, seed=5)
+    sims = fit.simulate(3, seed=5)
+    again = fastmme.lmm("Reaction ~ Days + (Days | Subject)", d.assign(Reaction=sims["sim_2"].to_numpy()))
+    row = boot.iloc[1]
+    assert row["criterion"] == pytest.approx(again.deviance, rel=1e-10)
+    np.testing.assert_allclose(row[list(fit.core.theta_names)].to_numpy(float), again.core.theta, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(row[["(Intercept)", "Days"]].to_numpy(float), np.array(again.fixef), rtol=1e-7)
+    assert bool(boot["converged"].all())
+
+
+def test_bootstrap_standard_errors_of_beta_are_near_the_wald_ones(sleep):
+    _, fit = sleep
+    boot = fit.bootstrap(300, seed=1)
+    sd = boot[["(Intercept)", "Days"]].std().to_numpy()
+    np.testing.assert_allclose(sd, np.array(fit.core.beta_se), rtol=0.2)
