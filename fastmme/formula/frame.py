@@ -87,10 +87,33 @@ def _group_labels(formula: str, term: RandomTerm, df: pd.DataFrame) -> np.ndarra
         cols.append(col)
     if len(cols) == 1:
         return cols[0]                  # a Series: Term factorises it without an object copy
-    out = cols[0].astype(str)
-    for c in cols[1:]:
-        out = out + ":" + c.astype(str)
-    return out
+    return _interaction_labels(cols)
+
+
+def _interaction_labels(cols) -> pd.Categorical:
+    """The labels "a:b" of an interaction grouping factor (lme4's `(1 | a:b)`), as a Categorical whose
+    categories are the combinations present, sorted as their text: the same levels, in the same order,
+    as joining the columns' text row by row, without making n strings (InstEval's dept:service:
+    13 ms of a 0.6 s fit)."""
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    uniques = []
+    for c in cols:
+        codes, lv = pd.factorize(c)
+        key = key * max(len(lv), 1) + codes
+        uniques.append(lv)
+    ukey, inv = np.unique(key, return_inverse=True)
+    parts, rest = [], ukey
+    for lv in reversed(uniques):                    # the mixed-radix digits, last column first
+        n = max(len(lv), 1)
+        parts.append(pd.Index(lv).astype(str).to_numpy(dtype=object)[rest % n])
+        rest = rest // n
+    text = parts[-1]
+    for p in reversed(parts[:-1]):
+        text = text + ":" + p
+    order = np.argsort(text.astype(str), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.shape[0])
+    return pd.Categorical.from_codes(rank[inv.ravel()], categories=pd.Index(text[order].astype(str), dtype=object))
 
 
 def build_design(formula: str, data, weights=None, relmat=None, sparse_fixed=None) -> Design:
