@@ -110,7 +110,8 @@ def _mixedfit_methods(d):
     new = d["df"]
     return [fit.predict(new), fit.predict(new, re=False), fit.confint(method="wald"), fit.refit_ml(),
             fit.summary(), fit.to_dict(), fit.satterthwaite(d["contrasts"]),
-            fit.anova(fastmme.lmm("Reaction ~ Days + (1 | Subject)", new))]
+            fit.anova(fastmme.lmm("Reaction ~ Days + (1 | Subject)", new)), fit.simulate(2, seed=1),
+            fit.bootstrap(2, seed=1)]
 
 
 def _fitresult_methods(d):
@@ -194,7 +195,7 @@ COVERED = {
     "Model": {"deviance", "fit", "solve", "at"},
     "FitResult": {"fixed_levels", "variance_components", "heritability", "reliability", "predict", "summary"},
     "MixedFit": {"breeding_values", "satterthwaite", "confint", "refit_ml", "anova", "predict", "fixed_levels",
-                 "summary", "to_dict"},
+                 "summary", "to_dict", "simulate", "bootstrap"},
 }
 
 
