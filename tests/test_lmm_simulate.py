@@ -63,3 +63,40 @@ def test_bootstrap_standard_errors_of_beta_are_near_the_wald_ones(sleep):
     boot = fit.bootstrap(300, seed=1)
     sd = boot[["(Intercept)", "Days"]].std().to_numpy()
     np.testing.assert_allclose(sd, np.array(fit.core.beta_se), rtol=0.2)
+
+
+def test_a_relationship_term_is_drawn_with_its_covariance_K():
+    """Var(b) = σ_a² K for a term with a relationship matrix: the simulated responses of two relatives
+    covary by σ_a² K_ij, of unrelated animals not at all (iid draws would give 0 for both)."""
+    import pandas as pd
+    rng = np.random.default_rng(11)
+    n = 40
+    B = rng.standard_normal((n, 3))
+    K = 0.5 * np.eye(n) + B @ B.T / 6                               # a dense, positive definite K
+    labels = [f"a{i}" for i in range(n)]
+    df = pd.DataFrame({"animal": np.repeat(labels, 3), "y": rng.standard_normal(3 * n) * 2})
+    fit = fastmme.lmm("y ~ 1 + (1 | animal)", df, relmat={"animal": pd.DataFrame(K, index=labels, columns=labels)})
+    sims = fit.simulate(6000, seed=5).to_numpy()
+    va = float(np.asarray(fit.core.covariances[0]).squeeze())
+    assert va > 0.1 * fit.sigma ** 2                                  # the term carries weight
+    emp = np.cov(sims[::3])                                            # one row per animal
+    expected = va * K + fit.sigma ** 2 * np.eye(n)
+    se = np.sqrt((expected ** 2 + np.outer(np.diag(expected), np.diag(expected))) / sims.shape[1])
+    assert np.max(np.abs(emp - expected) / se) < 5.5
+    i, j = np.unravel_index(np.argmax(np.abs(K - np.diag(np.diag(K)))), K.shape)
+    assert abs(emp[i, j]) > 0.5 * va * abs(K[i, j])
+
+
+def test_simulate_keeps_sparse_fixed_levels_in_the_mean():
+    """A sparse fixed factor's estimates are part of the fixed mean the responses are drawn around."""
+    import pandas as pd
+    rng = np.random.default_rng(2)
+    herd = np.repeat(np.arange(30), 8)
+    g = np.tile(np.arange(12), 20)
+    y = 10 * herd / 30 + rng.standard_normal(12)[g] + rng.standard_normal(herd.size)
+    df = pd.DataFrame({"y": y, "herd": herd.astype(str), "g": g.astype(str)})
+    fit = fastmme.lmm("y ~ 1 + herd + (1 | g)", df, sparse_fixed=["herd"])
+    sims = fit.simulate(3000, seed=1).to_numpy()
+    mean = fit.predict(re=False)
+    var = fit.sigma ** 2 + float(np.asarray(fit.core.covariances[0]).squeeze())
+    assert np.max(np.abs(sims.mean(axis=1) - mean) / np.sqrt(var / 3000)) < 4.5

@@ -55,6 +55,11 @@ class SparseCholesky:
         """A⁻¹ b (b a vector or a dense matrix)."""
         return self._factor.solve_A(b)
 
+    def inverse_sqrt_times(self, z: np.ndarray) -> np.ndarray:
+        """x = Pᵀ L⁻ᵀ z for P A Pᵀ = L Lᵀ: for z ~ N(0, I), x ~ N(0, A⁻¹) (z a vector or a dense matrix
+        of independent columns)."""
+        return self._factor.apply_Pt(self._factor.solve_Lt(z, use_LDLt_decomposition=False))
+
     def _lower(self):
         L = self._factor.L().tocsc()
         L.sort_indices()

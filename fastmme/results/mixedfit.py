@@ -258,8 +258,8 @@ class MixedFit:
         """Responses simulated from the fitted model, as lme4's simulate() of an lmer fit: columns sim_1 …
         sim_nsim, one row per observation used (the fit's row labels).  y* = offset + Xβ̂ + Zb + ε,
         ε ~ N(0, σ̂² W⁻¹); use_u=False (lme4's default) draws new b ~ N(0, Σ̂) for every simulation
-        (through the relative factors T: a singular Σ̂ works), use_u=True keeps the conditional modes
-        b̂.  seed: as numpy.random.default_rng's.  (fastmme.simulate is something else: it generates
+        (through the relative factors T: a singular Σ̂ works; Σ̂ ⊗ K for a term with a relationship
+        matrix K), use_u=True keeps the conditional modes b̂.  seed: as numpy.random.default_rng's.  (fastmme.simulate is something else: it generates
         breeding data sets.)"""
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise FastmmeError(f"nsim must be a positive integer; got {nsim!r}")
@@ -281,7 +281,7 @@ class MixedFit:
         for s in range(int(nsim)):
             y = fixed + scale * rng.standard_normal(fixed.shape[0])
             for t, T, b in zip(terms, Ts, core.blups):
-                bk = np.ascontiguousarray(b) if use_u else self.sigma * rng.standard_normal((t.n_levels, t.r)) @ T.T
+                bk = np.ascontiguousarray(b) if use_u else self.sigma * _spherical(t, rng) @ T.T
                 (add_levels(t.codes, bk, y) if t.z is None else add_z_times(t.codes, t.z, np.ascontiguousarray(bk), y))
             out[:, s] = y
         return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(int(nsim))], index=self.design.kept_index)
@@ -383,6 +383,13 @@ class MixedFit:
                       for g, df in self.ranef.items()},
             "dropped_columns": list(self.core.dropped),
         }
+
+
+def _spherical(term, rng) -> np.ndarray:
+    """(J × r) draws whose rows are the levels' effects before T: independent N(0, 1), or, for a term
+    with a relationship matrix K, columns ~ N(0, K)."""
+    z = rng.standard_normal((term.n_levels, term.r))
+    return z if term.known is None else term.known.draw(z)
 
 
 def anova(*fits, names=None) -> pd.DataFrame:

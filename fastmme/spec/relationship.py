@@ -55,6 +55,12 @@ class KnownCovariance:
         """K V for V (n × k), by solves with the sparse factor of K⁻¹ (K itself is never formed)."""
         return np.asarray(self._factor.solve(np.asarray(V, dtype=float))).reshape(np.shape(V))
 
+    def draw(self, z: np.ndarray) -> np.ndarray:
+        """C z with C Cᵀ = K, for z (n × k) of independent N(0, 1): k independent draws of N(0, K) as
+        columns (through the sparse factor of K⁻¹; K itself is never formed)."""
+        z = np.asarray(z, dtype=float)
+        return np.asarray(self._factor.inverse_sqrt_times(z)).reshape(z.shape)
+
     def codes(self, groups) -> np.ndarray:
         """Position of each observation's label among the matrix's labels (int32); unknown labels are
         an error that names them."""
