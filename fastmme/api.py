@@ -9,6 +9,8 @@ evaluator (fastmme.evaluate), optimises θ (fastmme.optimize) and builds the res
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .errors import FastmmeError
@@ -18,6 +20,10 @@ from .optimize.minimize import MAXEVAL, OptSummary
 from .results.fit import FitResult, build_result
 from .spec.model_spec import make_spec
 from .spec.terms import theta_lower, theta_start
+
+if TYPE_CHECKING:
+    from .results.glmm_fit import GlmmFit
+    from .results.mixedfit import MixedFit
 
 
 # lme4 arguments that fastmme spells differently or does not have: argument → what to write instead
@@ -61,7 +67,7 @@ def _lme4_start(start):
 
 
 def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse_fixed=None, start=None,
-        maxeval: int = MAXEVAL, progress=None, **lme4_arguments):
+        maxeval: int = MAXEVAL, progress=None, **lme4_arguments) -> MixedFit:
     """Fit a linear mixed model given by an lme4 formula, e.g. ``"y ~ x + (1 + x | g)"``.
 
     The formula is read as R reads it (fastmme.formula.rsyntax): ``I(x^2)``, ``factor(x)``, ``poly(x, 2)``,
@@ -87,7 +93,7 @@ def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse
 
 
 def blup(formula: str, data, variances, residual: float, weights=None, relmat=None, sparse_fixed=None,
-         **lme4_arguments):
+         **lme4_arguments) -> MixedFit:
     """BLUEs and BLUPs with given variance components (no estimation): ``Model.solve`` from a formula.
 
     variances: grouping factor → variance (or covariance matrix) in the formula's term order, or a
@@ -106,7 +112,7 @@ def blup(formula: str, data, variances, residual: float, weights=None, relmat=No
 
 
 def glmm(formula: str, data, family="binomial", link=None, weights=None, nAGQ: int = 1, start=None,
-         maxeval: int = MAXEVAL, progress=None, **lme4_arguments):
+         maxeval: int = MAXEVAL, progress=None, **lme4_arguments) -> GlmmFit:
     """Fit a generalized linear mixed model (lme4's glmer): binomial (links logit, probit, cloglog) or
     Poisson (log) responses, by PIRLS and the Laplace approximation (nAGQ=1), by adaptive Gauss–Hermite
     quadrature with nAGQ nodes per level (nAGQ=2 to 100; one scalar random-effect term such as (1 | g), as

@@ -121,7 +121,8 @@ def _fitresult_methods(d):
 
 def _breeding(d):
     fit = fastmme.lmm("y ~ 1 + (1 | animal)", d["adf"], relmat={"animal": d["ped"]})
-    return [fit.breeding_values("animal"), fit.core.reliability(), fit.core.heritability()]
+    return [fit.breeding_values("animal"), fit.core.reliability(), fit.core.heritability(), fit.variance_components(),
+            fit.heritability("animal"), fit.reliability("animal")]
 
 
 def _sparse_fixed(d):
@@ -195,7 +196,8 @@ COVERED = {
     "Model": {"deviance", "fit", "solve", "at"},
     "FitResult": {"fixed_levels", "variance_components", "heritability", "reliability", "predict", "summary"},
     "MixedFit": {"breeding_values", "satterthwaite", "confint", "refit_ml", "anova", "predict", "fixed_levels",
-                 "summary", "to_dict", "simulate", "bootstrap"},
+                 "summary", "to_dict", "simulate", "bootstrap", "variance_components", "heritability",
+                 "reliability"},
 }
 
 

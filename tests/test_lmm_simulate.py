@@ -100,3 +100,30 @@ def test_simulate_keeps_sparse_fixed_levels_in_the_mean():
     mean = fit.predict(re=False)
     var = fit.sigma ** 2 + float(np.asarray(fit.core.covariances[0]).squeeze())
     assert np.max(np.abs(sims.mean(axis=1) - mean) / np.sqrt(var / 3000)) < 4.5
+
+
+def test_public_breeding_accessors_match_the_core():
+    """fit.heritability / reliability / variance_components / the optimiser's record are the public
+    names of FitResult's (docs use these, not fit.core)."""
+    import pandas as pd
+    rng = np.random.default_rng(4)
+    n = 30
+    B = rng.standard_normal((n, 2))
+    K = 0.6 * np.eye(n) + B @ B.T / 5
+    labels = [f"a{i}" for i in range(n)]
+    df = pd.DataFrame({"animal": np.repeat(labels, 2), "pe": np.repeat(labels, 2),
+                       "y": rng.standard_normal(2 * n)})
+    fit = fastmme.lmm("y ~ 1 + (1 | animal) + (1 | pe)", df, relmat={"animal": pd.DataFrame(K, index=labels, columns=labels)})
+    assert fit.heritability("animal") == fit.core.heritability(0)
+    assert fit.heritability(1) == fit.core.heritability(1)
+    rel = fit.reliability("pe")
+    assert list(rel.index) == list(fit.core.levels[1]) and np.array_equal(rel.to_numpy(), fit.core.reliability(1))
+    pd.testing.assert_frame_equal(fit.variance_components(), fit.core.variance_components())
+    assert (fit.optimizer, fit.n_evals, fit.fallbacks, fit.certificate, fit.optimizer_message) == \
+        (fit.core.optimizer, fit.core.n_evals, fit.core.fallbacks, fit.core.certificate, fit.core.optimizer_message)
+    for bad in ("nope", 5, True):
+        with pytest.raises(fastmme.FastmmeError, match="term"):
+            fit.heritability(bad)
+    p = fit.predict()
+    assert isinstance(p, pd.Series) and p.index.equals(fit.fitted.index)
+    assert isinstance(fit.predict(df.iloc[:5], re=False), pd.Series)

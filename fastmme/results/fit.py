@@ -137,7 +137,7 @@ class FitResult:
             cov = np.full((len(est), len(est)), np.nan)
         return names, np.array(est), cov
 
-    def fixed_levels(self, name: str | None = None):
+    def fixed_levels(self, name: str | None = None) -> pd.DataFrame:
         """A DataFrame of a sparse fixed factor's levels (fastmme.spec.sparse_fixed): estimate, se, its
         connected set and whether the level was set to zero.  Each estimate is the level's contrast
         with the zeroed reference level of its set (treatment coding) and se is that contrast's
@@ -162,7 +162,7 @@ class FitResult:
     def _fixed_level_variances(self):
         return self._at.fixed_level_variances()
 
-    def variance_components(self):
+    def variance_components(self) -> pd.DataFrame:
         """A DataFrame of the variance components (variances and covariances of each term, then the
         residual) with standard errors from the inverse average-information matrix, as AI-REML
         programs report them.  At a boundary (a variance at 0) the standard errors are not meaningful."""

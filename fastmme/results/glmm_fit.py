@@ -192,20 +192,22 @@ class GlmmFit:
     def ngroups(self) -> dict:
         return {g: len(lv) for g, lv in zip(self.term_names, self.levels)}
 
-    def predict(self, newdata=None, type: str = "link", re: bool = True, new_levels: str = "error") -> np.ndarray:
+    def predict(self, newdata=None, type: str = "link", re: bool = True, new_levels: str = "error") -> pd.Series:
         """Predictions on the link scale (type="link": the linear predictor η) or the response scale
-        (type="response": μ = g⁻¹(η)); re=False leaves the random effects out (lme4's re.form = NA);
-        new_levels as MixedFit.predict."""
+        (type="response": μ = g⁻¹(η)), a Series indexed like newdata (like the fit's rows when newdata
+        is None); re=False leaves the random effects out (lme4's re.form = NA); new_levels as
+        MixedFit.predict."""
         if type not in ("link", "response"):
             raise FastmmeError(f"type must be 'link' or 'response'; got {type!r}")
         if newdata is None:
-            eta = np.array(self.linear_predictor if re else self._fixed_eta)
+            eta, index = np.array(self.linear_predictor if re else self._fixed_eta), self.design.kept_index
         else:
             from ..formula.frame import to_pandas
             from .predict import check_new_levels
             check_new_levels(new_levels)
-            eta = self._predictor(to_pandas(newdata), re, new_levels)
-        return eta if type == "link" else self._family.link.linkinv(eta)
+            df = to_pandas(newdata)
+            eta, index = self._predictor(df, re, new_levels), df.index
+        return pd.Series(eta if type == "link" else self._family.link.linkinv(eta), index=index, name="predict")
 
     @functools.cached_property
     def _predictor(self):

@@ -171,6 +171,60 @@ class MixedFit:
         rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
+    # ---- the optimiser's record and the breeders' quantities -----------------------------------------
+    @property
+    def optimizer(self) -> str:
+        """The method whose point θ̂ is: Newton (average information), L-BFGS-B or BOBYQA."""
+        return self.core.optimizer
+
+    @property
+    def optimizer_message(self) -> str:
+        return self.core.optimizer_message
+
+    @property
+    def n_evals(self) -> int:
+        """Evaluations of the criterion the optimiser used."""
+        return self.core.n_evals
+
+    @property
+    def certificate(self) -> str:
+        """How θ̂ was checked: the projected gradient there and the entries at the bound."""
+        return self.core.certificate
+
+    @property
+    def fallbacks(self) -> tuple:
+        """Why each earlier optimiser stage handed over to the next (empty: none did)."""
+        return self.core.fallbacks
+
+    def _term_index(self, term) -> int:
+        names = list(self.core.term_names)
+        if isinstance(term, (int, np.integer)) and not isinstance(term, bool):
+            if not 0 <= term < len(names):
+                raise FastmmeError(f"term {term} is out of range: the model has {len(names)} random terms (0 … {len(names) - 1})")
+            return int(term)
+        if names.count(term) == 1:
+            return names.index(term)
+        raise FastmmeError(f"term must be a grouping factor named once among the random terms ({', '.join(map(repr, names))}) "
+                           f"or a term's position; got {term!r}")
+
+    def variance_components(self) -> pd.DataFrame:
+        """The variance components (each term's variances and covariances, then the residual) with
+        AI-REML standard errors from the inverse average-information matrix (FitResult.variance_components)."""
+        return self.core.variance_components()
+
+    def heritability(self, term=0) -> tuple:
+        """(h², standard error) of a random term (its position or grouping factor): its variance over the
+        sum of all variances, the SE by the delta method on the inverse average-information matrix.
+        Needs every term to be a random intercept."""
+        return self.core.heritability(self._term_index(term))
+
+    def reliability(self, term=0) -> pd.DataFrame:
+        """Reliabilities 1 − PEV / Var(b) of a term's levels (rows) and columns, with K_jj Var(b) for a term
+        with a relationship matrix K; the accuracy is the square root."""
+        k = self._term_index(term)
+        return pd.DataFrame(np.array(self.core.reliability(k)), columns=list(self.core.z_names[k]),
+                            index=pd.Index(self.core.levels[k], name=self.core.term_names[k]))
+
     @property
     def partitioned(self) -> bool:
         """True for a fit of a Dask DataFrame: fitted values and residuals are then Dask series."""
@@ -302,8 +356,10 @@ class MixedFit:
         return pd.DataFrame(rows, columns=cols)
 
     # ---- prediction --------------------------------------------------------------------------
-    def predict(self, newdata=None, re: bool = True, new_levels: str = "error") -> np.ndarray:
-        """Predictions for new data: offset + x'β̂ (+ z'b̂ with re=True; lme4's re.form = NA is re=False).
+    def predict(self, newdata=None, re: bool = True, new_levels: str = "error") -> pd.Series:
+        """Predictions for new data: offset + x'β̂ (+ z'b̂ with re=True; lme4's re.form = NA is re=False),
+        a Series indexed like newdata (like the fit's rows when newdata is None; a Dask series for a
+        Dask frame).
 
         A level of a grouping factor not seen in the fit raises (new_levels="error", lme4's default
         allow.new.levels = FALSE) or gets the population prediction, offset + x'β̂
@@ -317,15 +373,19 @@ class MixedFit:
             newdata = self.design.frame
         if newdata is None:
             if re:
-                return np.array(self.core.fitted)
-            pred = self.design.X[:, self.core._kept_columns] @ np.array(self.core.beta) + \
-                self._sparse_fixed_part(self.design.sparse_fixed or {})
-            return pred + self.design.offset if self.design.offset is not None else pred
+                pred = np.array(self.core.fitted)
+            else:
+                pred = self.design.X[:, self.core._kept_columns] @ np.array(self.core.beta) + \
+                    self._sparse_fixed_part(self.design.sparse_fixed or {})
+                if self.design.offset is not None:
+                    pred = pred + self.design.offset
+            return pd.Series(pred, index=self.design.kept_index, name="predict")
         if type(newdata).__module__.startswith("dask"):         # partition by partition, BLUPs broadcast
             from .predict import predict_partition
             return newdata.map_partitions(predict_partition, self._predictor, re, new_levels,
                                           meta=("predict", "f8"))
-        return self._predictor(to_pandas(newdata), re, new_levels)
+        df = to_pandas(newdata)
+        return pd.Series(self._predictor(df, re, new_levels), index=df.index, name="predict")
 
     @functools.cached_property
     def _predictor(self):

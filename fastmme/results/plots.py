@@ -7,10 +7,15 @@ Tests: tests/test_plots.py (rendered headlessly to PNG).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import FastmmeError
 from ..lazy import scipy_stats
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _plt():
@@ -30,7 +35,7 @@ LABEL_LIMIT = 60      # levels up to this many are labelled one by one; beyond, 
 NAMED = 9             # ... this many at evenly spaced ranks, the smallest and the largest among them
 
 
-def caterpillar(fit, group=None, level: float = 0.95, max_levels: int | None = None):
+def caterpillar(fit, group=None, level: float = 0.95, max_levels: int | None = None) -> Figure:
     """Figure of the conditional modes ± z·√condVar, levels sorted by their mode (lme4's
     dotplot(ranef(fit, condVar = TRUE)); MixedModels.jl's caterpillar).
 
@@ -99,7 +104,7 @@ def _caterpillar_row(sub, df, group, z, n_shown):
     return f"{group}: {what}"
 
 
-def qq(fit, what: str = "residuals"):
+def qq(fit, what: str = "residuals") -> Figure:
     """Normal QQ plot of the scaled residuals (what="residuals") or of a grouping factor's conditional
     modes (what = its name; a panel per random effect), as lme4's qqmath(fit) / qqmath(ranef(fit))."""
     plt = _plt()
@@ -130,7 +135,7 @@ def qq(fit, what: str = "residuals"):
     return fig
 
 
-def residuals_vs_fitted(fit):
+def residuals_vs_fitted(fit) -> Figure:
     """Figure of the scaled residuals against the fitted values, with a running mean."""
     plt = _plt()
     fitted = np.array(fit.core.fitted)
