@@ -110,7 +110,8 @@ def _mixedfit_methods(d):
     new = d["df"]
     return [fit.predict(new), fit.predict(new, re=False), fit.confint(method="wald"), fit.refit_ml(),
             fit.summary(), fit.to_dict(), fit.satterthwaite(d["contrasts"]),
-            fit.anova(fastmme.lmm("Reaction ~ Days + (1 | Subject)", new)), fit.simulate(2, seed=1),
+            fit.anova(fastmme.lmm("Reaction ~ Days + (1 | Subject)", new)), fit.anova(), fit.anova(type=1),
+            fit.simulate(2, seed=1),
             fit.bootstrap(2, seed=1)]
 
 

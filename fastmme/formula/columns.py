@@ -47,6 +47,7 @@ class Columns:
     spec: object            # formulaic ModelSpec, materialised on the fitted rows
     names: tuple            # R names of the model-matrix columns (offset columns excluded)
     categorical: tuple      # (R name, source column or "", levels) of each categorical factor
+    assign: tuple = ()      # per column, R's assign: 0 for the intercept, j + 1 for a column of term j
 
     @property
     def n_columns(self) -> int:
@@ -189,6 +190,26 @@ def _column_parts(name: str, keys) -> list:
     return parts
 
 
+def r_column_names(rhs: RHS, term, columns, code: dict, levels: dict) -> list:
+    """R's names of formulaic's columns of one term ('a[T.x]:b' → 'ax:b'): code (categorical key →
+    True for contrasts) says how each factor was coded, levels its levels in the fit."""
+    parts = [_column_parts(col, term) for col in columns]
+    single = [len({p[i] for p in parts}) == 1 for i in range(len(term))]   # a one-column matrix: no suffix
+    names = []
+    for col in parts:
+        name = []
+        for i, (k, suffix) in enumerate(zip(term, col)):
+            v = rhs.variables[k]
+            if k in code:
+                label = suffix[2:] if code[k] and suffix.startswith("T.") else suffix
+                by_str = {str(x): r_level(x) for x in levels[k]}
+                name.append(v.r_name + by_str.get(label, label))
+            else:
+                name.append(v.r_name + ("" if single[i] else suffix))
+        names.append(":".join(name))
+    return names
+
+
 def encode(rhs: RHS, kept: pd.DataFrame, formula: str, full: pd.DataFrame | None = None,
            what: str = "fixed part"):
     """(Columns, X, offset) of `rhs` on the rows `kept`; `full`: all rows of the data (for the state
@@ -211,8 +232,8 @@ def encode(rhs: RHS, kept: pd.DataFrame, formula: str, full: pd.DataFrame | None
                            "the formula, or check which rows were dropped for missing values")
     structure = [e for e in spec.structure if str(e.term) != "1"]
     codes = r_coding(rhs, categorical)
-    names = []
-    for term, entry, code in zip(rhs.terms, structure, codes):
+    names, assign = [], []
+    for j, (term, entry, code) in enumerate(zip(rhs.terms, structure, codes)):
         scoped = entry.scoped_terms
         ok = len(scoped) == 1 and [sf.factor.expr for sf in scoped[0].factors] == list(term) and all(
             sf.reduced == code[sf.factor.expr] for sf in scoped[0].factors if sf.factor.expr in code)
@@ -223,21 +244,11 @@ def encode(rhs: RHS, kept: pd.DataFrame, formula: str, full: pd.DataFrame | None
             raise point_at(formula, *_span(formula, rhs), f"the term {label} is not coded as R codes it ({how}), "
                            "because its margins are not all in the formula; write them too (e.g. "
                            f"{'*'.join(rhs.variables[k].r_name for k in term)}), which gives the same fit with R's columns")
-        parts = [_column_parts(col, term) for col in entry.columns]
-        single = [len({p[i] for p in parts}) == 1 for i in range(len(term))]   # a one-column matrix: no suffix
-        for col in parts:
-            name = []
-            for i, (k, suffix) in enumerate(zip(term, col)):
-                v = rhs.variables[k]
-                if k in categorical:
-                    label = suffix[2:] if code[k] and suffix.startswith("T.") else suffix
-                    by_str = {str(x): r_level(x) for x in levels[k]}
-                    name.append(v.r_name + by_str.get(label, label))
-                else:
-                    name.append(v.r_name + ("" if single[i] else suffix))
-            names.append(":".join(name))
+        names += r_column_names(rhs, term, entry.columns, code, levels)
+        assign += [j + 1] * len(entry.columns)
     if rhs.intercept:
         names.insert(0, "(Intercept)")
+        assign.insert(0, 0)
     n_off = len(rhs.offsets)
     A = np.asarray(mm, dtype=np.float64)
     if A.shape[1] != len(names) + n_off:
@@ -254,6 +265,6 @@ def encode(rhs: RHS, kept: pd.DataFrame, formula: str, full: pd.DataFrame | None
     cat = tuple((rhs.variables[k].r_name, rhs.variables[k].categorical_of or
                  (k if not rhs.variables[k].function else ""), tuple(levels[k]))
                 for k in sorted(categorical, key=lambda k: rhs.variables[k].position))
-    cols = Columns(rhs=rhs, spec=spec, names=tuple(names), categorical=cat)
+    cols = Columns(rhs=rhs, spec=spec, names=tuple(names), categorical=cat, assign=tuple(assign))
     off = A[:, len(names):].sum(axis=1) if n_off else None
     return cols, np.ascontiguousarray(A[:, :len(names)]), off

@@ -67,6 +67,30 @@ class Design:
     n_dropped: int
     sparse_fixed: dict = None      # fixed factors carried in the sparse factor: name → labels of the kept rows
     offset: np.ndarray | None = None   # (n,) sum of the formula's offset() terms, None without any
+    source: pd.DataFrame | None = None  # the caller's pandas frame, by reference (no copy); None for other tables
+    dropped_rows: np.ndarray | None = None   # positions in source of the rows dropped for missing values
+
+    def kept_frame(self) -> pd.DataFrame:
+        """The rows of the data the fit used, as model.frame holds them (Type III contrasts need the
+        variables, not only X): from the caller's frame, checked against the fit's X, so a frame
+        changed since the fit is refused rather than read."""
+        if self.source is None:
+            raise FastmmeError("this needs the fit's data frame, which was not a pandas DataFrame (or was "
+                               "partitioned): refit from a pandas DataFrame")
+        df = self.source
+        kept = df
+        if self.dropped_rows is not None and len(df) > int(self.dropped_rows.max(initial=-1)):
+            keep = np.ones(len(df), dtype=bool)
+            keep[self.dropped_rows] = False
+            kept = df.iloc[keep]
+        if len(kept) != self.X.shape[0]:
+            raise FastmmeError("the data frame has changed since the fit (its number of rows): refit the model")
+        kept = _drop_unused_categories(kept, sorted(self.fixed_columns.rhs.columns, key=str))
+        X, _ = self.fixed_columns.matrices(kept, "the fit's data")
+        if X.shape != self.X.shape or not np.array_equal(X, self.X):
+            raise FastmmeError("the data frame has changed since the fit (its fixed-effect columns differ): "
+                               "refit the model on the data as they are now")
+        return kept
 
 
 def _check_columns(formula: str, df: pd.DataFrame, names, what: str):
@@ -271,7 +295,8 @@ def _build_design(formula: str, data, weights, relmat=None, sparse_fixed=None) -
         columns.append(cols)
     return Design(parsed=pf, y=y, X=X, x_names=list(fixed_columns.names), terms=terms, weights=w,
                   fixed_columns=fixed_columns, random_columns=tuple(columns), kept_index=kept.index,
-                  n_dropped=n_dropped, sparse_fixed={c: kept[c] for c in sparse_names}, offset=offset)
+                  n_dropped=n_dropped, sparse_fixed={c: kept[c] for c in sparse_names}, offset=offset,
+                  source=df if df is data else None, dropped_rows=np.flatnonzero(incomplete) if n_dropped else None)
 
 
 def _release_arrow_memory() -> None:

@@ -13,7 +13,7 @@ DIGITS = 5          # print.anova: max(getOption("digits") - 2, 3)
 
 
 class AnovaTable(pd.DataFrame):
-    _metadata = ["formulas", "refitted"]
+    _metadata = ["formulas", "refitted", "heading", "hypotheses"]
 
     @property
     def _constructor(self):
@@ -22,32 +22,37 @@ class AnovaTable(pd.DataFrame):
     def lines(self) -> list:
         formulas = getattr(self, "formulas", None) or {}
         refitted = getattr(self, "refitted", ()) or ()
+        heading = getattr(self, "heading", None)
         out = []
         if refitted:
             out.append(f"refitted with ML (instead of REML): {', '.join(refitted)}")
-        out.append("Models:")
-        out += [f"{label}: {formulas.get(label, '')}" for label in self.index]
+        if heading:
+            out.append(heading)
+        else:
+            out.append("Models:")
+            out += [f"{label}: {formulas.get(label, '')}" for label in self.index]
         cols = list(self.columns)
+        pcol = cols[-1] if str(cols[-1]).startswith(("Pr(", "P(")) else None
         cells = [[""] * len(cols) for _ in range(len(self))]
         for j, c in enumerate(cols):
             x = self[c].to_numpy(dtype=float)
             fin = np.isfinite(x)
             if not fin.any():
                 continue
-            if c == "Pr(>Chisq)":
+            if c == pcol:
                 strs = format_pval(x[fin], DIGITS - 1)
-            elif c == "Chisq":
+            elif c in ("Chisq", "F", "Cp") or str(c)[1:7] == " value":    # print.anova's test statistics
                 strs = format_real(np.round(x[fin], DIGITS - 1), DIGITS)
             else:
                 v = x[fin]
-                if c != "Df":                  # print.anova zaps the other columns first (zapsmall, digits)
+                if not str(c).endswith("Df"):   # print.anova zaps the other columns first (zapsmall, digits)
                     mx = float(np.max(np.abs(v)))
                     if mx > 0:
                         v = np.round(v, int(np.floor(max(0.0, DIGITS - np.log10(mx)) + 0.5)))
                 strs = format_real(v, DIGITS)
             for i, s in zip(np.flatnonzero(fin), strs):
                 cells[i][j] = s
-        p = self["Pr(>Chisq)"].to_numpy(dtype=float) if "Pr(>Chisq)" in self else np.zeros(0)
+        p = self[pcol].to_numpy(dtype=float) if pcol is not None else np.zeros(0)
         legend = bool(np.any(p[np.isfinite(p)] < 0.1))
         header = cols
         if legend:

@@ -303,9 +303,51 @@ class MixedFit:
         model = type(self.model).of_design(d, reml=False)
         return MixedFit(core=model.fit(), design=d, model=model, formula=self.formula)
 
-    def anova(self, *others, names=None) -> pd.DataFrame:
-        """Likelihood-ratio tests against other fits of the same data (see fastmme.anova)."""
-        return anova(self, *others, names=names)
+    def anova(self, *others, names=None, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """With other fits: likelihood-ratio tests against them (see fastmme.anova).  Alone: lmerTest's
+        anova(fit) — an F-test of each fixed-effect term, type=3 (Type III, lmerTest's default: each
+        term adjusted for all others, the contrasts orthogonal to the terms that contain it) or type=1
+        (sequential), with Satterthwaite's denominator df (fastmme.results.ftests)."""
+        if others:
+            return anova(self, *others, names=names)
+        return self._f_tests(type, ddf)
+
+    def _f_tests(self, type, ddf) -> pd.DataFrame:
+        from ..formula.cells import cell_design, containment, term_labels
+        from .anova_table import AnovaTable
+        from .ftests import f_test, type1_contrasts, type3_contrasts
+        kinds = {3: 3, "3": 3, "III": 3, 1: 1, "1": 1, "I": 1}
+        if isinstance(type, bool) or type not in kinds:
+            raise FastmmeError(f"type must be 3 (Type III, lmerTest's default) or 1 (sequential); got {type!r} "
+                               "(Type II and Kenward–Roger's df are not available)")
+        if ddf != "Satterthwaite":
+            raise FastmmeError(f"ddf must be 'Satterthwaite' (Kenward–Roger's df are not available); got {ddf!r}")
+        if self.partitioned:
+            raise FastmmeError("F-tests of the terms need the rows in memory; this fit was assembled from partitioned "
+                               "data (compare nested models with fastmme.anova(m0, m1) instead)")
+        if self.design.sparse_fixed:
+            raise FastmmeError("F-tests of the terms need every fixed factor in X: refit with sparse_fixed=False")
+        cols = self.design.fixed_columns
+        labels = term_labels(cols)
+        kept = np.asarray(self.core._kept_columns)
+        X = self.design.X[:, kept]
+        assign = np.asarray(cols.assign)[kept]
+        x_names = list(self.core.x_names)
+        kind = kinds[type]
+        if kind == 1 or X.shape[1] <= 1 or len(labels) <= 1:      # lmerTest: one term, Type I's contrasts
+            Ls = type1_contrasts(X, assign, labels)
+        else:
+            orders = [len(t) for t in cols.rhs.terms]
+            cells = cell_design(cols, self.design.kept_frame())
+            Ls = type3_contrasts(X, assign, cells, containment(cols), labels, orders, x_names)
+        beta, cov = np.array(self.core.beta), np.array(self.core.beta_cov)
+        rows = [f_test(Ls[lab], beta, cov, self.sigma, self.satterthwaite) for lab in labels]
+        names = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value"]
+        table = AnovaTable(pd.DataFrame(rows, columns=names, index=labels))
+        table["Pr(>F)"] = scipy_stats().f.sf(table["F value"], table["NumDF"], table["DenDF"])
+        table.heading = f"Type {'III' if kind == 3 else 'I'} Analysis of Variance Table with Satterthwaite's method"
+        table.hypotheses = {lab: Ls[lab] for lab in labels}
+        return table
 
     # ---- simulation and the parametric bootstrap ---------------------------------------------------
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
@@ -452,16 +494,20 @@ def _spherical(term, rng) -> np.ndarray:
     return z if term.known is None else term.known.draw(z)
 
 
-def anova(*fits, names=None) -> pd.DataFrame:
+def anova(*fits, names=None, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """Likelihood-ratio tests of nested models fitted to the same data (lme4's anova): REML fits are
     refitted by ML first, and the table says so; models are ordered by their number of parameters.
     names: a label per model, in the order given (default "m1", "m2", … in that order; lme4 uses the
     arguments' names, which a Python function cannot see); the table's rows are these labels and
     `table.formulas` maps them to the formulas.  Printed, the table reads as lme4's.  GLMMs (fastmme.glmm) are
     compared with GLMMs of the same family, link and data (their −2 log L is the nAGQ = 0, Laplace or
-    quadrature objective, with the saturated model's constant at every nAGQ: compare fits of the same nAGQ)."""
+    quadrature objective, with the saturated model's constant at every nAGQ: compare fits of the same nAGQ).
+    One lmm fit: lmerTest's F-tests of its fixed-effect terms (MixedFit.anova; type=3 or 1)."""
+    if len(fits) == 1 and isinstance(fits[0], MixedFit):
+        return fits[0].anova(type=type, ddf=ddf)
     if len(fits) < 2:
-        raise FastmmeError("anova needs at least two fitted models to compare")
+        raise FastmmeError("anova of a single fit gives F-tests for lmm fits only; to compare models, pass "
+                           "at least two fitted models")
     labels = [f"m{i + 1}" for i in range(len(fits))] if names is None else [str(n) for n in names]
     if len(labels) != len(fits) or len(set(labels)) != len(labels):
         raise FastmmeError(f"names must give one distinct label per model ({len(fits)}); got {names!r}")
