@@ -27,7 +27,7 @@ class AnovaTable(pd.DataFrame):
         if refitted:
             out.append(f"refitted with ML (instead of REML): {', '.join(refitted)}")
         if heading:
-            out.append(heading)
+            out += heading.split("\n")
         else:
             out.append("Models:")
             out += [f"{label}: {formulas.get(label, '')}" for label in self.index]

@@ -312,6 +312,13 @@ class MixedFit:
             return anova(self, *others, names=names)
         return self._f_tests(type, ddf)
 
+    def ranova(self) -> pd.DataFrame:
+        """lmerTest's ranova(fit): a likelihood-ratio test of each random-effect term, deleted (an
+        intercept-only term) or reduced by one term of its left side ((1 + x | g) → (1 | g)), each
+        reduced model refitted to the same rows with the fit's criterion (fastmme.results.ranova)."""
+        from .ranova import ranova
+        return ranova(self)
+
     def _f_tests(self, type, ddf) -> pd.DataFrame:
         from ..formula.cells import cell_design, containment, term_labels
         from .anova_table import AnovaTable
