@@ -1,4 +1,4 @@
-# lmerTest's anova(fit) of single fits (Type III and Type I F-tests, Satterthwaite's df), for
+# lmerTest's anova(fit) of single fits (Type III and Type I F-tests, Satterthwaite's df) and drop1(fit), for
 # tests/test_anova_type3.py.  The data of each model are written with it (derived columns included).
 #   Rscript tools/make_anova_reference.R   (writes tests/fixtures/anova_type3.json)
 suppressMessages({library(lmerTest); library(jsonlite)})
@@ -33,8 +33,9 @@ out <- lapply(models, function(s) {
   m <- lmer(as.formula(s$formula), s$data, REML = s$reml)
   a3 <- suppressMessages(anova(m, type = 3))
   a1 <- suppressMessages(anova(m, type = 1))
+  d1 <- if (is.null(attr(model.matrix(m), "col.dropped"))) table_of(drop1(m)) else NULL
   list(name = s$name, formula = s$formula, reml = s$reml, data = s$data,
-       type3 = table_of(a3), type1 = table_of(a1), fixef = unname(fixef(m)), fixef_names = names(fixef(m)),
+       type3 = table_of(a3), type1 = table_of(a1), drop1 = d1, fixef = unname(fixef(m)), fixef_names = names(fixef(m)),
        REMLcrit = unname(if (s$reml) getME(m, "devcomp")$cmp[["REML"]] else deviance(m)))
 })
 write_json(out, "tests/fixtures/anova_type3.json", digits = NA, auto_unbox = TRUE, dataframe = "columns")

@@ -312,6 +312,49 @@ class MixedFit:
             return anova(self, *others, names=names)
         return self._f_tests(type, ddf)
 
+    def drop1(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """lmerTest's drop1(fit): an F-test (Satterthwaite's df) of each marginal fixed-effect term (one no
+        other term contains), H₀: its coefficients are 0."""
+        from ..formula.cells import term_labels
+        from .ftests import type1_contrasts
+        if ddf != "Satterthwaite":
+            raise FastmmeError(f"ddf must be 'Satterthwaite' (Kenward–Roger's df are not available); got {ddf!r}")
+        if self.core.dropped:
+            raise FastmmeError(f"drop1 of a model with aliased columns ({', '.join(self.core.dropped)}) is not "
+                               "available: remove the aliased terms (or use anova(fit), Type III)")
+        self._check_f_tests()
+        cols = self.design.fixed_columns
+        labels = term_labels(cols)
+        terms = [set(t) for t in cols.rhs.terms]
+        marginal = [lab for lab, t in zip(labels, terms) if not any(t < o for o in terms)]
+        kept = np.asarray(self.core._kept_columns)
+        X, assign = self.design.X[:, kept], np.asarray(cols.assign)[kept]
+        if X.shape[1] <= 1 or len(labels) <= 1:
+            Ls = type1_contrasts(X, assign, labels)
+        else:
+            Ls = {lab: np.eye(X.shape[1])[assign == j + 1] for j, lab in enumerate(labels)}
+        heading = "\n".join(["Single term deletions using Satterthwaite's method:", "", "Model:", self.formula])
+        return self._f_table({lab: Ls[lab] for lab in marginal}, heading)
+
+    def _check_f_tests(self) -> None:
+        if self.partitioned:
+            raise FastmmeError("F-tests of the terms need the rows in memory; this fit was assembled from partitioned "
+                               "data (compare nested models with fastmme.anova(m0, m1) instead)")
+        if self.design.sparse_fixed:
+            raise FastmmeError("F-tests of the terms need every fixed factor in X: refit with sparse_fixed=False")
+
+    def _f_table(self, Ls: dict, heading: str) -> pd.DataFrame:
+        from .anova_table import AnovaTable
+        from .ftests import f_test
+        beta, cov = np.array(self.core.beta), np.array(self.core.beta_cov)
+        rows = [f_test(L, beta, cov, self.sigma, self.satterthwaite) for L in Ls.values()]
+        table = AnovaTable(pd.DataFrame(rows, columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value"],
+                                        index=list(Ls)))
+        table["Pr(>F)"] = scipy_stats().f.sf(table["F value"], table["NumDF"], table["DenDF"])
+        table.heading = heading
+        table.hypotheses = dict(Ls)
+        return table
+
     def ranova(self) -> pd.DataFrame:
         """lmerTest's ranova(fit): a likelihood-ratio test of each random-effect term, deleted (an
         intercept-only term) or reduced by one term of its left side ((1 + x | g) → (1 | g)), each
@@ -321,19 +364,14 @@ class MixedFit:
 
     def _f_tests(self, type, ddf) -> pd.DataFrame:
         from ..formula.cells import cell_design, containment, term_labels
-        from .anova_table import AnovaTable
-        from .ftests import f_test, type1_contrasts, type3_contrasts
+        from .ftests import type1_contrasts, type3_contrasts
         kinds = {3: 3, "3": 3, "III": 3, 1: 1, "1": 1, "I": 1}
         if isinstance(type, bool) or type not in kinds:
             raise FastmmeError(f"type must be 3 (Type III, lmerTest's default) or 1 (sequential); got {type!r} "
                                "(Type II and Kenward–Roger's df are not available)")
         if ddf != "Satterthwaite":
             raise FastmmeError(f"ddf must be 'Satterthwaite' (Kenward–Roger's df are not available); got {ddf!r}")
-        if self.partitioned:
-            raise FastmmeError("F-tests of the terms need the rows in memory; this fit was assembled from partitioned "
-                               "data (compare nested models with fastmme.anova(m0, m1) instead)")
-        if self.design.sparse_fixed:
-            raise FastmmeError("F-tests of the terms need every fixed factor in X: refit with sparse_fixed=False")
+        self._check_f_tests()
         cols = self.design.fixed_columns
         labels = term_labels(cols)
         kept = np.asarray(self.core._kept_columns)
@@ -347,14 +385,8 @@ class MixedFit:
             orders = [len(t) for t in cols.rhs.terms]
             cells = cell_design(cols, self.design.kept_frame())
             Ls = type3_contrasts(X, assign, cells, containment(cols), labels, orders, x_names)
-        beta, cov = np.array(self.core.beta), np.array(self.core.beta_cov)
-        rows = [f_test(Ls[lab], beta, cov, self.sigma, self.satterthwaite) for lab in labels]
-        names = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value"]
-        table = AnovaTable(pd.DataFrame(rows, columns=names, index=labels))
-        table["Pr(>F)"] = scipy_stats().f.sf(table["F value"], table["NumDF"], table["DenDF"])
-        table.heading = f"Type {'III' if kind == 3 else 'I'} Analysis of Variance Table with Satterthwaite's method"
-        table.hypotheses = {lab: Ls[lab] for lab in labels}
-        return table
+        heading = f"Type {'III' if kind == 3 else 'I'} Analysis of Variance Table with Satterthwaite's method"
+        return self._f_table({lab: Ls[lab] for lab in labels}, heading)
 
     # ---- simulation and the parametric bootstrap ---------------------------------------------------
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
