@@ -93,8 +93,8 @@ def _lm_loglik(fit, reml: bool) -> tuple:
 def ranova(fit):
     """The table (an AnovaTable: npar, logLik, AIC, LRT, Df, Pr(>Chisq); rows "<none>" then one per
     deletion; `formulas` maps rows to the reduced models' formulas)."""
+    from ..formula.frame import build_design
     from .anova_table import AnovaTable
-    from ..api import lmm
     d = fit.design
     if d.source is None:
         raise FastmmeError("ranova refits the model, which needs the fit's data as a pandas DataFrame (the data "
@@ -115,7 +115,9 @@ def ranova(fit):
         else:
             relmat = {b[3]: t.known for b in terms for t in d.terms if t.known is not None and t.name == b[3]}
             sparse = list(d.sparse_fixed) if d.sparse_fixed else False
-            r = lmm(formula, d.source, reml=fit.reml, weights=weights, relmat=relmat or None, sparse_fixed=sparse)
+            rd = build_design(formula, d.source, weights=weights, relmat=relmat or None, sparse_fixed=sparse)
+            model = type(fit.model).of_design(rd, reml=fit.reml)
+            r = type(fit)(core=model.fit(), design=rd, model=model, formula=formula)
             if r.nobs != fit.nobs:
                 raise FastmmeError(f"the reduced model {formula!r} uses {r.nobs} rows and the fit {fit.nobs}: remove the "
                                    "rows with missing values first (lmerTest: number of rows in use has changed)")
