@@ -24,7 +24,8 @@ test-long: $(STAMP)
 	FASTMME_TEST_SCALE=20 $(PY) -m pytest -q
 
 docs: $(STAMP)
-	.venv/bin/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir build/site
+	$(PY) tools/check_docs.py build/site
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
