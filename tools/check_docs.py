@@ -7,6 +7,8 @@ Scans every build/site/**/*.html and fails (exit 1, one line per fault naming th
 
 - a run-on list: a paragraph <p> with a line that starts with "- ", "* " or "1. " (Python-Markdown
   makes a list only after a blank line; without one the items run into the paragraph above);
+- a table row in a paragraph: a line "| … |" that did not become a table (no blank line before it,
+  or a row separated from its table);
 - a literal "\\|" outside <pre> (in a table cell, Python-Markdown keeps the backslash inside
   backticks: write &#124; or restructure);
 - mathematics left unrendered outside <code>/<pre>: "$$", "\\(", "\\[", or a raw "^{" or "_{";
@@ -23,6 +25,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 RUN_ON = re.compile(r"^\s*(?:[-*]|1\.)\s+\S")
+TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 RAW_MATH = ("$$", "\\(", "\\[", "^{", "_{")
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -103,10 +106,15 @@ class PageChecker(HTMLParser):
                 self.faults.append(f"unrendered mathematics {token!r}: {_excerpt(data, i)}")
 
     def _check_paragraph(self, text):
-        for line in text.splitlines()[1:]:
+        lines = text.splitlines()
+        for line in lines[1:]:
             if RUN_ON.match(line):
                 self.faults.append(f"run-on list (no blank line before it?): {line.strip()[:80]!r}")
-                return
+                break
+        for line in lines:
+            if TABLE_ROW.match(line):
+                self.faults.append(f"table row in a paragraph (no blank line before the table?): {line.strip()[:80]!r}")
+                break
 
 
 def _excerpt(text, i, width=40):
