@@ -32,6 +32,7 @@ _FIXUPS = {
     "<mi>&#x0007E;</mi>": "<mo>&#x0223C;</mo>",  # \sim
     "<mi>&#x027C2;</mi>": "<mo>&#x027C2;</mo>",  # \perp
     "<mo>&#x0002F;</mo>": '<mo lspace="0" rspace="0">&#x0002F;</mo>',  # a/b: TeX's slash is unspaced
+    "<mo>&#x02016;</mo>": '<mo stretchy="false">&#x02016;</mo>',  # \lVert, \rVert: a norm's bars keep their size
 }
 
 
