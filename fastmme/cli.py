@@ -179,13 +179,13 @@ def _fit_and_report(df, formula, args, out, progress):
     t0 = time.perf_counter()
     fit = lmm(formula, df, reml=not args.ml, weights=args.weights, progress=progress)
     t_fit = time.perf_counter() - t0
-    if args.ddf == "Satterthwaite":
-        progress.note("Satterthwaite's df for the t-tests (--ddf lme4: t values only)")
+    if args.ddf != "lme4":
+        progress.note(f"{args.ddf}'s df for the t-tests (--ddf lme4: t values only)")
     text = fit.summary(ddf=args.ddf)
     progress.done()
     t_all = time.perf_counter() - t0
     print(text, file=out)
-    tests = "with Satterthwaite tests" if args.ddf == "Satterthwaite" else "(t values only)"
+    tests = f"with {args.ddf} tests" if args.ddf != "lme4" else "(t values only)"
     print(f"\nFitted in {t_fit:.2f} s ({fit.core.n_evals} evaluations); summary {tests} "
           f"{t_all - t_fit:.2f} s more.", file=out)
     if args.confint:
@@ -209,9 +209,9 @@ def main(argv=None) -> int:
         p.add_argument("--confint", choices=["wald", "profile"], help="print confidence intervals")
         p.add_argument("--no-progress", action="store_true", help="no live progress display")
         p.add_argument("--weights", help="column of prior weights")
-        p.add_argument("--ddf", choices=["Satterthwaite", "lme4"], default="Satterthwaite",
-                       help="t-tests with Satterthwaite's df (lmerTest, the default) or lme4's t values only "
-                       "(faster on large fits)")
+        p.add_argument("--ddf", choices=["Satterthwaite", "Kenward-Roger", "lme4"], default="Satterthwaite",
+                       help="t-tests with Satterthwaite's df (lmerTest, the default), Kenward-Roger's (REML fits of "
+                       "moderate size) or lme4's t values only (faster on large fits)")
 
     pf = sub.add_parser("fit", help="fit a formula to a CSV or parquet file")
     pf.add_argument("data", help="CSV or parquet file, directory of parquet files, or a glob")

@@ -111,7 +111,7 @@ def _mixedfit_methods(d):
     return [fit.predict(new), fit.predict(new, re=False), fit.confint(method="wald"), fit.refit_ml(),
             fit.summary(), fit.to_dict(), fit.satterthwaite(d["contrasts"]),
             fit.anova(fastmme.lmm("Reaction ~ Days + (1 | Subject)", new)), fit.anova(), fit.anova(type=1),
-            fit.ranova(), fit.drop1(),
+            fit.ranova(), fit.drop1(), fit.vcov_adjusted(), fit.coef_table_kr(), fit.summary(ddf="Kenward-Roger"),
             fit.simulate(2, seed=1),
             fit.bootstrap(2, seed=1)]
 
@@ -199,7 +199,7 @@ COVERED = {
     "FitResult": {"fixed_levels", "variance_components", "heritability", "reliability", "predict", "summary"},
     "MixedFit": {"breeding_values", "satterthwaite", "confint", "refit_ml", "anova", "predict", "fixed_levels",
                  "summary", "to_dict", "simulate", "bootstrap", "variance_components", "heritability",
-                 "reliability", "ranova", "drop1"},
+                 "reliability", "ranova", "drop1", "vcov_adjusted", "coef_table_kr"},
 }
 
 

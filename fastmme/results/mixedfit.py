@@ -274,6 +274,40 @@ class MixedFit:
         return pd.DataFrame({"Estimate": beta, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
                             index=list(self.core.x_names))
 
+    @functools.cached_property
+    def _kenward_roger(self):
+        from ..spec.covariance import RelativeFactor
+        from .kenward_roger import kenward_roger
+        if not self.reml:
+            raise FastmmeError("Kenward–Roger's method is only available for REML fits (as in lmerTest): refit with "
+                               "reml=True, or use Satterthwaite's df")
+        if self.design.weights is not None:
+            raise FastmmeError("Kenward–Roger's df with prior weights are not available (pbkrtest takes the residual "
+                               "covariance as σ² I): use Satterthwaite's df")
+        if self.partitioned or self.design.sparse_fixed:
+            raise FastmmeError("Kenward–Roger's df need the rows in memory and every fixed factor in X: use "
+                               "Satterthwaite's df")
+        terms = self.model.spec.terms
+        Ts = RelativeFactor(terms).blocks(np.array(self.core.theta))
+        X = self.design.X[:, np.asarray(self.core._kept_columns)]
+        return kenward_roger(terms, Ts, self.sigma, X, np.array(self.core.beta_cov))
+
+    def vcov_adjusted(self) -> pd.DataFrame:
+        """Kenward–Roger's adjusted covariance of β̂ (pbkrtest's vcovAdj; a REML fit)."""
+        names = list(self.core.x_names)
+        return pd.DataFrame(np.array(self._kenward_roger.phi_adj), index=names, columns=names)
+
+    def coef_table_kr(self) -> pd.DataFrame:
+        """lmerTest's summary(fit, ddf = "Kenward-Roger") table: Std. Error from Kenward–Roger's adjusted
+        covariance, df by pbkrtest's Lb_ddf."""
+        kr = self._kenward_roger
+        beta = np.array(self.core.beta)
+        se = np.sqrt(np.diag(kr.phi_adj))
+        df = kr.ddf(np.eye(len(beta))) if len(beta) else np.zeros(0)
+        t = beta / se
+        return pd.DataFrame({"Estimate": beta, "Std. Error": se, "df": df, "t value": t,
+                             "Pr(>|t|)": 2 * scipy_stats().t.sf(np.abs(t), df)}, index=list(self.core.x_names))
+
     def confint(self, method: str = "wald", level: float = 0.95) -> pd.DataFrame:
         """Confidence intervals: "wald" (β only; variance parameters NaN, as lme4) or "profile"
         (profile likelihood of the ML refit for sd/cor/σ and β, as lme4's confint(profile(fit)))."""
@@ -317,8 +351,7 @@ class MixedFit:
         other term contains), H₀: its coefficients are 0."""
         from ..formula.cells import term_labels
         from .ftests import type1_contrasts
-        if ddf != "Satterthwaite":
-            raise FastmmeError(f"ddf must be 'Satterthwaite' (Kenward–Roger's df are not available); got {ddf!r}")
+        _check_ddf(ddf)
         if self.core.dropped:
             raise FastmmeError(f"drop1 of a model with aliased columns ({', '.join(self.core.dropped)}) is not "
                                "available: remove the aliased terms (or use anova(fit), Type III)")
@@ -333,8 +366,8 @@ class MixedFit:
             Ls = type1_contrasts(X, assign, labels)
         else:
             Ls = {lab: np.eye(X.shape[1])[assign == j + 1] for j, lab in enumerate(labels)}
-        heading = "\n".join(["Single term deletions using Satterthwaite's method:", "", "Model:", self.formula])
-        return self._f_table({lab: Ls[lab] for lab in marginal}, heading)
+        heading = "\n".join([f"Single term deletions using {ddf}'s method:", "", "Model:", self.formula])
+        return self._f_table({lab: Ls[lab] for lab in marginal}, heading, ddf)
 
     def _check_f_tests(self) -> None:
         if self.partitioned:
@@ -343,17 +376,29 @@ class MixedFit:
         if self.design.sparse_fixed:
             raise FastmmeError("F-tests of the terms need every fixed factor in X: refit with sparse_fixed=False")
 
-    def _f_table(self, Ls: dict, heading: str) -> pd.DataFrame:
+    def _f_table(self, Ls: dict, heading: str, ddf: str = "Satterthwaite") -> pd.DataFrame:
         from .anova_table import AnovaTable
         from .ftests import f_test
         beta, cov = np.array(self.core.beta), np.array(self.core.beta_cov)
-        rows = [f_test(L, beta, cov, self.sigma, self.satterthwaite) for L in Ls.values()]
+        if ddf == "Kenward-Roger":
+            rows = [self._kr_row(L, beta) for L in Ls.values()]
+        else:
+            rows = [f_test(L, beta, cov, self.sigma, self.satterthwaite) for L in Ls.values()]
         table = AnovaTable(pd.DataFrame(rows, columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value"],
-                                        index=list(Ls)))
+                                        index=list(Ls), dtype=float))
         table["Pr(>F)"] = scipy_stats().f.sf(table["F value"], table["NumDF"], table["DenDF"])
         table.heading = heading
         table.hypotheses = dict(Ls)
         return table
+
+    def _kr_row(self, L, beta) -> tuple:
+        """lmerTest's mk_Ftable of pbkrtest's KRmodcomp: Sum Sq and Mean Sq from the unscaled F, the F
+        value scaled."""
+        if L.shape[0] == 0:
+            return (np.nan,) * 5
+        q, ddf, F, _, F_u = self._kenward_roger.f_test(L, beta)
+        ms = F_u * self.sigma ** 2
+        return ms * q, ms, float(q), ddf, F
 
     def ranova(self) -> pd.DataFrame:
         """lmerTest's ranova(fit): a likelihood-ratio test of each random-effect term, deleted (an
@@ -368,9 +413,8 @@ class MixedFit:
         kinds = {3: 3, "3": 3, "III": 3, 1: 1, "1": 1, "I": 1}
         if isinstance(type, bool) or type not in kinds:
             raise FastmmeError(f"type must be 3 (Type III, lmerTest's default) or 1 (sequential); got {type!r} "
-                               "(Type II and Kenward–Roger's df are not available)")
-        if ddf != "Satterthwaite":
-            raise FastmmeError(f"ddf must be 'Satterthwaite' (Kenward–Roger's df are not available); got {ddf!r}")
+                               "(Type II is not available)")
+        _check_ddf(ddf)
         self._check_f_tests()
         cols = self.design.fixed_columns
         labels = term_labels(cols)
@@ -385,8 +429,8 @@ class MixedFit:
             orders = [len(t) for t in cols.rhs.terms]
             cells = cell_design(cols, self.design.kept_frame())
             Ls = type3_contrasts(X, assign, cells, containment(cols), labels, orders, x_names)
-        heading = f"Type {'III' if kind == 3 else 'I'} Analysis of Variance Table with Satterthwaite's method"
-        return self._f_table({lab: Ls[lab] for lab in labels}, heading)
+        heading = f"Type {'III' if kind == 3 else 'I'} Analysis of Variance Table with {ddf}'s method"
+        return self._f_table({lab: Ls[lab] for lab in labels}, heading, ddf)
 
     # ---- simulation and the parametric bootstrap ---------------------------------------------------
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
@@ -487,7 +531,8 @@ class MixedFit:
 
     # ---- output ------------------------------------------------------------------------------
     def summary(self, ddf: str = "Satterthwaite") -> str:
-        """lmerTest's summary: t-tests with Satterthwaite's df, or ddf="lme4": lme4's t values only (no
+        """lmerTest's summary: t-tests with Satterthwaite's df, ddf="Kenward-Roger": Kenward–Roger's standard
+        errors and df (pbkrtest's, a REML fit), or ddf="lme4": lme4's t values only (no
         df, no p-values; it skips the df's numerical derivatives, which on a large fit can take longer
         than the fit)."""
         from .summary import summary_text
@@ -524,6 +569,11 @@ class MixedFit:
                       for g, df in self.ranef.items()},
             "dropped_columns": list(self.core.dropped),
         }
+
+
+def _check_ddf(ddf) -> None:
+    if ddf not in ("Satterthwaite", "Kenward-Roger"):
+        raise FastmmeError(f"ddf must be 'Satterthwaite' or 'Kenward-Roger'; got {ddf!r}")
 
 
 def _spherical(term, rng) -> np.ndarray:

@@ -33,7 +33,7 @@ class View:
     partitioned: bool = False
     family: str | None = None       # a GLMM's "binomial  ( logit )"; None: a linear mixed model
     nAGQ: int = 1
-    satterthwaite: bool = True      # a formula fit's t-tests with Satterthwaite's df (lmerTest)
+    ddf: str | None = "Satterthwaite"   # a formula fit's t-tests: "Satterthwaite" or "Kenward-Roger" (lmerTest), None: lme4's
 
 
 def view_of_fit(fit, ddf: str = "Satterthwaite") -> View:
@@ -44,14 +44,15 @@ def view_of_fit(fit, ddf: str = "Satterthwaite") -> View:
                "(scaled residuals: fit.scaled_residuals, a Dask series)")
     else:
         res = residual_lines(fit.scaled_residuals)
-    if ddf not in ("Satterthwaite", "lme4"):
+    if ddf not in ("Satterthwaite", "Kenward-Roger", "lme4"):
         from ..errors import FastmmeError
-        raise FastmmeError(f"ddf must be 'Satterthwaite' or 'lme4' (t values without df, as lmerTest's ddf = "
-                           f"\"lme4\"); got {ddf!r}")
-    table = fit.coef_table if ddf == "Satterthwaite" else t_table(fit.core)
+        raise FastmmeError(f"ddf must be 'Satterthwaite', 'Kenward-Roger' or 'lme4' (t values without df, as "
+                           f"lmerTest's ddf = \"lme4\"); got {ddf!r}")
+    table = {"Satterthwaite": lambda: fit.coef_table, "Kenward-Roger": fit.coef_table_kr,
+             "lme4": lambda: t_table(fit.core)}[ddf]()
     return View(core=fit.core, coef_table=table, ngroups=fit.ngroups, formula=fit.formula,
                 weights=fit.design.weights is not None, residual_lines=res, n_dropped=fit.n_dropped,
-                partitioned=fit.partitioned, satterthwaite=ddf == "Satterthwaite")
+                partitioned=fit.partitioned, ddf=None if ddf == "lme4" else ddf)
 
 
 def t_table(res) -> pd.DataFrame:
@@ -155,8 +156,8 @@ def _header(v: View) -> list:
                 *_aic_table(core.aic, core.bic, core.loglik, core.minus2loglik, core.df_resid)]
         # (glmer's summary prints devCrit, −2 log L, under "deviance"; fit.deviance is deviance())
     fit_by = f"Linear mixed model fit by {'REML' if core.reml else 'maximum likelihood'} (fastmme)"
-    if v.formula is not None and v.satterthwaite:
-        fit_by += "; t-tests use Satterthwaite's method"
+    if v.formula is not None and v.ddf:
+        fit_by += f"; t-tests use {v.ddf}'s method"
     lines = [fit_by] if v.formula is None else [fit_by, f"Formula: {v.formula}"]
     if v.weights:
         lines.append("Weights: prior weights")
@@ -240,7 +241,8 @@ def correlation_lines(core) -> list:
 def summary_text(fit, ddf: str = "Satterthwaite") -> str:
     """The summary of a MixedFit, or of a FitResult (anything else with a `core` is taken as a MixedFit):
     lme4's and lmerTest's layout and number formats (R's format and printCoefmat, fastmme.results.rformat).
-    ddf (a formula fit): "Satterthwaite" (lmerTest) or "lme4" (t values only)."""
+    ddf (a formula fit): "Satterthwaite" (lmerTest), "Kenward-Roger" (lmerTest with pbkrtest) or "lme4"
+    (t values only)."""
     v = view_of_fit(fit, ddf) if ddf != "Satterthwaite" and hasattr(fit, "core") and not hasattr(fit, "nAGQ") \
         else _view(fit)
     core = v.core
