@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/animal_model.py [--per-generation 10000] [--generations 10] [--sires 100]
                                                 [--groups 1000 | --herds 500] [--verbose]
 
-Simulated with fastmme.simulate (one record per animal after the founders; a sex effect and a
+Simulated with fastmme.breeding_data (one record per animal after the founders; a sex effect and a
 contemporary-group factor carried in the sparse factor; h² = 0.3).  The groups are `groups` levels
 drawn at random over the population, or with `--herds` herd × generation (dams and their offspring
 in a herd, sires across herds).  Prints a
@@ -24,7 +24,7 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="print every evaluation of the criterion")
     a = ap.parse_args()
     import numpy as np
-    from fastmme import pedigree, simulate
+    from fastmme import breeding_data as simulate, pedigree
     from fastmme.api import _formula_model
     t = [time.perf_counter()]
 

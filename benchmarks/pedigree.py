@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/pedigree.py [--per-generation 50000] [--generations 20] [--sires 200]
 
-The population is fastmme.simulate.population: generation 0 holds founders, every later generation
+The population is fastmme.breeding_data.population: generation 0 holds founders, every later generation
 `per-generation` animals with sires drawn from `sires` males of the previous one.
 """
 import argparse
@@ -13,7 +13,7 @@ import numpy as np
 
 
 def simulate(per_gen, n_gen, n_sires, seed=1):
-    from fastmme.simulate import population
+    from fastmme.breeding_data import population
     pf = population(per_gen, n_gen, n_sires, seed)
     return pf.animal.to_numpy(), pf.sire.to_numpy(), pf.dam.to_numpy()
 

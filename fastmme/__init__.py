@@ -6,7 +6,8 @@ never forming the n × n marginal covariance; lme4's parametrisation and results
 from . import config  # noqa: F401  (thread settings: before numpy loads OpenBLAS)
 from . import _moved, datasets
 from .api import Model, blup, fit, glmm, lmm
-from .breeding import genomic, pedigree, simulate
+from .breeding import genomic, pedigree
+from .breeding import simulate as breeding_data
 from .errors import ConvergenceWarning, FastmmeError, FastmmeWarning, RankDeficiencyWarning
 from .formula.random_terms import FormulaError
 from .results import plots
@@ -16,7 +17,9 @@ from .spec.relationship import KnownCovariance, known_covariance
 from .spec.terms import Term
 from .testing import dense
 
-__all__ = ["lmm", "glmm", "blup", "anova", "known_covariance", "KnownCovariance", "Model", "fit", "Term", "FitResult", "MixedFit", "dense", "datasets", "pedigree", "genomic",
+simulate = _moved.Simulate()
+
+__all__ = ["lmm", "glmm", "blup", "anova", "simulate", "breeding_data", "known_covariance", "KnownCovariance", "Model", "fit", "Term", "FitResult", "MixedFit", "dense", "datasets", "pedigree", "genomic",
            "FastmmeError", "FormulaError", "FastmmeWarning", "ConvergenceWarning", "RankDeficiencyWarning"]
 __version__ = "0.1.0"
 

@@ -3,7 +3,8 @@
 `import fastmme.objective` still works: a finder at the front of sys.meta_path gives the module at its
 new path (fastmme.evaluate.objective), the same object, with a DeprecationWarning that names the new
 path.  The documented public modules (fastmme.dense, fastmme.pedigree, fastmme.genomic, fastmme.plots,
-fastmme.simulate) are aliases without a warning.  Five old module names are now the names of
+fastmme.breeding_data) are aliases without a warning; fastmme.simulate is lme4's simulate(fit) now, and
+importing it as a module says where the breeding-data generator went.  Five old module names are now the names of
 subpackages (fastmme.formula, .spec, .assembly, .optimize, .results); their old attributes are
 forwarded by the package's __getattr__ (`forward`), with the same warning.
 """
@@ -61,7 +62,12 @@ PUBLIC = {
     "genomic": "breeding.genomic",
     "pedigree": "breeding.pedigree",
     "plots": "results.plots",
-    "simulate": "breeding.simulate",
+    "breeding_data": "breeding.simulate",
+}
+# public names that changed meaning: importing the old module path says where it went
+RENAMED = {
+    "simulate": "fastmme.simulate is now lme4's simulate(fit, nsim, seed); the breeding-data generator that had "
+                "this name is fastmme.breeding_data (from fastmme.breeding_data import population, …)",
 }
 # old modules whose names are subpackages now: the old attributes live in
 REPLACED = {
@@ -101,6 +107,8 @@ class _Aliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def find_spec(self, fullname, path=None, target=None):
         short = fullname[len("fastmme."):] if fullname.startswith("fastmme.") else None
+        if short in RENAMED:
+            raise ModuleNotFoundError(RENAMED[short], name=fullname)
         if short in MOVED or short in PUBLIC:
             return importlib.util.spec_from_loader(fullname, self)
         return None
@@ -128,6 +136,31 @@ def module_attribute(name: str):
     if name in MOVED or name in PUBLIC:
         return importlib.import_module(f"fastmme.{name}")
     raise AttributeError(f"module 'fastmme' has no attribute {name!r}")
+
+
+class Simulate:
+    """fastmme.simulate(fit, nsim=1, seed=None, use_u=False): lme4's simulate() of a fitted model, the
+    same as fit.simulate(nsim, seed, use_u) (an lmm or a glmm fit).  The breeding-data generator that had
+    this name is fastmme.breeding_data; its functions are still reachable as attributes here, with a
+    DeprecationWarning."""
+
+    def __call__(self, fit, nsim: int = 1, seed=None, use_u: bool = False):
+        from .errors import FastmmeError
+        if not callable(getattr(fit, "simulate", None)):
+            raise FastmmeError(f"simulate needs a fitted model (fastmme.lmm or fastmme.glmm); got {type(fit).__name__} "
+                               "— simulated breeding data come from fastmme.breeding_data")
+        return fit.simulate(nsim, seed, use_u)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = getattr(importlib.import_module("fastmme.breeding.simulate"), name)
+        warnings.warn(f"fastmme.simulate.{name} is now fastmme.breeding_data.{name} (fastmme.simulate(fit) is lme4's "
+                      "simulate)", DeprecationWarning, stacklevel=2)
+        return value
+
+    def __repr__(self) -> str:
+        return "<function fastmme.simulate(fit, nsim=1, seed=None, use_u=False)>"
 
 
 def forward(package: str):

@@ -181,16 +181,22 @@ def inputs():
                 adf=animal_frame(), M=genotypes(), genotyped=np.array(["c", "d", "e", "f"], dtype=object))
 
 
+def _simulate(d):
+    pf = fastmme.breeding_data.population(20, 2, 3, seed=1)
+    return [fastmme.simulate(d["fit"], 2, seed=1), fastmme.breeding_data.animal_model_records(pf, h2=0.3, seed=1)]
+
+
 ENTRY_POINTS = {
     "lmm": _lmm, "blup": _blup, "fit": _fit, "Model": _model_at_solve, "Term": _term,
     "known_covariance": _known_covariance, "KnownCovariance": _known_covariance, "anova": _anova,
     "MixedFit": _mixedfit_methods, "FitResult": _fitresult_methods, "breeding": _breeding,
     "sparse_fixed": _sparse_fixed, "dense": _dense, "pedigree": _pedigree, "genomic": _genomic, "glmm": _glmm,
+    "simulate": _simulate,
 }
 # public names covered by the calls above (the meta-test below)
 COVERED = {
     "fastmme": {"lmm", "glmm", "blup", "fit", "Model", "Term", "known_covariance", "KnownCovariance", "anova", "MixedFit",
-                "FitResult", "dense", "pedigree", "genomic", "datasets",
+                "FitResult", "dense", "pedigree", "genomic", "datasets", "simulate", "breeding_data",
                 "FastmmeError", "FormulaError", "FastmmeWarning", "ConvergenceWarning", "RankDeficiencyWarning"},
     "dense": {"make_spec", "design_Z", "lambda_matrix", "DenseGLS", "DenseModel", "gls", "best_linear_predictor"},
     "pedigree": {"FastmmeError", "Pedigree", "read"},

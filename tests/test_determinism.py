@@ -73,7 +73,7 @@ def test_two_fits_at_once_in_threads_equal_the_fits_one_after_the_other():
 
 def test_the_sparse_path_is_deterministic_across_threads_and_concurrent_fits():
     """The CHOLMOD evaluator (an animal model: relationship matrix, sparse fixed groups)."""
-    from fastmme import simulate
+    from fastmme import breeding_data as simulate
     pf = simulate.population(200, 4, 12, seed=8)
     df, ped, _ = simulate.animal_model_records(pf, h2=0.3, groups=12, seed=8)
 

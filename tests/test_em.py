@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastmme
-from fastmme import simulate
+from fastmme import breeding_data as simulate
 from fastmme.api import _formula_model
 from fastmme.optimize.em import em_theta
 

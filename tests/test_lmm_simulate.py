@@ -127,3 +127,20 @@ def test_public_breeding_accessors_match_the_core():
     p = fit.predict()
     assert isinstance(p, pd.Series) and p.index.equals(fit.fitted.index)
     assert isinstance(fit.predict(df.iloc[:5], re=False), pd.Series)
+
+
+def test_fastmme_simulate_is_lmes_simulate_and_the_breeding_generator_moved(sleep):
+    import importlib
+    import warnings
+    d, fit = sleep
+    import pandas as pd
+    pd.testing.assert_frame_equal(fastmme.simulate(fit, 3, seed=2), fit.simulate(3, seed=2))
+    with pytest.raises(fastmme.FastmmeError, match="breeding_data"):
+        fastmme.simulate(d)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        pop = fastmme.simulate.population
+    assert pop is fastmme.breeding_data.population and issubclass(w[-1].category, DeprecationWarning)
+    with pytest.raises(ModuleNotFoundError, match="breeding_data"):
+        importlib.import_module("fastmme.simulate")
+    from fastmme.breeding_data import animal_model_records  # noqa: F401

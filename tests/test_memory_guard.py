@@ -45,7 +45,7 @@ def test_a_factor_larger_than_the_memory_is_refused_before_factorising(monkeypat
 
 def test_small_factors_are_never_refused(monkeypatch):
     monkeypatch.setattr(cholmod, "available_memory", lambda: 1000)
-    from fastmme import simulate
+    from fastmme import breeding_data as simulate
     pf = simulate.population(60, 3, 6, seed=2)
     df, ped, _ = simulate.animal_model_records(pf, h2=0.3, groups=5, seed=2)
     fit = fastmme.lmm("y ~ sex + (1 | animal)", df, relmat={"animal": ped})

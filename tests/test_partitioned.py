@@ -147,7 +147,7 @@ def test_outputs_are_dask_collections_equal_to_in_memory(client):
 
 
 def test_animal_model_on_partitions(client):
-    from fastmme import simulate
+    from fastmme import breeding_data as simulate
     pf = simulate.population(150, 3, 10, seed=4)
     df, ped, _ = simulate.animal_model_records(pf, h2=0.3, groups=8, seed=4)
     a = fastmme.lmm("y ~ sex + cg + (1 | animal)", df, relmat={"animal": ped}, sparse_fixed=False)

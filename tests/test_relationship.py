@@ -175,7 +175,7 @@ def test_sparse_gradient_equals_finite_differences(seed, slopes, pe, reml):
 
 @pytest.fixture(scope="module")
 def simulated():
-    from fastmme import simulate
+    from fastmme import breeding_data as simulate
     pf = simulate.population(300, 6, 15, seed=2)
     df, ped, tbv = simulate.animal_model_records(pf, h2=0.3, groups=30, seed=2)
     return df, ped, tbv, fastmme.lmm("y ~ sex + cg + (1 | animal)", df, relmat={"animal": ped})

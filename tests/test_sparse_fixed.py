@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import fastmme
-from fastmme import simulate
+from fastmme import breeding_data as simulate
 from fastmme.errors import FastmmeError, RankDeficiencyWarning
 from fastmme.spec.sparse_fixed import resolve
 

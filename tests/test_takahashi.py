@@ -90,7 +90,7 @@ def test_wide_supernodes_by_lapack_equal_the_compiled_sweep(wide):
 def test_selected_inverse_too_large_for_memory_is_refused(monkeypatch):
     """A factor whose selected inverse would not fit gets the project's error, not an out-of-memory
     kill (measured: a million-animal factor's widest block), and the fit falls back to BOBYQA."""
-    from fastmme import FastmmeError, simulate
+    from fastmme import FastmmeError, breeding_data as simulate
     from fastmme.linalg import cholmod
     from fastmme.api import _formula_model
     pf = simulate.population(60, 3, 6, seed=2)

@@ -438,8 +438,8 @@ class MixedFit:
         sim_nsim, one row per observation used (the fit's row labels).  y* = offset + Xβ̂ + Zb + ε,
         ε ~ N(0, σ̂² W⁻¹); use_u=False (lme4's default) draws new b ~ N(0, Σ̂) for every simulation
         (through the relative factors T: a singular Σ̂ works; Σ̂ ⊗ K for a term with a relationship
-        matrix K), use_u=True keeps the conditional modes b̂.  seed: as numpy.random.default_rng's.  (fastmme.simulate is something else: it generates
-        breeding data sets.)"""
+        matrix K), use_u=True keeps the conditional modes b̂.  seed: as numpy.random.default_rng's.  fastmme.simulate(fit, …) is the same
+        (simulated breeding data sets come from fastmme.breeding_data)."""
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise FastmmeError(f"nsim must be a positive integer; got {nsim!r}")
         if self.partitioned:
