@@ -144,3 +144,29 @@ def test_fastmme_simulate_is_lmes_simulate_and_the_breeding_generator_moved(slee
     with pytest.raises(ModuleNotFoundError, match="breeding_data"):
         importlib.import_module("fastmme.simulate")
     from fastmme.breeding_data import animal_model_records  # noqa: F401
+
+
+def test_percentile_endpoints_are_boots():
+    """boot's norm.inter (what lme4's confint(method = "boot") uses), tools/make_boot_reference.R."""
+    import json
+    import pathlib
+    from fastmme.results.inference import norm_inter
+    ref = json.loads((pathlib.Path(__file__).parent / "fixtures" / "boot_percentile.json").read_text())
+    for case in ref["cases"]:
+        t = np.array([np.nan if v in (None, "NA") else v for v in case["t"]], dtype=float)
+        t[np.asarray(case["infinite"], dtype=int)] = np.inf
+        np.testing.assert_allclose(norm_inter(t, case["alpha"]), case["out"], rtol=1e-13)
+
+
+def test_bootstrap_intervals_cover_the_estimates_and_are_named_as_the_others(sleep):
+    d, fit = sleep
+    ci = fit.confint(method="boot", nsim=60, seed=3)
+    assert list(ci.index) == list(fit.confint().index) and list(ci.columns) == ["2.5 %", "97.5 %"]
+    prof = fit.confint(method="profile")
+    est = np.concatenate([[24.74, 0.066, 5.92, 25.59], np.array(fit.fixef)])
+    assert np.all(ci.iloc[:, 0].to_numpy() < est) and np.all(est < ci.iloc[:, 1].to_numpy())
+    width_b = (ci.iloc[:, 1] - ci.iloc[:, 0]).to_numpy()
+    width_p = (prof.iloc[:, 1] - prof.iloc[:, 0]).to_numpy()
+    assert np.all(width_b / width_p > 0.5) and np.all(width_b / width_p < 2)   # 60 replicates: rough
+    pd_ = __import__("pandas")
+    pd_.testing.assert_frame_equal(ci, fit.confint(method="boot", nsim=60, seed=3))

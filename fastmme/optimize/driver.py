@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..evaluate.objective import ProfiledDeviance
 from ..spec.terms import theta_lower, theta_lower_free, theta_start
@@ -15,11 +15,18 @@ from .start import initial_step, moment_start
 from .theta_scale import Scaled
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries loaded (numpy's, scipy's, CHOLMOD's), found once: threadpool_limits looks them up
+    in the process's memory maps on every call (1.4 ms, a sixth of a small refit in the bootstrap)."""
+    return ThreadpoolController()
+
+
 def blas_threads(objective: ProfiledDeviance):
     """A context: one BLAS thread when the evaluator says its LAPACK calls are small (a dense Schur S up
     to config.SINGLE_BLAS_THREAD_M), else BLAS as it is."""
     if objective.ev.small_blas:
-        return threadpool_limits(limits=1, user_api="blas")
+        return _blas_controller().limit(limits=1, user_api="blas")
     return contextlib.nullcontext()
 
 

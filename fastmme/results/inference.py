@@ -96,6 +96,36 @@ def varpar_covariance(objective: ProfiledDeviance, theta, sigma, reml) -> Varpar
     return VarparCovariance(A=A, U=U0, dU=dU, sigma=float(sigma))
 
 
+def norm_inter(t: np.ndarray, alpha) -> np.ndarray:
+    """boot's norm.inter: the alpha quantiles of the finite replicates t by the order statistic of rank
+    (R + 1) α, interpolated on the normal scale between neighbours (the extremes beyond them)."""
+    t = np.sort(np.asarray(t, dtype=float)[np.isfinite(t)])
+    R = t.size
+    alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
+    rk = (R + 1) * alpha
+    k = np.trunc(rk).astype(int)
+    out = np.empty(alpha.size)
+    nq = scipy_stats().norm.ppf
+    for i, (a, r, ki) in enumerate(zip(alpha, rk, k)):
+        if ki <= 0:
+            out[i] = t[0]
+        elif ki >= R:
+            out[i] = t[-1]
+        elif ki == r:
+            out[i] = t[ki - 1]
+        else:
+            lo, hi = nq(ki / (R + 1)), nq((ki + 1) / (R + 1))
+            out[i] = t[ki - 1] + (nq(a) - lo) / (hi - lo) * (t[ki] - t[ki - 1])
+    return out
+
+
+def percentile_interval(replicates: np.ndarray, level: float) -> tuple:
+    """(lower, upper) per column of the bootstrap replicates (boot.ci's type = "perc")."""
+    a = (1 - level) / 2
+    ends = np.array([norm_inter(replicates[:, j], [a, 1 - a]) for j in range(replicates.shape[1])])
+    return ends[:, 0], ends[:, 1]
+
+
 def satterthwaite_df(vc: VarparCovariance, contrasts) -> np.ndarray:
     """Denominator df for each row c of `contrasts` (lmerTest's contest1D)."""
     L = np.atleast_2d(np.asarray(contrasts, dtype=float))

@@ -308,9 +308,11 @@ class MixedFit:
         return pd.DataFrame({"Estimate": beta, "Std. Error": se, "df": df, "t value": t,
                              "Pr(>|t|)": 2 * scipy_stats().t.sf(np.abs(t), df)}, index=list(self.core.x_names))
 
-    def confint(self, method: str = "wald", level: float = 0.95) -> pd.DataFrame:
-        """Confidence intervals: "wald" (β only; variance parameters NaN, as lme4) or "profile"
-        (profile likelihood of the ML refit for sd/cor/σ and β, as lme4's confint(profile(fit)))."""
+    def confint(self, method: str = "wald", level: float = 0.95, nsim: int = 500, seed=None) -> pd.DataFrame:
+        """Confidence intervals: "wald" (β only; variance parameters NaN, as lme4), "profile" (profile
+        likelihood of the ML refit for sd/cor/σ and β, as lme4's confint(profile(fit))) or "boot"
+        (lme4's confint(method = "boot"): percentile intervals of sd/cor/σ and β over `nsim` replicates
+        of the parametric bootstrap (fit.bootstrap(nsim, seed)), boot.ci's interpolated order statistics)."""
         if not 0 < level < 1:
             raise FastmmeError(f"level must be between 0 and 1; got {level}")
         lo_name, hi_name = f"{100 * (1 - level) / 2:.3g} %", f"{100 * (1 + level) / 2:.3g} %"
@@ -327,8 +329,17 @@ class MixedFit:
                                           np.array(ml.core.beta), np.array(ml.core.beta_se),
                                           ml.model.spec.terms, ml.model.spec.term_names, ml.core.x_names, level)
             lo, hi = ci[:, 0], ci[:, 1]
+        elif method == "boot":
+            from ..spec.covariance import sdcor_from_theta
+            from .inference import percentile_interval
+            boot = self.bootstrap(nsim, seed)
+            terms, k = self.model.spec.terms, len(self.core.theta)
+            par = np.array([np.concatenate([sdcor_from_theta(terms, row[2:2 + k], row[1]), row[2 + k:-1]])
+                            for row in boot.to_numpy(dtype=float)])
+            lo, hi = percentile_interval(par, level)
+            names = var_names + list(self.core.x_names)
         else:
-            raise FastmmeError(f"method must be 'wald' or 'profile'; got {method!r}")
+            raise FastmmeError(f"method must be 'wald', 'profile' or 'boot'; got {method!r}")
         return pd.DataFrame({lo_name: lo, hi_name: hi}, index=names)
 
     def refit_ml(self) -> "MixedFit":
