@@ -17,6 +17,7 @@ from .errors import FastmmeError
 from .evaluate.objective import ProfiledDeviance
 from .optimize.driver import blas_threads, optimize_theta  # noqa: F401  (public here too)
 from .optimize.minimize import MAXEVAL, OptSummary
+from .progress import Progress
 from .results.fit import FitResult, build_result
 from .spec.model_spec import make_spec
 from .spec.terms import theta_lower, theta_start
@@ -37,7 +38,8 @@ LME4_ARGUMENTS = {
     "contrasts": "contrasts= is not supported: factors use treatment contrasts (R's default contr.treatment); "
                  "recode the column yourself for other contrasts",
     "offset": "offset= is not supported: write offset(x) in the formula (several offset() terms add up)",
-    "verbose": "verbose= is not supported: pass progress=callable(n_evals, criterion) to follow the optimiser",
+    "verbose": "verbose= is not supported: pass progress=True (a live display) or progress=callable(n_evals, "
+               "criterion) to follow the optimiser",
     "devFunOnly": "devFunOnly= is not supported: fastmme.Model(y, X, terms).deviance(theta) is lme4's devfun",
     "family": "family= is not supported: fastmme.lmm fits linear mixed models (Gaussian response) only",
     "nAGQ": "nAGQ= is not supported: fastmme.lmm fits linear mixed models (Gaussian response) only",
@@ -78,8 +80,10 @@ def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse
     or an array of prior weights.  relmat: grouping factor → Pedigree or relationship matrix K
     (Var(b) = Σ ⊗ K, the animal model; as lme4qtl / pedigreemm).  sparse_fixed: names of fixed factors
     with many levels to carry in the sparse factor (None: every categorical main effect with at least
-    500 levels; False: none); their estimates are in ``fixed_levels(name)``.  start, maxeval, progress:
-    as Model.fit (start may also be lme4's ``{"theta": …}``).  Rows with a missing value in a used
+    500 levels; False: none); their estimates are in ``fixed_levels(name)``.  start, maxeval: as Model.fit
+    (start may also be lme4's ``{"theta": …}``).  progress: True (each phase and the evaluations on
+    stderr, a widget in a notebook), None (the default: the evaluations, when interactive and the fit
+    takes more than half a second), False, or a callable(n_evals, criterion) (fastmme.progress).  Rows with a missing value in a used
     column are dropped (counted in ``n_dropped``).  lme4's other arguments (REML=, control=, subset=,
     na.action=, contrasts=, offset=, …) raise a FastmmeError that says what to write instead.
     Returns a MixedFit with lme4's accessors, summary, predict, anova and confint.
@@ -87,8 +91,13 @@ def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse
     from .results.mixedfit import MixedFit
     _refuse_arguments("lmm", lme4_arguments, "formula, data, reml, weights, relmat, sparse_fixed, start, "
                       "maxeval, progress")
-    d, model = _formula_model(formula, data, reml, weights, relmat, sparse_fixed)
-    core = model.fit(start=_lme4_start(start), maxeval=maxeval, progress=progress)
+    rep = Progress.of(progress)
+    try:
+        with rep.phase("building the model matrices"):
+            d, model = _formula_model(formula, data, reml, weights, relmat, sparse_fixed)
+        core = model.fit(start=_lme4_start(start), maxeval=maxeval, progress=rep)
+    finally:
+        rep.close()
     return MixedFit(core=core, design=d, model=model, formula=formula)
 
 
@@ -142,9 +151,13 @@ def glmm(formula: str, data, family="binomial", link=None, weights=None, nAGQ: i
     check_agq(d.terms, nAGQ)
     obj = glmm_objective(d, fam)
     kept = np.array([list(d.x_names).index(nm) for nm in obj.spec.x_names], dtype=np.int64)
-    with blas_threads(obj.joint), kernel_threads(obj):
-        opt = optimize_glmm(obj, nAGQ=int(nAGQ), start=start, maxeval=maxeval, progress=progress)
-        return build_glmm_fit(obj, opt, d, formula, formula2, int(nAGQ), kept)
+    rep = Progress.of(progress)
+    try:
+        with blas_threads(obj.joint), kernel_threads(obj):
+            opt = optimize_glmm(obj, nAGQ=int(nAGQ), start=start, maxeval=maxeval, progress=rep)
+            return build_glmm_fit(obj, opt, d, formula, formula2, int(nAGQ), kept)
+    finally:
+        rep.close()
 
 
 def _formula_model(formula, data, reml, weights, relmat, sparse_fixed=None):

@@ -29,42 +29,7 @@ import sys
 import time
 
 from .errors import FastmmeError
-
-
-class Progress:
-    """Live progress on a terminal: evaluations, best criterion, elapsed time (stderr, throttled)."""
-
-    def __init__(self, stream=None, enabled=None, interval=0.2):
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.interval = interval
-        self.t0 = time.perf_counter()
-        self._last = 0.0
-        self.shown = False
-
-    def __call__(self, n_evals, best):
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if now - self._last < self.interval:
-            return
-        self._last = now
-        self.stream.write(f"\r  fitting: {n_evals} evaluations, criterion {best:.6f}, {now - self.t0:.1f} s ")
-        self.stream.flush()
-        self.shown = True
-
-    def note(self, text):
-        """A phase without a count (reading the data, Satterthwaite's df): its name while it runs."""
-        if not self.enabled:
-            return
-        self.stream.write("\r" + f"  {text} … {time.perf_counter() - self.t0:.1f} s".ljust(70))
-        self.stream.flush()
-        self.shown = True
-
-    def done(self):
-        if self.shown:
-            self.stream.write("\r" + " " * 70 + "\r")
-            self.stream.flush()
+from .progress import Progress  # noqa: F401  (the CLI's display: fastmme.progress)
 
 
 SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
@@ -240,10 +205,10 @@ def main(argv=None) -> int:
             from .datasets.examples import example
             df, formula = example(args.name)
             print(f"Example {args.name}: {formula}  ({len(df)} rows)\n", file=out)
-            _fit_and_report(df, formula, args, out, Progress(enabled=False if args.no_progress else None))
+            _fit_and_report(df, formula, args, out, Progress(enabled=False if args.no_progress else None, phases=True))
         else:
             files = input_files(args.data)
-            progress = Progress(enabled=False if args.no_progress else None)
+            progress = Progress(enabled=False if args.no_progress else None, phases=True)
             with contextlib.ExitStack() as stack:
                 progress.note(f"reading {args.data}")
                 if wants_cluster(files, args):

@@ -67,8 +67,9 @@ def test_progress_display_only_when_enabled():
     quiet = Progress(stream=io.StringIO())      # StringIO is not a terminal
     quiet(5, 1.0)
     assert quiet.stream.getvalue() == ""
-    loud = Progress(stream=io.StringIO(), enabled=True, interval=0.0)
+    loud = Progress(stream=io.StringIO(), enabled=True, delay=0, interval=0)
     loud(5, 123.456)
+    loud.close()
     assert "5 evaluations" in loud.stream.getvalue() and "123.456" in loud.stream.getvalue()
 
 

@@ -134,4 +134,4 @@ def test_stages_flow_one_way():
 def test_root_modules_are_few():
     """The package root holds the public face, the wiring and what every stage uses; the rest is in stages."""
     root = sorted(p.stem for p in PACKAGE.glob("*.py"))
-    assert root == ["__init__", "_moved", "api", "cli", "config", "errors", "lazy"], root
+    assert root == ["__init__", "_moved", "api", "cli", "config", "errors", "lazy", "progress"], root

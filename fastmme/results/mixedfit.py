@@ -476,15 +476,19 @@ class MixedFit:
             out[:, s] = y
         return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(int(nsim))], index=self.design.kept_index)
 
-    def bootstrap(self, nsim: int = 100, seed=None, use_u: bool = False) -> pd.DataFrame:
+    def bootstrap(self, nsim: int = 100, seed=None, use_u: bool = False, progress=None) -> pd.DataFrame:
         """The parametric bootstrap (lme4's bootMer, MixedModels.jl's parametricbootstrap): the model
         refitted to each of `simulate(nsim, seed, use_u)`'s responses, from θ̂.  One row per replicate:
         the criterion, σ, θ (lme4's names) and β; quantiles of a column are percentile intervals
-        (lme4's confint(method = "boot")).  Each refit keeps the fit's design (X, Z, weights, offset)."""
+        (lme4's confint(method = "boot")).  Each refit keeps the fit's design (X, Z, weights, offset).
+        progress: True, False, None (a bar when interactive) or a fastmme.progress.Progress."""
         import dataclasses
+        from ..progress import Progress
         sims = self.simulate(nsim, seed, use_u)
         rows = []
-        for col in sims.columns:
+        rep = Progress.of(progress)
+        for i in rep.steps("bootstrap", sims.shape[1]):
+            col = sims.columns[i]
             d = dataclasses.replace(self.design, y=np.ascontiguousarray(sims[col].to_numpy()))
             r = type(self.model).of_design(d, reml=self.reml).fit(start=np.array(self.core.theta))
             rows.append([r.deviance, r.sigma, *np.asarray(r.theta), *np.asarray(r.beta), bool(r.converged)])
@@ -541,13 +545,19 @@ class MixedFit:
         return self.core.fixed_levels(name)
 
     # ---- output ------------------------------------------------------------------------------
-    def summary(self, ddf: str = "Satterthwaite") -> str:
-        """lmerTest's summary: t-tests with Satterthwaite's df, ddf="Kenward-Roger": Kenward–Roger's standard
+    def summary(self, ddf: str = "Satterthwaite", progress=None) -> str:
+        """lmerTest's summary (progress: as lmm's, for the df): t-tests with Satterthwaite's df, ddf="Kenward-Roger": Kenward–Roger's standard
         errors and df (pbkrtest's, a REML fit), or ddf="lme4": lme4's t values only (no
         df, no p-values; it skips the df's numerical derivatives, which on a large fit can take longer
         than the fit)."""
+        from ..progress import Progress
         from .summary import summary_text
-        return summary_text(self, ddf)
+        rep = Progress.of(progress)
+        try:
+            with rep.phase(f"{ddf}'s df for the t-tests" if ddf != "lme4" else "the summary"):
+                return summary_text(self, ddf)
+        finally:
+            rep.close()
 
     def __repr__(self) -> str:
         return self.summary()
