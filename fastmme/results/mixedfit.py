@@ -274,6 +274,12 @@ class MixedFit:
         return pd.DataFrame({"Estimate": beta, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
                             index=list(self.core.x_names))
 
+    @property
+    def _x_used(self) -> tuple:
+        """(X, assign) of the fixed-effect columns the fit kept (aliased ones dropped)."""
+        kept = np.asarray(self.core._kept_columns)
+        return self.design.X[:, kept], np.asarray(self.design.fixed_columns.assign)[kept]
+
     @functools.cached_property
     def _kenward_roger(self):
         from ..spec.covariance import RelativeFactor
@@ -289,8 +295,7 @@ class MixedFit:
                                "Satterthwaite's df")
         terms = self.model.spec.terms
         Ts = RelativeFactor(terms).blocks(np.array(self.core.theta))
-        X = self.design.X[:, np.asarray(self.core._kept_columns)]
-        return kenward_roger(terms, Ts, self.sigma, X, np.array(self.core.beta_cov))
+        return kenward_roger(terms, Ts, self.sigma, self._x_used[0], np.array(self.core.beta_cov))
 
     def vcov_adjusted(self) -> pd.DataFrame:
         """Kenward–Roger's adjusted covariance of β̂ (pbkrtest's vcovAdj; a REML fit)."""
@@ -371,8 +376,7 @@ class MixedFit:
         labels = term_labels(cols)
         terms = [set(t) for t in cols.rhs.terms]
         marginal = [lab for lab, t in zip(labels, terms) if not any(t < o for o in terms)]
-        kept = np.asarray(self.core._kept_columns)
-        X, assign = self.design.X[:, kept], np.asarray(cols.assign)[kept]
+        X, assign = self._x_used
         if X.shape[1] <= 1 or len(labels) <= 1:
             Ls = type1_contrasts(X, assign, labels)
         else:
@@ -429,9 +433,7 @@ class MixedFit:
         self._check_f_tests()
         cols = self.design.fixed_columns
         labels = term_labels(cols)
-        kept = np.asarray(self.core._kept_columns)
-        X = self.design.X[:, kept]
-        assign = np.asarray(cols.assign)[kept]
+        X, assign = self._x_used
         x_names = list(self.core.x_names)
         kind = kinds[type]
         if kind == 1 or X.shape[1] <= 1 or len(labels) <= 1:      # lmerTest: one term, Type I's contrasts

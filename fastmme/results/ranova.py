@@ -45,7 +45,7 @@ def _text(bar) -> str:
     return f"({bar[0]} | {bar[3]})"
 
 
-def _drop_scope(fit, bar) -> list:
+def _drop_scope(bar) -> list:
     """R's drop.scope of a left side: the terms no other term of it contains."""
     sets = [frozenset(lab.split(":")) for lab in bar[1]]
     return [lab for lab, s in zip(bar[1], sets) if not any(s < o for o in sets)]
@@ -57,7 +57,7 @@ def _reductions(fit) -> list:
     out = []
     for i, bar in enumerate(bars):
         rest = bars[:i] + bars[i + 1:]
-        scope = _drop_scope(fit, bar) if bar[1] else []
+        scope = _drop_scope(bar) if bar[1] else []
         if not scope:
             out.append((_text(bar), rest))
             continue
@@ -76,7 +76,7 @@ def _reductions(fit) -> list:
 def _lm_loglik(fit, reml: bool) -> tuple:
     """(df, log-likelihood) of the linear model of the fixed part alone, as R's logLik.lm."""
     d = fit.design
-    X = d.X[:, np.asarray(fit.core._kept_columns)]
+    X = fit._x_used[0]
     y = d.y - (d.offset if d.offset is not None else 0.0)
     w = np.ones_like(y) if d.weights is None else np.asarray(d.weights, dtype=float)
     sw = np.sqrt(w)
