@@ -155,7 +155,7 @@ def _fit_and_report(df, formula, args, out, progress):
           f"{t_all - t_fit:.2f} s more.", file=out)
     if args.confint:
         print(f"\nConfidence intervals ({args.confint}):", file=out)
-        print(fit.confint(args.confint).to_string(), file=out)
+        print(fit.confint(args.confint, seed=1, progress=progress).to_string(), file=out)
     if args.json:
         write_json(fit, args.json, out)
     return fit
@@ -171,7 +171,8 @@ def main(argv=None) -> int:
         p.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
         p.add_argument("--json", metavar="OUT", help="also write the fit as JSON to OUT ('-': standard output, "
                        "the summary then goes to standard error)")
-        p.add_argument("--confint", choices=["wald", "profile"], help="print confidence intervals")
+        p.add_argument("--confint", choices=["wald", "profile", "boot"],
+                       help="print confidence intervals (boot: 500 parametric-bootstrap refits, seed 1)")
         p.add_argument("--no-progress", action="store_true", help="no live progress display")
         p.add_argument("--weights", help="column of prior weights")
         p.add_argument("--ddf", choices=["Satterthwaite", "Kenward-Roger", "lme4"], default="Satterthwaite",

@@ -112,12 +112,12 @@ class Progress:
         self._close_bar()
         self._bar = self._tqdm(desc=text, total=None, bar_format="{desc} … {elapsed}", delay=0)
 
-    def steps(self, text: str, total: int):
-        """range(total) with a bar (the bootstrap's replicates)."""
+    def steps(self, text: str, total: int, unit: str = " refits"):
+        """range(total) with a bar (the bootstrap's replicates, the profiles' parameters)."""
         if not self.enabled:
             return range(total)
         self._close_bar()
-        return self._tqdm(iterable=range(total), desc=text, total=total, unit=" refits")
+        return self._tqdm(iterable=range(total), desc=text, total=total, unit=unit)
 
     def close(self) -> None:
         self._close_bar()

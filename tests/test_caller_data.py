@@ -254,3 +254,12 @@ def test_every_public_entry_point_is_covered():
     for cls in (fastmme.Model, fastmme.FitResult, fastmme.MixedFit):
         public = {n for n, v in vars(cls).items() if not n.startswith("_") and inspect.isfunction(v)}
         assert public <= COVERED[cls.__name__], f"{cls.__name__}: {public - COVERED[cls.__name__]} not covered"
+
+
+def test_the_series_a_fit_returns_are_the_callers_copies():
+    d = fastmme.datasets.load("sleepstudy")
+    fit = fastmme.lmm("Reaction ~ Days + (Days | Subject)", d)
+    first, res = fit.fitted.iloc[0], fit.residuals.iloc[0]
+    f, r = fit.fitted, fit.residuals
+    f.iloc[0] = r.iloc[0] = -1.0
+    assert fit.fitted.iloc[0] == first and fit.residuals.iloc[0] == res

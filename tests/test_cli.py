@@ -33,6 +33,18 @@ def test_fit_parquet_ml_and_confint(tmp_path):
     r = run(["fit", str(path), "-f", "Yield ~ 1 + (1 | Batch)", "--ml", "--confint", "profile"])
     assert r.returncode == 0, r.stderr
     assert "maximum likelihood" in r.stdout and "sd_(Intercept)|Batch" in r.stdout
+    assert r.stderr == ""          # not a terminal: no progress display
+
+
+def test_confint_boot_is_seeded(tmp_path):
+    path = tmp_path / "dye.csv"
+    fastmme.datasets.load("Dyestuff").to_csv(path, index=False)
+    args = ["fit", str(path), "-f", "Yield ~ 1 + (1 | Batch)", "--ddf", "lme4", "--confint", "boot"]
+    first, second = run(args), run(args)
+    assert first.returncode == 0, first.stderr
+    intervals = first.stdout.split("Confidence intervals (boot):")[1]
+    assert "2.5 %" in intervals and "(Intercept)" in intervals
+    assert intervals == second.stdout.split("Confidence intervals (boot):")[1]
 
 
 def test_example_command():

@@ -217,6 +217,26 @@ def test_predict_on_the_link_and_response_scales(small):
     assert "Family: binomial  ( logit )" in text and "z value" in text and "Residual" not in text
 
 
+RESIDUALS = json.loads((Path(__file__).parent / "fixtures" / "glmm_residuals.json").read_text())["models"]
+
+
+@pytest.mark.parametrize("name", sorted(RESIDUALS))
+def test_fitted_and_residuals_are_lme4s_series(name):
+    """tools/make_glmm_residuals_reference.R: lme4's fitted(), residuals() (deviance) and its pearson and
+    response types, at lme4's tightly converged optimum (ours agrees to about 1e-6 in θ)."""
+    ref = RESIDUALS[name]
+    data = fastmme.datasets.load("grouseticks" if name == "grouseticks" else "cbpp")
+    fit = fastmme.glmm(ref["formula"], data, family=ref["family"], weights=ref["weights"] or None)
+    for attr, key in [("fitted", "fitted"), ("residuals", "deviance"), ("pearson_residuals", "pearson"),
+                      ("response_residuals", "response")]:
+        series = getattr(fit, attr)
+        assert isinstance(series, pd.Series) and series.index.equals(data.index), attr
+        np.testing.assert_allclose(series.to_numpy()[:12], ref[key], rtol=2e-5, atol=1e-7, err_msg=attr)
+    series = fit.fitted
+    series.iloc[0] = -1.0                          # the caller's copy, not the fit's
+    assert fit.fitted.iloc[0] == pytest.approx(ref["fitted"][0], rel=1e-5)
+
+
 def test_conditional_variances_equal_the_dense_inverse():
     """condVar of a GLMM: Λ (ΛᵀZᵀWZΛ + I)⁻¹ Λᵀ at the mode, per level (a vector term and a scalar one)."""
     d = fastmme.datasets.load("VerbAgg").iloc[::3]

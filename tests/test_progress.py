@@ -3,6 +3,7 @@ phase, the fit's evaluations counted, the bootstrap's refits counted, callbacks 
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import fastmme
@@ -72,3 +73,16 @@ def test_a_second_stage_keeps_counting():
         p(k, 1.0)
     assert p._bar.n == 5
     p.close()
+
+
+def test_profile_intervals_show_their_parameters_and_equal_the_quiet_ones(capsys):
+    d = fastmme.datasets.load("sleepstudy")
+    fit = fastmme.lmm("Reaction ~ Days + (1 | Subject)", d, reml=False)
+    shown = fit.confint("profile", progress=Progress(enabled=True, delay=0, interval=0))
+    err = capsys.readouterr().err
+    assert "profiling" in err and "4/4" in err            # sd, σ and the two β
+    quiet = fit.confint("profile")
+    assert capsys.readouterr().err == ""
+    pd.testing.assert_frame_equal(shown, quiet)
+    fit.confint("boot", nsim=3, seed=1, progress=Progress(enabled=True, delay=0, interval=0))
+    assert "bootstrap" in capsys.readouterr().err

@@ -64,7 +64,7 @@ class GlmmFit:
     covariances: tuple      # Σ_k = T_k T_kᵀ (no residual scale)
     blups: tuple            # b̂_k (J_k, r_k): the conditional modes
     cond_vars: tuple        # Var(b_k | y) (J_k, r_k, r_k) by the Laplace approximation
-    fitted: np.ndarray      # μ̂ (the response scale)
+    mu: np.ndarray          # μ̂ (the response scale); fit.fitted is the Series
     linear_predictor: np.ndarray
     y: np.ndarray
     prior_weights: np.ndarray
@@ -151,6 +151,31 @@ class GlmmFit:
         return self
 
     # -- lme4's accessors ----------------------------------------------------------------------
+    def _rows(self, values, name: str) -> pd.Series:
+        return pd.Series(np.array(values), index=self.design.kept_index, name=name)
+
+    @property
+    def fitted(self) -> pd.Series:
+        """μ̂ on the response scale (lme4's fitted()), indexed like the rows of the data that were used."""
+        return self._rows(self.mu, "fitted")
+
+    @property
+    def residuals(self) -> pd.Series:
+        """Deviance residuals sign(y − μ̂)·√d_i (lme4's residuals() of a glmer fit, its default type)."""
+        d = self._family.dev_resids(np.array(self.y), np.array(self.mu), np.array(self.prior_weights))
+        return self._rows(np.sign(self.y - self.mu) * np.sqrt(np.maximum(d, 0.0)), "residuals")
+
+    @property
+    def pearson_residuals(self) -> pd.Series:
+        """(y − μ̂)·√w / √V(μ̂) (lme4's residuals(type = "pearson"))."""
+        v = self._family.variance(np.array(self.mu))
+        return self._rows((self.y - self.mu) * np.sqrt(self.prior_weights / v), "pearson_residuals")
+
+    @property
+    def response_residuals(self) -> pd.Series:
+        """y − μ̂ (lme4's residuals(type = "response"))."""
+        return self._rows(self.y - self.mu, "response_residuals")
+
     @property
     def fixef(self) -> pd.Series:
         return pd.Series(np.array(self.beta), index=list(self.x_names))
@@ -393,7 +418,7 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
         beta_cov=_frozen(beta_cov), vcov_method=method, x_names=tuple(spec.x_names), dropped=tuple(spec.dropped),
         term_names=tuple(spec.term_names), z_names=tuple(t.z_names for t in terms),
         levels=tuple(_frozen(t.levels) for t in terms), covariances=tuple(covs), blups=tuple(blups),
-        cond_vars=cond, fitted=_frozen(mu), linear_predictor=_frozen(eta), y=_frozen(objective.y),
+        cond_vars=cond, mu=_frozen(mu), linear_predictor=_frozen(eta), y=_frozen(objective.y),
         prior_weights=_frozen(objective.pw), minus2loglik=float(value), deviance=deviance,
         converged=bool(opt.converged), n_evals=int(opt.n_evals), optimizer_message=opt.message,
         fallbacks=tuple(fallbacks), n_dropped=int(design.n_dropped), design=design, _family=objective.family,

@@ -184,8 +184,9 @@ def _interval(zeta, est, step, lo_bound, hi_bound, z):
 
 
 def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se, terms, term_names,
-                      x_names, level=0.95):
-    """Profile-likelihood intervals of the sd/cor parameters, σ and β (lme4's confint(profile(fit)))."""
+                      x_names, level=0.95, steps=None):
+    """Profile-likelihood intervals of the sd/cor parameters, σ and β (lme4's confint(profile(fit))).
+    steps(text, n): the loop over the parameters (fastmme.progress.Progress.steps shows a bar)."""
     z = scipy_stats().norm.ppf(0.5 + level / 2)
     phi_hat = sdcor_from_theta(terms, theta_ml, sigma_ml)
     k = phi_hat.shape[0]
@@ -205,17 +206,20 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
 
     base = dev_phi(phi_hat)
     rows = []
+    b = ml.blocks
+    p = b.XtX.shape[0]
+    count = iter(steps("profiling", k + p, unit=" parameters") if steps is not None else range(k + p))
     for i in range(k):
+        next(count, None)
         zeta = _profile_zeta(dev_phi, phi_hat, i, lo_b, hi_b, 0.75 / d_phi, base)
 
         step = 0.3 * max(abs(phi_hat[i]), 0.05 * phi_hat[-1] / d_phi[i]) if lo_b[i] >= 0 else 0.2
         rows.append(_interval(zeta, phi_hat[i], step, lo_b[i], hi_b[i], z))
 
     # fixed effects: x_j β_j as an offset, θ optimised, σ profiled (ML)
-    b = ml.blocks
-    p = b.XtX.shape[0]
     spec = ml.spec
     for j in range(p):
+        next(count, None)
         keep = [c for c in range(p) if c != j]
         red_spec = dataclasses.replace(spec, X=spec.X[:, keep], x_names=tuple(spec.x_names[c] for c in keep),
                                        reml=False)
@@ -238,6 +242,7 @@ def profile_intervals(ml: ProfiledDeviance, theta_ml, sigma_ml, beta_ml, beta_se
             return np.sign(v - beta_ml[j]) * np.sqrt(max(opt.fmin - base, 0.0))
 
         rows.append(_interval(zeta, beta_ml[j], 0.5 * beta_se[j], -np.inf, np.inf, z))
+    next(count, None)
     names = sdcor_names(terms, term_names) + list(x_names)
     ml.factorize(theta_ml)
     return names, np.array(rows)

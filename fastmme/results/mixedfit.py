@@ -234,13 +234,14 @@ class MixedFit:
     def _partition_outputs(self):
         return self.design.fitted_and_residuals(self._predictor, self.sigma)
 
-    @functools.cached_property
+    @property
     def fitted(self) -> pd.Series:
+        """Xβ̂ + Zb̂, indexed like the rows used (a new Series each time: changing it leaves the fit alone)."""
         if self.partitioned:
             return self._partition_outputs[0]
         return pd.Series(np.array(self.core.fitted), index=self.design.kept_index, name="fitted")
 
-    @functools.cached_property
+    @property
     def residuals(self) -> pd.Series:
         if self.partitioned:
             return self._partition_outputs[1]
@@ -313,11 +314,15 @@ class MixedFit:
         return pd.DataFrame({"Estimate": beta, "Std. Error": se, "df": df, "t value": t,
                              "Pr(>|t|)": 2 * scipy_stats().t.sf(np.abs(t), df)}, index=list(self.core.x_names))
 
-    def confint(self, method: str = "wald", level: float = 0.95, nsim: int = 500, seed=None) -> pd.DataFrame:
+    def confint(self, method: str = "wald", level: float = 0.95, nsim: int = 500, seed=None,
+                progress=None) -> pd.DataFrame:
         """Confidence intervals: "wald" (β only; variance parameters NaN, as lme4), "profile" (profile
         likelihood of the ML refit for sd/cor/σ and β, as lme4's confint(profile(fit))) or "boot"
         (lme4's confint(method = "boot"): percentile intervals of sd/cor/σ and β over `nsim` replicates
-        of the parametric bootstrap (fit.bootstrap(nsim, seed)), boot.ci's interpolated order statistics)."""
+        of the parametric bootstrap (fit.bootstrap(nsim, seed)), boot.ci's interpolated order statistics).
+        progress: as lmm's — a bar over the profiled parameters or the bootstrap's refits."""
+        from ..progress import Progress
+        rep = Progress.of(progress)
         if not 0 < level < 1:
             raise FastmmeError(f"level must be between 0 and 1; got {level}")
         lo_name, hi_name = f"{100 * (1 - level) / 2:.3g} %", f"{100 * (1 + level) / 2:.3g} %"
@@ -332,12 +337,14 @@ class MixedFit:
             ml = self if not self.reml else self.refit_ml()
             names, ci = profile_intervals(ml.model._objective, np.array(ml.core.theta), ml.sigma,
                                           np.array(ml.core.beta), np.array(ml.core.beta_se),
-                                          ml.model.spec.terms, ml.model.spec.term_names, ml.core.x_names, level)
+                                          ml.model.spec.terms, ml.model.spec.term_names, ml.core.x_names, level,
+                                          steps=rep.steps)
+            rep.close()
             lo, hi = ci[:, 0], ci[:, 1]
         elif method == "boot":
             from ..spec.covariance import sdcor_from_theta
             from .inference import percentile_interval
-            boot = self.bootstrap(nsim, seed)
+            boot = self.bootstrap(nsim, seed, progress=rep)
             terms, k = self.model.spec.terms, len(self.core.theta)
             par = np.array([np.concatenate([sdcor_from_theta(terms, row[2:2 + k], row[1]), row[2 + k:-1]])
                             for row in boot.to_numpy(dtype=float)])

@@ -63,9 +63,7 @@ def t_table(res) -> pd.DataFrame:
 
 def view_of_glmm(fit) -> View:
     """A GlmmFit's summary: z-tests, the Pearson residuals' quantiles, no residual variance."""
-    mu, y, w = np.array(fit.fitted), np.array(fit.y), np.array(fit.prior_weights)
-    pearson = (y - mu) / np.sqrt(fit._family.variance(mu) / w)
-    res = residual_lines(pearson)
+    res = residual_lines(np.array(fit.pearson_residuals))
     return View(core=fit, coef_table=fit.coef_table, ngroups=fit.ngroups, formula=fit.formula,
                 weights=False, residual_lines=res, n_dropped=fit.n_dropped,
                 family=f"{fit.family}  ( {fit.link} )", nAGQ=fit.nAGQ)
