@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import nlopt
 import numpy as np
-from scipy.optimize import minimize
 
 from ..errors import ConvergenceWarning, NotPositiveDefinite
+from ..lazy import scipy_optimize
 
 FTOL_REL = 1e-12
 FTOL_ABS = 1e-10
@@ -194,7 +194,7 @@ def minimize_gradient(fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=
             def reuse_first(x, x0=x0, first=first):
                 return first.pop() if first and np.array_equal(x, x0) else objective(x)
 
-            res = minimize(reuse_first, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+            res = scipy_optimize().minimize(reuse_first, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                            options=dict(ftol=0.0, gtol=gtol, maxcor=20, maxiter=int(maxeval),
                                         maxfun=int(maxeval)))
             ok, message = bool(res.success), "L-BFGS-B: " + str(res.message)
@@ -247,13 +247,14 @@ def _escape(value, x, fx, lower, canonical=None):
 
 
 def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progress=None,
-                    canonical=None, tol=None, em=None) -> OptSummary:
+                    canonical=None, tol=None, em=None, gtol=NEWTON_GTOL) -> OptSummary:
     """Projected Newton with the average-information Hessian: fgh(θ) -> (value, gradient, H).
 
     Each iteration solves H_FF δ = −g_F on the free set F (θ entries not held at their bound by a
     gradient pointing out of the box), backtracks along the projected step until the criterion
     decreases enough (Armijo), and stops when the predicted decrease −gᵀδ falls below
-    tol · max(1, |criterion|) (default NEWTON_TOL).  Near the optimum the AI matrix is close to the
+    tol · max(1, |criterion|) (default NEWTON_TOL) with a projected gradient below gtol (relative, as
+    NEWTON_GTOL).  Near the optimum the AI matrix is close to the
     Hessian, so a fit takes a handful of iterations.  Entries at their bound of 0 are tried off it
     afterwards (_escape) and Newton restarts from a better point.  em: optional θ ↦ θ after one
     EM-REML step (fastmme.optimize.em), tried first whenever the Newton step would leave the parameter space
@@ -269,7 +270,7 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
     try:
         x = start.copy()
         for _ in range(1 + MAX_ESCAPES):
-            ok, x, fx, note = _newton_iterations(call, value, x, lower, bounded, tol, em)
+            ok, x, fx, note = _newton_iterations(call, value, x, lower, bounded, tol, em, gtol)
             message += note
             if not ok:
                 break
@@ -294,7 +295,7 @@ def minimize_newton(fgh, fg, f, start, lower, maxeval=MAXEVAL, warn=True, progre
                    method="Newton (average information)", grad=budget.grad)
 
 
-def _newton_iterations(call, value, x, lower, bounded, tol, em=None):
+def _newton_iterations(call, value, x, lower, bounded, tol, em=None, gtol=NEWTON_GTOL):
     """Newton iterations from x until the predicted decrease is small: (converged, x, f(x), note).
     (Keeping the AI matrix of an earlier iterate when it predicted well was tried: fits took more
     evaluations, up to 65 where 17 sufficed, and stopped less precisely.)"""
@@ -326,7 +327,7 @@ def _newton_iterations(call, value, x, lower, bounded, tol, em=None):
             # only with a small projected gradient too
             pg = np.where(free, g, 0.0)
             if np.max(np.abs(pg), initial=0.0) * max(1.0, float(np.max(np.abs(x), initial=0.0))) \
-                    > NEWTON_GTOL * max(1.0, abs(fx)):
+                    > gtol * max(1.0, abs(fx)):
                 return False, x, fx, "predicted decrease small but gradient not"
             return True, x, fx, "predicted decrease below tolerance"
         accepted = _line_search(call, value, x, fx, g, step, floor)

@@ -23,6 +23,8 @@ from .theta_scale import Scaled
 
 
 START_TOL = 1e-5     # a starting value needs the single-term optimum to a few digits only
+START_GTOL = 1e-3    # ... and its projected gradient small to a few digits (slopes 1e6: a relative 4.6e-5
+                     # after 6 evaluations, where NEWTON_GTOL sent it to L-BFGS-B for 9 more)
 
 
 def _single_term(objective, k):
@@ -89,7 +91,8 @@ def moment_start(objective, compare: bool = True, scale=None) -> np.ndarray | No
         sub = Scaled.of(_single_term(objective, k))     # from T = I in θ units free of the covariates' scale
         if sub.objective.has_gradient:
             opt = minimize_newton(sub.fgh, sub.fg, sub.f, t.theta_start(), t.theta_lower(),
-                                  warn=False, canonical=sub.canonical, tol=START_TOL)
+                                  warn=False, canonical=sub.canonical, tol=START_TOL,
+                                  gtol=START_GTOL)
         else:
             opt = minimize_bobyqa(sub.f, t.theta_start(), t.theta_lower(), warn=False)
         theta = sub.from_scaled(opt.theta)

@@ -17,12 +17,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import scipy.optimize
 
 from ..assembly.blocks import Blocks
 from ..errors import FastmmeError, NotPositiveDefinite
 from ..evaluate.objective import ProfiledDeviance
-from ..lazy import scipy_stats
+from ..lazy import scipy_optimize, scipy_stats
 from ..optimize.minimize import FTOL_REL, minimize_bobyqa
 from ..optimize.theta_scale import Scaled
 from ..spec.covariance import sdcor_bounds, sdcor_from_theta, sdcor_names, theta_from_sdcor
@@ -179,7 +178,7 @@ def _interval(zeta, est, step, lo_bound, hi_bound, z):
         if sign * val < z:
             out.append(bound)
             continue
-        out.append(scipy.optimize.brentq(lambda v: zeta(v) - sign * z, min(a, b), max(a, b), xtol=1e-10 * max(1, abs(est))))
+        out.append(scipy_optimize().brentq(lambda v: zeta(v) - sign * z, min(a, b), max(a, b), xtol=1e-10 * max(1, abs(est))))
     return tuple(out)
 
 
@@ -274,7 +273,7 @@ def _profile_end(zeta, est, guess, bound, sign, z):
         a, za, b, zb = b, zb, c, zeta(c)
     else:
         return bound
-    return scipy.optimize.brentq(lambda v: zeta(v) - sign * z, min(a, b), max(a, b), xtol=1e-6 * guess)
+    return scipy_optimize().brentq(lambda v: zeta(v) - sign * z, min(a, b), max(a, b), xtol=1e-6 * guess)
 
 
 def glmm_profile_intervals(F, terms, term_names, theta, beta, beta_se, x_names, level=0.95, which=None):
