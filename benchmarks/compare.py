@@ -57,6 +57,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=int, default=1800)
     ap.add_argument("--json", default=os.path.join(HERE, "..", "build", "compare.json"))
+    ap.add_argument("--record", metavar="TITLE", help="also keep this run: its raw results in "
+                    "benchmarks/results/runs/, its medians in benchmarks/results/benchmark_times.json under TITLE "
+                    "(replacing an entry of that title), which tools/make_benchmark_charts.py draws")
     a = ap.parse_args()
     results = []
     for problem in a.problems:
@@ -69,7 +72,48 @@ def main():
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, "w") as fh:
         json.dump(results, fh, indent=1)
+    if a.record:
+        record(a.record, results, a.peers, a.repeat, sys.argv[1:])
     print(table(results, a.peers, a.repeat))
+
+
+PEER_NAMES = {"lme4": "lme4 lmer", "mixedlm": "mixedlm", "mixedlm_rs": "mixedlm-rs", "statsmodels": "statsmodels MixedLM",
+              "dense": "dense GLS"}
+
+
+def record(title, results, peers, repeat, argv):
+    """Keep a run for the benchmark page's chart: the raw results (every peer's medians, first fits, peak
+    memory, log-likelihoods) as a file of their own, and an entry of fit times and peak memory per design
+    in benchmarks/results/benchmark_times.json that names that file."""
+    import datetime
+    date = datetime.date.today().isoformat()
+    runs = os.path.join(HERE, "results", "runs")
+    os.makedirs(runs, exist_ok=True)
+    raw = os.path.join(runs, f"compare-{date}-{'-'.join(dict.fromkeys(r['problem'] for r in results))}.json")
+    with open(raw, "w") as fh:
+        json.dump(dict(command="benchmarks/compare.py " + " ".join(argv), date=date, repeat=repeat, results=results),
+                  fh, indent=1)
+    by = {(r["problem"], r["peer"]): r for r in results}
+    designs = []
+    for pb in dict.fromkeys(r["problem"] for r in results):
+        row = {"design": pb}
+        for p in peers:
+            r = by.get((pb, p), {})
+            if "median" in r:
+                key = "fastmme" if p == "fastmme" else p.replace("_", "-")
+                row[key] = round(r["median"], 4)
+                row[f"{key}_peak_mb"] = round(r["peak_rss_mb"], 1)
+        designs.append(row)
+    entry = dict(title=title, source=f"benchmarks/compare.py {' '.join(argv)} (raw: benchmarks/results/runs/"
+                 f"{os.path.basename(raw)}; median of {repeat} fits per process)", date=date,
+                 peers={p.replace("_", "-"): PEER_NAMES.get(p, p) for p in peers if p != "fastmme"}, designs=designs)
+    path = os.path.join(HERE, "results", "benchmark_times.json")
+    with open(path) as fh:
+        data = json.load(fh)
+    data["comparisons"] = [c for c in data["comparisons"] if c["title"] != title] + [entry]
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
 
 
 def table(results, peers, repeat):

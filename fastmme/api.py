@@ -9,6 +9,9 @@ evaluator (fastmme.evaluate), optimises θ (fastmme.optimize) and builds the res
 """
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +22,7 @@ from .optimize.driver import blas_threads, optimize_theta  # noqa: F401  (public
 from .optimize.minimize import MAXEVAL, OptSummary
 from .progress import Progress
 from .results.fit import FitResult, build_result
-from .spec.model_spec import make_spec
+from .spec.model_spec import make_spec, working_response
 from .spec.terms import theta_lower, theta_start
 
 if TYPE_CHECKING:
@@ -55,6 +58,28 @@ def _refuse_arguments(function: str, given: dict, takes: str) -> None:
         close = [k for k in LME4_ARGUMENTS if k.lower() == str(name).lower()]
         raise FastmmeError(f"fastmme.{function}() got an unexpected argument {name!r}; it takes {takes}"
                            + (f" ({LME4_ARGUMENTS[close[0]]})" if close else ""))
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def data_name(data, frame) -> str | None:
+    """What lme4's summary prints after "Data:" (R deparses the data argument): the name the caller's
+    frame binds to this very object (a caller outside fastmme), else the name a frame carries in
+    ``data.attrs["name"]`` (the CLI's file name), else None: no Data: line (an expression such as
+    ``d[d.x > 0]`` has no name; pandas would carry a name in attrs over to it, so fastmme sets none there)."""
+    try:
+        where = os.path.dirname(os.path.abspath(frame.f_code.co_filename))
+        inside = where == _PACKAGE_DIR or where.startswith(_PACKAGE_DIR + os.sep)
+        if not inside:               # (fastmme's own callers, the CLI even when run as __main__, pass names as attrs)
+            for name, value in frame.f_locals.items():
+                if value is data and name.isidentifier() and not name.startswith("_"):
+                    return name
+    finally:
+        del frame
+    attrs = getattr(data, "attrs", None)
+    name = attrs.get("name") if isinstance(attrs, dict) else None
+    return str(name) if name else None
 
 
 def _lme4_start(start):
@@ -98,7 +123,7 @@ def lmm(formula: str, data, reml: bool = True, weights=None, relmat=None, sparse
         core = model.fit(start=_lme4_start(start), maxeval=maxeval, progress=rep)
     finally:
         rep.close()
-    return MixedFit(core=core, design=d, model=model, formula=formula)
+    return MixedFit(core=core, design=d, model=model, formula=formula, data_name=data_name(data, sys._getframe(1)))
 
 
 def blup(formula: str, data, variances, residual: float, weights=None, relmat=None, sparse_fixed=None,
@@ -117,7 +142,8 @@ def blup(formula: str, data, variances, residual: float, weights=None, relmat=No
         if missing or len(variances) != len(names):
             raise FastmmeError(f"variances must give one entry per random term ({', '.join(names)})")
         variances = [variances[g] for g in names]
-    return MixedFit(core=model.solve(variances, residual), design=d, model=model, formula=formula)
+    return MixedFit(core=model.solve(variances, residual), design=d, model=model, formula=formula,
+                    data_name=data_name(data, sys._getframe(1)))
 
 
 def glmm(formula: str, data, family="binomial", link=None, weights=None, nAGQ: int = 1, start=None,
@@ -155,7 +181,8 @@ def glmm(formula: str, data, family="binomial", link=None, weights=None, nAGQ: i
     try:
         with blas_threads(obj.joint), kernel_threads(obj):
             opt = optimize_glmm(obj, nAGQ=int(nAGQ), start=start, maxeval=maxeval, progress=rep)
-            return build_glmm_fit(obj, opt, d, formula, formula2, int(nAGQ), kept)
+            return build_glmm_fit(obj, opt, d, formula, formula2, int(nAGQ), kept,
+                                  data_name=data_name(data, sys._getframe(1)))
     finally:
         rep.close()
 
@@ -250,6 +277,24 @@ class Model:
         with blas_threads(self._objective):
             opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
             return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
+
+    def set_response(self, y) -> None:
+        """Make this the model of another response y (the same X, terms, weights and offset): only ZᵀWy,
+        XᵀWy and yᵀWy are summed again; the pattern, the other blocks and the evaluator's analysis (the
+        Schur layout, CHOLMOD's symbolic factor) are kept.  For refits to simulated responses (the
+        parametric bootstrap, MixedFit.bootstrap); results fitted before are not changed."""
+        if self.spec.row_free:
+            raise FastmmeError("this model was assembled from partitioned data: its rows are not here, so "
+                               "another response needs a new fit from the data")
+        old = self.spec
+        yv = np.array(y, dtype=np.float64)
+        if yv.shape != old.y.shape or not np.all(np.isfinite(yv)):
+            raise FastmmeError(f"the new response must have {old.y.shape[0]} finite values, like the model's")
+        yv.setflags(write=False)
+        b0 = working_response(yv, old.X, old.weights, old.offset)[1]
+        b0.setflags(write=False)
+        self.spec = dataclasses.replace(old, y=yv, shift=b0)
+        self._objective.set_response(self.spec)
 
     def _finish(self, result: FitResult) -> FitResult:
         """The result is complete: free the evaluator's workspace (made again if the model is used again)."""

@@ -35,8 +35,13 @@ from .progress import Progress  # noqa: F401  (the CLI's display: fastmme.progre
 SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 
 
+READERS = {".csv": "CSV", ".csv.gz": "CSV", ".txt": "CSV", ".tsv": "TSV", ".tab": "TSV", ".tsv.gz": "TSV",
+           ".parquet": "parquet", ".pq": "parquet", ".feather": "feather", ".arrow": "feather"}
+
+
 def read_table(path: str):
-    """A CSV or parquet file as a pandas DataFrame, with a clear error for anything else."""
+    """A data file as a pandas DataFrame, read by its extension (READERS; a name without an extension
+    is read as CSV), with a clear error for anything else."""
     import pandas as pd
     if not os.path.exists(path):
         raise FastmmeError(f"no such file: {path} — check the path (relative to {os.getcwd()})")
@@ -44,19 +49,30 @@ def read_table(path: str):
     if low.endswith(SPREADSHEETS):
         raise FastmmeError(f"{path} is a spreadsheet, which fastmme does not read: save the sheet as CSV (or "
                            "read it with pandas.read_excel and call fastmme.lmm from Python)")
+    base = os.path.basename(low)
+    ext = next((e for e in sorted(READERS, key=len, reverse=True) if base.endswith(e)), None)
+    if ext is None and "." in base.strip("."):
+        raise FastmmeError(f"{path}: fastmme reads {', '.join(READERS)} files (or a name without an extension, "
+                           "as CSV); convert the file to CSV or parquet")
+    kind = READERS.get(ext, "CSV")
     try:
-        if low.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
-        df = pd.read_csv(path)
+        if kind == "parquet":
+            df = pd.read_parquet(path)
+        elif kind == "feather":
+            df = pd.read_feather(path)
+        else:
+            df = pd.read_csv(path, sep="\t" if kind == "TSV" else ",")
     except FastmmeError:
         raise
-    except Exception as exc:
-        raise FastmmeError(f"cannot read {path} as {'parquet' if low.endswith(('.parquet', '.pq')) else 'CSV'}: "
+    except Exception as exc:          # a reader's error (pandas, pyarrow) about the file: said, not a traceback
+        raise FastmmeError(f"cannot read {path} as {kind}: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__} — "
                            "give a CSV file with a header row, or a .parquet file") from exc
     if df.shape[1] < 2:
-        raise FastmmeError(f"{path} has {df.shape[1]} column(s); a CSV with a header row and one column per "
-                           "variable is expected (is the separator a comma?)")
+        sep = "a tab" if kind == "TSV" else "a comma"
+        raise FastmmeError(f"{path} has {df.shape[1]} column(s); a {kind} file with a header row and one column "
+                           f"per variable is expected (is the separator {sep}?)")
+    df.attrs["name"] = os.path.basename(path).split(".")[0] or None    # the summary's Data: line
     return df
 
 
@@ -161,11 +177,20 @@ def _fit_and_report(df, formula, args, out, progress):
     return fit
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors read as the CLI's other errors: ``fastmme: error: …``, exit 2
+    (a subcommand's parser would say ``fastmme fit: error:``)."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"fastmme: error: {message}\n")
+
+
 def main(argv=None) -> int:
     from . import __version__
-    parser = argparse.ArgumentParser(prog="fastmme", description="Linear mixed models by sparse mixed-model equations")
+    parser = _Parser(prog="fastmme", description="Linear mixed models by sparse mixed-model equations")
     parser.add_argument("--version", action="version", version=f"fastmme {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(p):
         p.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
@@ -179,8 +204,8 @@ def main(argv=None) -> int:
                        help="t-tests with Satterthwaite's df (lmerTest, the default), Kenward-Roger's (REML fits of "
                        "moderate size) or lme4's t values only (faster on large fits)")
 
-    pf = sub.add_parser("fit", help="fit a formula to a CSV or parquet file")
-    pf.add_argument("data", help="CSV or parquet file, directory of parquet files, or a glob")
+    pf = sub.add_parser("fit", help="fit a formula to a data file (CSV, TSV, parquet or feather)")
+    pf.add_argument("data", help="CSV, TSV, parquet or feather file, directory of parquet files, or a glob")
     pf.add_argument("--formula", "-f", required=True, help='lme4 formula, e.g. "y ~ x + (1 | g)"')
     pf.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786) that reads and "
                     "assembles the rows")

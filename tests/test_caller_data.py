@@ -86,7 +86,10 @@ def _model_at_solve(d):
     m.deviance(th)
     m.at(th)
     m.fit()
-    return m.solve([1.0, 0.5], 1.0)
+    out = m.solve([1.0, 0.5], 1.0)
+    m.set_response(a["w"])            # another of the caller's arrays as the response: copied, not frozen
+    m.fit()
+    return out
 
 
 def _term(d):
@@ -201,7 +204,7 @@ COVERED = {
     "dense": {"make_spec", "design_Z", "lambda_matrix", "DenseGLS", "DenseModel", "gls", "best_linear_predictor"},
     "pedigree": {"FastmmeError", "Pedigree", "read"},
     "genomic": {"FastmmeError", "allele_frequencies", "vanraden", "blend", "a22", "HInverse", "h_inverse"},
-    "Model": {"deviance", "fit", "solve", "at"},
+    "Model": {"deviance", "fit", "solve", "at", "set_response"},
     "FitResult": {"fixed_levels", "variance_components", "heritability", "reliability", "predict", "summary"},
     "MixedFit": {"breeding_values", "satterthwaite", "confint", "refit_ml", "anova", "predict", "fixed_levels",
                  "summary", "to_dict", "simulate", "bootstrap", "variance_components", "heritability",

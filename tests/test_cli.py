@@ -192,3 +192,35 @@ def test_the_phases_without_a_count_are_shown_on_a_terminal():
     quiet = Progress(stream=io.StringIO())
     quiet.note("reading data.csv")
     assert quiet.stream.getvalue() == ""
+
+
+@pytest.mark.parametrize("ext", [".tsv", ".feather", ""])
+def test_files_are_read_by_their_extension(tmp_path, ext):
+    """TSV and feather by their extension, a name without one as CSV; the summary's Data: line is the
+    file's name without its extension."""
+    d = fastmme.datasets.load("sleepstudy")
+    path = tmp_path / f"sleep{ext}"
+    if ext == ".feather":
+        d.to_feather(path)
+    else:
+        d.to_csv(path, index=False, sep="\t" if ext == ".tsv" else ",")
+    r = run(["fit", str(path), "-f", "Reaction ~ Days + (Days | Subject)"])
+    assert r.returncode == 0, r.stderr
+    assert "REML criterion at convergence: 1743.6" in r.stdout and "   Data: sleep\n" in r.stdout
+
+
+@pytest.mark.parametrize("name", ["data.json", "data.sav", "data.rds"])
+def test_a_file_type_it_does_not_read_is_refused_by_name(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("a,b\n1,2\n")
+    r = run(["fit", str(path), "-f", "a ~ 1 + (1 | b)"])
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith(f"fastmme: error: {path}: fastmme reads .csv") and "Traceback" not in r.stderr
+
+
+def test_usage_errors_read_as_the_other_errors_and_python_m_fastmme_is_the_command(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "fastmme", "fit", "x.csv"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.splitlines()[-1] == \
+        "fastmme: error: the following arguments are required: --formula/-f"
+    r = subprocess.run([sys.executable, "-m", "fastmme", "--version"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == f"fastmme {fastmme.__version__}"

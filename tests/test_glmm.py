@@ -347,3 +347,24 @@ def test_the_assembly_in_level_order_gives_the_same_objective(fam_name, monkeypa
     a, b = plain.pirls(th), ordered.pirls(th)
     assert b["value"] == pytest.approx(a["value"], rel=1e-12)
     np.testing.assert_allclose(b["beta"], a["beta"], rtol=1e-9)
+
+
+GLMM_SUMMARIES = json.loads((Path(__file__).parent / "fixtures" / "glmm_summaries.json").read_text())["summaries"]
+
+
+@pytest.mark.parametrize("name", sorted(GLMM_SUMMARIES))
+def test_the_glmm_summary_prints_as_lme4s(name):
+    """From the Family line to the correlation of the fixed effects, GlmmFit.summary() is lme4's
+    print(summary(glmer(…))) (tools/make_glmm_summary_reference.R, lme4 1.1-31), line by line: the
+    Data: line, the AIC table, the scaled (Pearson) residuals, the random effects, the z-tests with
+    their p-value formats and stars, the abbreviated correlation matrix."""
+    from test_summary import _same_print
+    case = GLMM_SUMMARIES[name]
+    d = fastmme.datasets.load(case["data"])            # named d, as in the R script
+    fit = fastmme.glmm(case["formula"], d, family=case["family"], link=case["link"])
+    lines = fit.summary().splitlines()
+    r = [ln.rstrip().replace("\u2018", "'").replace("\u2019", "'") for ln in case["out"]]
+    r = [ln for ln in r[r.index(next(ln for ln in r if ln.startswith(" Family:"))):] if not ln.startswith("Control:")]
+    mine = lines[lines.index(next(ln for ln in lines if ln.startswith(" Family:"))):][:len(r)]
+    bad = [(a, b) for a, b in zip(r, mine) if not _same_print(a, b)]
+    assert not bad and len(mine) == len(r), bad

@@ -62,6 +62,22 @@ def test_type3_f_tests_with_kenward_roger_equal_lmertests(fits, name):
         np.testing.assert_allclose(table[c].to_numpy(), R[c].to_numpy(), rtol=tol, err_msg=c)
 
 
+@pytest.mark.parametrize("name", list(FIXTURE))
+def test_type1_f_tests_with_kenward_roger_equal_lmertests(fits, name):
+    """anova(type=1, ddf="Kenward-Roger"): the sequential F-tests with KR's df (lmerTest's anova(m, type = 1,
+    ddf = "Kenward-Roger"))."""
+    m, fit = FIXTURE[name], fits[name]
+    table = fit.anova(type=1, ddf="Kenward-Roger")
+    R = _table(m["anova1"], "terms")
+    assert list(table.index) == list(R.index) and table.heading == m["anova1"]["heading"]
+    if len(table):
+        assert str(table).splitlines()[:2] == [ln.rstrip() for ln in m["anova1"]["out"][:2]]
+    tol = 3e-4 if name in LOOSE else 1e-5
+    np.testing.assert_array_equal(table["NumDF"].to_numpy(), R["NumDF"].to_numpy())
+    for c in ("Sum Sq", "Mean Sq", "DenDF", "F value"):
+        np.testing.assert_allclose(table[c].to_numpy(), R[c].to_numpy(), rtol=tol, err_msg=c)
+
+
 def test_balanced_designs_have_the_exact_df(fits):
     """On the balanced split plot (cake) Kenward–Roger's df are the classical ones: 42 and 210."""
     t = fits["cake"].anova(ddf="Kenward-Roger")

@@ -58,6 +58,52 @@ def test_a_bootstrap_replicate_is_the_fit_of_its_simulated_response(sleep):
     assert bool(boot["converged"].all())
 
 
+def _response_cases():
+    import pandas as pd
+    rng = np.random.default_rng(3)
+    n = 30
+    B = rng.standard_normal((n, 3))
+    K = 0.5 * np.eye(n) + B @ B.T / 6
+    labels = [f"a{i}" for i in range(n)]
+    herd = np.repeat(np.arange(15), 6)
+    df = pd.DataFrame({"animal": np.repeat(labels, 3), "herd": herd.astype(str), "x": rng.standard_normal(3 * n),
+                       "w": rng.uniform(0.5, 2.0, 3 * n), "o": rng.standard_normal(3 * n),
+                       "y": rng.standard_normal(3 * n) * 2 + 100})
+    relmat = {"animal": pd.DataFrame(K, index=labels, columns=labels)}
+    sleep = fastmme.datasets.load("sleepstudy")
+    return [("schur", "Reaction ~ Days + (Days | Subject)", sleep, {}),
+            ("cholmod", "y ~ x + offset(o) + herd + (1 | animal)", df,
+             dict(relmat=relmat, sparse_fixed=["herd"], weights="w"))]
+
+
+@pytest.mark.parametrize("case", range(2))
+def test_a_new_response_refits_as_a_model_built_for_it(case):
+    """Model.set_response (the bootstrap's refits) re-sums only the response's blocks and keeps the
+    evaluator's analysis: its fit is bitwise the fit of a model assembled from scratch for that y,
+    on the Schur evaluator and on CHOLMOD (a relationship matrix, a sparse fixed factor, weights and
+    an offset), and the fit made before is not changed."""
+    import dataclasses
+    kind, f, df, kw = _response_cases()[case]
+    fit = fastmme.lmm(f, df, **kw)
+    assert fit.model._objective.evaluator == kind
+    before = (fit.deviance, np.array(fit.core.beta), np.array(fit.core.fitted))
+    sims = fit.simulate(2, seed=9)
+    work = type(fit.model).of_design(dataclasses.replace(fit.design, y=sims["sim_1"].to_numpy()), reml=True)
+    work.fit(start=np.array(fit.core.theta))
+    work.set_response(sims["sim_2"].to_numpy())
+    got = work.fit(start=np.array(fit.core.theta))
+    fresh = type(fit.model).of_design(dataclasses.replace(fit.design, y=sims["sim_2"].to_numpy()), reml=True)
+    want = fresh.fit(start=np.array(fit.core.theta))
+    assert got.deviance == want.deviance and got.n_evals == want.n_evals
+    for a in ("theta", "beta", "beta_se", "fitted"):
+        np.testing.assert_array_equal(np.asarray(getattr(got, a)), np.asarray(getattr(want, a)))
+    assert fit.deviance == before[0]
+    np.testing.assert_array_equal(np.array(fit.core.beta), before[1])
+    np.testing.assert_array_equal(np.array(fit.core.fitted), before[2])
+    with pytest.raises(fastmme.FastmmeError, match="finite values"):
+        work.set_response(np.zeros(3))
+
+
 def test_bootstrap_standard_errors_of_beta_are_near_the_wald_ones(sleep):
     _, fit = sleep
     boot = fit.bootstrap(300, seed=1)

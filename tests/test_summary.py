@@ -60,13 +60,22 @@ def test_the_summary_prints_as_lmertests(case):
     print(summary(m)) (R 4.2, lme4 1.1-31, lmerTest 3.1-3; tools/make_rformat_reference.R), line by
     line: the same blank lines, columns, widths, numbers of decimals, p-value formats and stars."""
     data, formula, reml = case["data"][0], case["formula"][0], case["reml"][0]
-    mine = fastmme.lmm(formula, fastmme.datasets.load(data), reml=reml).summary().splitlines()
+    d = fastmme.datasets.load(data)             # named d, as in the R script: "   Data: d"
+    fit = fastmme.lmm(formula, d, reml=reml)
+    lines = fit.summary().splitlines()
     r = [ln.rstrip().replace("\u2018", "'").replace("\u2019", "'") for ln in case["out"]]
-    r = r[3:]                                   # lmerTest's title, the call's formula and Data: line
+    assert r[2] == "   Data: d"
+    r = r[2:]                                   # lmerTest's title and the call's formula (as.formula(…))
     r = [ln for ln in r if not ln.startswith(("optimizer (", "boundary (singular)"))]
-    mine = mine[2:2 + len(r)]                   # fastmme's title and formula line
+    mine = lines[2:2 + len(r)]                  # fastmme's title and formula line
     bad = [(a, b) for a, b in zip(r, mine) if not _same_print(a, b)]
     assert not bad and len(mine) == len(r), bad
+    rest = lines[2 + len(r):]
+    if len(fit.fixef) > 12:     # lme4 says so by message() (stderr, so not in R's captured text); here in the text
+        assert rest[:3] == ["", f"Correlation matrix not shown by default, as p = {len(fit.fixef)} > 12.",
+                            "Use fit.vcov if you need it"]
+    else:
+        assert not any("Correlation matrix not shown" in ln for ln in rest)
 
 
 def test_the_html_summary_shows_the_texts_numbers():
@@ -77,6 +86,24 @@ def test_the_html_summary_shows_the_texts_numbers():
     for cell in ("&lt; 2e-16", "3.26e-06", "251.405", "612.09", "24.740", "0.07"):
         assert cell in html and cell.replace("&lt;", "<") in text
     assert "e-17" not in html
+    assert "Data:" not in html and "Data:" not in text          # an expression, not a name
+    d = fastmme.datasets.load("sleepstudy")
+    named = fastmme.lmm("Reaction ~ Days + (Days | Subject)", d)
+    assert "   Data: d\n" in named.summary() and "Data: d<br>" in named._repr_html_()
+    for part in ("Scaled residuals", "-3.9536", "Correlation of Fixed Effects", "(Intr)",
+                 "-0.138", "Number of obs: 180, groups:  Subject, 18", "Signif. codes"):
+        assert part in html and part in text, part
+
+
+def test_the_html_summary_has_the_texts_notes():
+    """Above p = 12 the HTML says, as the text does, that the correlations are not shown; groups are
+    joined as in the text; the optimizer's line is there."""
+    fit = fastmme.lmm("angle ~ recipe * temperature + (1 | recipe:replicate)", fastmme.datasets.load("cake"))
+    html, text = fit._repr_html_(), fit.summary()
+    for part in ("Correlation matrix not shown by default, as p = 18 &gt; 12.", "Use fit.vcov if you need it",
+                 "groups:  recipe:replicate, 45", "optimizer:"):
+        assert part in html and part.replace("&gt;", ">") in text, part
+    assert "Correlation of Fixed Effects" not in html
 
 
 def test_ddf_lme4_is_lme4s_table_and_a_bad_ddf_is_refused():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..linalg.kernels.assemble import assemble_rows
+from ..linalg.kernels.assemble import assemble_response_rows, assemble_rows
 from ..linalg.kernels.pairs import merge_sorted, union_size
 from .pattern import ZtZPattern
 
@@ -61,6 +61,17 @@ def assemble(pattern: ZtZPattern, codes, zcat, X, y, w, pair_rows=None) -> Block
                   zz, ZtX, Zty, XtX, Xty, scalars)
     XtX = np.tril(XtX) + np.tril(XtX, -1).T
     return Blocks(zz, ZtX, Zty, XtX, Xty, float(scalars[0]), float(scalars[1]), int(scalars[2]))
+
+
+def with_response(blocks: Blocks, pattern: ZtZPattern, codes, zcat, X, y, w) -> Blocks:
+    """`blocks` for another response y over the same rows: ZᵀWy, XᵀWy and yᵀWy summed again (one compiled
+    pass, the numbers `assemble` would give), the y-free blocks shared, not copied (a parametric
+    bootstrap's replicate: only y changes)."""
+    Zty, Xty, scalars = np.zeros(pattern.q), np.zeros(X.shape[1]), np.zeros(1)
+    assemble_response_rows(codes, zcat, np.ascontiguousarray(X, dtype=np.float64), np.asarray(y, np.float64),
+                           np.asarray(w, np.float64), pattern.r, pattern.z_offset, pattern.q_offset,
+                           Zty, Xty, scalars)
+    return Blocks(blocks.zz, blocks.ZtX, Zty, blocks.XtX, Xty, float(scalars[0]), blocks.sum_log_w, blocks.n)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from ..assembly.blocks import Blocks, assemble, stack_terms
+from ..assembly.blocks import Blocks, assemble, stack_terms, with_response
 from ..assembly.pattern import ZtZPattern
 from ..errors import FastmmeError
 from ..linalg import cholmod
@@ -178,6 +178,16 @@ class ProfiledDeviance:
         """Free what the next evaluation makes again (the Schur evaluator's workspace)."""
         self.ev.release()
         self._eval_cache = None
+
+    def set_response(self, spec: ModelSpec) -> None:
+        """Swap in a spec that differs from this one in y only (and so in b₀): its response's blocks are
+        summed again over the same rows (fastmme.assembly.blocks.with_response), the rest of the blocks,
+        the pattern and the evaluator's analysis are kept (a parametric bootstrap's refits)."""
+        units = list(spec.terms) + list(spec.sparse_factors)
+        codes, zcat = stack_terms(units)
+        blocks = with_response(self.blocks, self.pattern, codes, zcat, spec.X, spec.working_response(), spec.weights)
+        self.spec = spec
+        self.set_blocks(blocks)
 
     def set_blocks(self, blocks: Blocks) -> None:
         """Swap in blocks with the same pattern and X columns (a new response or offset); keeps the analysis."""

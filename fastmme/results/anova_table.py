@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .rformat import format_pval, format_real, print_matrix, stars
+from .rformat import SIGNIF_LEGEND, format_pval, format_real, print_matrix, stars
 
 DIGITS = 5          # print.anova: max(getOption("digits") - 2, 3)
 
@@ -61,7 +61,7 @@ class AnovaTable(pd.DataFrame):
             header, cells = cols + [""], [row + [s.ljust(w)] for row, s in zip(cells, codes)]
         out += print_matrix(cells, header, [str(i) for i in self.index])
         if legend:
-            out += ["---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
+            out += ["---", SIGNIF_LEGEND]
         return out
 
     def __repr__(self) -> str:

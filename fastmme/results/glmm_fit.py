@@ -83,6 +83,7 @@ class GlmmFit:
     design_formula: str = ""     # the formula the design was read with (the response rewritten)
     stage2: str = "BOBYQA"       # the method of the last stage (nAGQ ≥ 1)
     stage1: str = "BOBYQA over θ (nAGQ = 0)"     # the first stage, "" when one stage fitted (θ, β)
+    data_name: str | None = None     # the summary's "Data:" line (fastmme.api.data_name)
     gradient: float = float("nan")   # its certificate (the relative projected gradient; NaN without a gradient)
 
     # -- what the summary formatter reads (fastmme.results.summary) -----------------------------
@@ -354,7 +355,8 @@ def _gradient_differences(objective, par, steps, k) -> np.ndarray:
     return 0.5 * (H + H.T)
 
 
-def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nAGQ: int, kept_columns) -> GlmmFit:
+def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nAGQ: int, kept_columns,
+                   data_name: str | None = None) -> GlmmFit:
     """The GlmmFit at the optimum `opt` (fastmme.optimize.glmm.GlmmOptimum) of `objective`."""
     from .inference import central_differences
     theta, beta = np.array(opt.theta), np.array(opt.beta)
@@ -425,7 +427,7 @@ def build_glmm_fit(objective, opt, design, formula: str, design_formula: str, nA
         _terms=tuple(terms), _fixed_eta=_frozen(objective.offset + objective.X @ beta),
         _kept_columns=_frozen(np.asarray(kept_columns)), design_formula=design_formula,
         stage2=last.method or "BOBYQA", stage1="BOBYQA over θ (nAGQ = 0)" if len(opt.stages) > 1 or nAGQ == 0 else "",
-        gradient=float(last.gradient) if nAGQ >= 1 else float("nan"))
+        gradient=float(last.gradient) if nAGQ >= 1 else float("nan"), data_name=data_name)
 
 
 def _frozen(a):

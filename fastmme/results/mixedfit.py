@@ -28,6 +28,7 @@ class MixedFit:
     design: Design
     model: object           # fastmme.Model, kept for refits and profiles
     formula: str
+    data_name: str | None = None    # the summary's "Data:" line (fastmme.api.data_name)
 
     # ---- lme4's accessors ----------------------------------------------------------------------
     @property
@@ -358,7 +359,7 @@ class MixedFit:
         """The same model fitted by maximum likelihood (what anova and profiles use)."""
         d = self.design
         model = type(self.model).of_design(d, reml=False)
-        return MixedFit(core=model.fit(), design=d, model=model, formula=self.formula)
+        return MixedFit(core=model.fit(), design=d, model=model, formula=self.formula, data_name=self.data_name)
 
     def anova(self, *others, names=None, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """With other fits: likelihood-ratio tests against them (see fastmme.anova).  Alone: lmerTest's
@@ -489,17 +490,23 @@ class MixedFit:
         """The parametric bootstrap (lme4's bootMer, MixedModels.jl's parametricbootstrap): the model
         refitted to each of `simulate(nsim, seed, use_u)`'s responses, from θ̂.  One row per replicate:
         the criterion, σ, θ (lme4's names) and β; quantiles of a column are percentile intervals
-        (lme4's confint(method = "boot")).  Each refit keeps the fit's design (X, Z, weights, offset).
+        (lme4's confint(method = "boot")).  Each refit keeps the fit's design (X, Z, weights, offset):
+        one model serves every replicate (Model.set_response), so a replicate re-sums only ZᵀWy, XᵀWy
+        and yᵀWy and keeps the pattern, the other blocks and the evaluator's analysis.
         progress: True, False, None (a bar when interactive) or a fastmme.progress.Progress."""
         import dataclasses
         from ..progress import Progress
         sims = self.simulate(nsim, seed, use_u)
         rows = []
         rep = Progress.of(progress)
+        work = None             # one model for every refit: a new response re-sums only ZᵀWy, XᵀWy, yᵀWy
         for i in rep.steps("bootstrap", sims.shape[1]):
-            col = sims.columns[i]
-            d = dataclasses.replace(self.design, y=np.ascontiguousarray(sims[col].to_numpy()))
-            r = type(self.model).of_design(d, reml=self.reml).fit(start=np.array(self.core.theta))
+            y = np.ascontiguousarray(sims[sims.columns[i]].to_numpy())
+            if work is None:
+                work = type(self.model).of_design(dataclasses.replace(self.design, y=y), reml=self.reml)
+            else:
+                work.set_response(y)
+            r = work.fit(start=np.array(self.core.theta))
             rows.append([r.deviance, r.sigma, *np.asarray(r.theta), *np.asarray(r.beta), bool(r.converged)])
         cols = ["criterion", "sigma", *self.core.theta_names, *self.core.x_names, "converged"]
         return pd.DataFrame(rows, columns=cols)

@@ -16,6 +16,8 @@ import numpy as np
 
 EPS = float(np.finfo(float).eps)      # .Machine$double.eps: p-values below it print as "< 2e-16"
 
+SIGNIF_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"   # printCoefmat's legend
+
 
 def _scientific(x: float, digits: int) -> tuple:
     """(kp, nsig) of |x| ≠ 0 rounded to `digits` significant digits: its decimal exponent and the
@@ -160,7 +162,7 @@ def coef_matrix(table, digits: int = 4) -> list:
         header, cells = header + [""], [row + [st.ljust(w)] for row, st in zip(cells, signif)]
     lines = print_matrix(cells, header, [str(r) for r in table.index])
     if signif is not None:
-        lines += ["---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
+        lines += ["---", SIGNIF_LEGEND]
     return lines
 
 

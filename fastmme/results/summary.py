@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .rformat import abbreviate, coef_cells, coef_matrix, format_real, print_matrix, print_named
+from .rformat import SIGNIF_LEGEND, abbreviate, coef_cells, coef_matrix, format_real, print_matrix, print_named
 
 DIGITS = 4          # lme4's summary: max(3, getOption("digits") - 3)
 COR_MAX = 12        # lme4.summary.cor.max: the correlation of the fixed effects up to this many
@@ -33,6 +33,7 @@ class View:
     partitioned: bool = False
     family: str | None = None       # a GLMM's "binomial  ( logit )"; None: a linear mixed model
     nAGQ: int = 1
+    data_name: str | None = None    # lme4's "Data:" line
     ddf: str | None = "Satterthwaite"   # a formula fit's t-tests: "Satterthwaite" or "Kenward-Roger" (lmerTest), None: lme4's
 
 
@@ -52,7 +53,7 @@ def view_of_fit(fit, ddf: str = "Satterthwaite") -> View:
              "lme4": lambda: t_table(fit.core)}[ddf]()
     return View(core=fit.core, coef_table=table, ngroups=fit.ngroups, formula=fit.formula,
                 weights=fit.design.weights is not None, residual_lines=res, n_dropped=fit.n_dropped,
-                partitioned=fit.partitioned, ddf=None if ddf == "lme4" else ddf)
+                partitioned=fit.partitioned, ddf=None if ddf == "lme4" else ddf, data_name=fit.data_name)
 
 
 def t_table(res) -> pd.DataFrame:
@@ -66,7 +67,7 @@ def view_of_glmm(fit) -> View:
     res = residual_lines(np.array(fit.pearson_residuals))
     return View(core=fit, coef_table=fit.coef_table, ngroups=fit.ngroups, formula=fit.formula,
                 weights=False, residual_lines=res, n_dropped=fit.n_dropped,
-                family=f"{fit.family}  ( {fit.link} )", nAGQ=fit.nAGQ)
+                family=f"{fit.family}  ( {fit.link} )", nAGQ=fit.nAGQ, data_name=fit.data_name)
 
 
 def residual_lines(x) -> tuple:
@@ -150,13 +151,13 @@ def _header(v: View) -> list:
     if v.family is not None:
         how = "Laplace Approximation" if v.nAGQ == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {v.nAGQ}"
         return [f"Generalized linear mixed model fit by maximum likelihood ({how}) (fastmme)",
-                f" Family: {v.family}", f"Formula: {v.formula}", "",
+                f" Family: {v.family}", f"Formula: {v.formula}", *_data_line(v), "",
                 *_aic_table(core.aic, core.bic, core.loglik, core.minus2loglik, core.df_resid)]
         # (glmer's summary prints devCrit, −2 log L, under "deviance"; fit.deviance is deviance())
     fit_by = f"Linear mixed model fit by {'REML' if core.reml else 'maximum likelihood'} (fastmme)"
     if v.formula is not None and v.ddf:
         fit_by += f"; t-tests use {v.ddf}'s method"
-    lines = [fit_by] if v.formula is None else [fit_by, f"Formula: {v.formula}"]
+    lines = [fit_by] if v.formula is None else [fit_by, f"Formula: {v.formula}", *_data_line(v)]
     if v.weights:
         lines.append("Weights: prior weights")
     lines.append("")
@@ -166,6 +167,10 @@ def _header(v: View) -> list:
         df_resid = core.nobs - (len(core.beta) + core.n_theta + 1)
         lines += _aic_table(core.aic, core.bic, core.loglik, core.deviance, df_resid)
     return lines
+
+
+def _data_line(v: View) -> list:
+    return [f"   Data: {v.data_name}"] if v.data_name else []
 
 
 def _aic_table(aic, bic, loglik, deviance, df_resid) -> list:
@@ -224,7 +229,7 @@ def correlation_lines(core) -> list:
         return []
     if p > COR_MAX:
         return ["", f"Correlation matrix not shown by default, as p = {p} > {COR_MAX}.",
-                "Use fit.vcov (or fit.core.beta_cov) if you need it"]
+                "Use fit.vcov if you need it"]
     se = np.array(core.beta_se)
     C = np.array(core.beta_cov) / np.outer(se, se)
     f = format_real(np.round(C, 3).ravel(), 7)
@@ -256,8 +261,17 @@ def summary_text(fit, ddf: str = "Satterthwaite") -> str:
 
 
 def summary_html(fit) -> str:
+    """The notebook view: the text summary's sections and strings (summary_text), the tables as HTML."""
     v = _view(fit)
-    head = "<br>".join(html.escape(s) for s in _header(v))
+    esc = html.escape
+
+    def pre(lines) -> str:
+        return f"<pre>{esc(chr(10).join(lines))}</pre>" if lines else ""
+
+    head = "<br>".join(esc(s) for s in _header(v))
+    title = [ln for ln in v.residual_lines if ln and not ln.startswith(" ")][:1]
+    res = "".join(f"<h4>{esc(t.rstrip(':'))}</h4>" for t in title) + pre([ln for ln in v.residual_lines[1:]
+                                                                         if ln and ln not in title])
     re_header, re_cells = random_effects_cells(v)
     re = pd.DataFrame([[c.strip() for c in row] for row in re_cells], columns=re_header).to_html(index=False)
     header, cells, signif = coef_cells(v.coef_table, DIGITS)
@@ -265,7 +279,15 @@ def summary_html(fit) -> str:
     if signif is not None:
         fe[""] = signif
     fe = fe.to_html()
-    groups = ", ".join(f"{html.escape(str(g))}: {n}" for g, n in v.ngroups.items())
-    msgs = "".join(f"<p><em>{html.escape(m)}</em></p>" for m in _messages(v))
-    return (f"<div class='fastmme-summary'><p>{head}</p><h4>Random effects</h4>{re}"
-            f"<p>Number of obs: {v.core.nobs}; groups: {groups}</p><h4>Fixed effects</h4>{fe}{msgs}</div>")
+    if signif is not None:
+        fe += f"<p><small>{esc(SIGNIF_LEGEND)}</small></p>"
+    groups = "; ".join(f"{g}, {n}" for g, n in v.ngroups.items())
+    cor = correlation_lines(v.core)
+    if len(cor) > 1 and cor[1] == "Correlation of Fixed Effects:":
+        cor_html = "<h4>Correlation of Fixed Effects</h4>" + pre(cor[2:])
+    else:
+        cor_html = "".join(f"<p>{esc(ln)}</p>" for ln in cor if ln)
+    msgs = "".join(f"<p><em>{esc(m)}</em></p>" for m in _messages(v))
+    return (f"<div class='fastmme-summary'><p>{head}</p>{res}<h4>Random effects</h4>{re}"
+            f"<p>Number of obs: {v.core.nobs}, groups:  {esc(groups)}</p><h4>Fixed effects</h4>{fe}{cor_html}"
+            f"{msgs}</div>")

@@ -62,3 +62,25 @@ def assemble_rows(codes, zcat, X, y, w, r, z_offset, q_offset, diag_offset,
                 for b in range(rl):
                     zz[base + a * rl + b] += za * zcat[i, zl + b]
     scalars[2] += n
+
+
+@njit(**JIT)
+def assemble_response_rows(codes, zcat, X, y, w, r, z_offset, q_offset, Zty, Xty, scalars):
+    """Accumulate only the response's cross-products ZᵀWy, XᵀWy and yᵀWy of n rows (another response over
+    the rows of assemble_rows, whose other sums do not involve y), in assemble_rows' order of operations:
+    the same numbers it gives."""
+    n = y.shape[0]
+    K = codes.shape[0]
+    p = X.shape[1]
+    for i in range(n):
+        wi = w[i]
+        yi = y[i]
+        for a in range(p):
+            Xty[a] += (wi * X[i, a]) * yi
+        scalars[0] += wi * yi * yi
+        for k in range(K):
+            rk = r[k]
+            row0 = level_row(q_offset, k, codes[k, i], rk)
+            zo = z_offset[k]
+            for a in range(rk):
+                Zty[row0 + a] += (wi * zcat[i, zo + a]) * yi
