@@ -20,6 +20,7 @@ from .errors import FastmmeError
 from .evaluate.objective import ProfiledDeviance
 from .optimize.driver import blas_threads, optimize_theta  # noqa: F401  (public here too)
 from .optimize.minimize import MAXEVAL, OptSummary
+from .optimize.threads import lmm_kernel_threads
 from .progress import Progress
 from .results.fit import FitResult, build_result
 from .spec.model_spec import make_spec, working_response
@@ -274,7 +275,7 @@ class Model:
         fastmme.optimize.theta_scale, lme4's T = I unless a covariate is badly scaled), "lme4" (lme4's T = I),
         or a θ vector.  progress: optional callable(n_evals, best_criterion), called after
         every evaluation."""
-        with blas_threads(self._objective):
+        with blas_threads(self._objective), lmm_kernel_threads(self.spec):
             opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
             return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
 

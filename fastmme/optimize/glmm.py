@@ -11,16 +11,15 @@ Entries of θ next to their bound of 0 are tried at 0, as for linear mixed model
 recorded in the summary."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
-import numba
 import numpy as np
 
 from ..evaluate.laplace import LaplaceObjective, PirlsFailure
 from ..linalg.cholmod import SelectedInverseTooLarge
 from ..evaluate.laplace_gradient import gradient_memory, has_laplace_gradient, laplace_gradient
 from .minimize import MAXEVAL, minimize_bobyqa, minimize_gradient
+from .threads import serial_kernels
 
 
 # a GLMM solves the equations a few times per evaluation, hundreds of times per fit: below this many
@@ -40,18 +39,10 @@ ONE_STAGE = "Laplace (θ, β) from θ's start, β at its joint mode with u there
 STAGE1 = "nAGQ = 0 (θ; β at its joint mode with u)"
 
 
-@contextlib.contextmanager
 def kernel_threads(objective: LaplaceObjective):
     """One Numba thread for small problems (SERIAL_KERNEL_SIZE), else as set."""
-    n = objective.y.shape[0]
     width = sum(t.r for t in objective.terms) + objective.p
-    before = numba.get_num_threads()
-    if n * width <= SERIAL_KERNEL_SIZE:
-        numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+    return serial_kernels(objective.y.shape[0] * width, SERIAL_KERNEL_SIZE)
 
 
 def _gradient_stage(objective, start, lower, se, k, maxeval, progress):
