@@ -81,6 +81,16 @@ PEER_NAMES = {"lme4": "lme4 lmer", "mixedlm": "mixedlm", "mixedlm_rs": "mixedlm-
               "dense": "dense GLS"}
 
 
+def _peer_label(peer):
+    """The peer's name with its installed version (Python peers)."""
+    from importlib import metadata
+    name = PEER_NAMES.get(peer, peer)
+    try:
+        return f"{name} {metadata.version(peer.replace('_', '-'))}"
+    except metadata.PackageNotFoundError:        # R's lme4, the dense oracle: no Python distribution
+        return name
+
+
 def record(title, results, peers, repeat, argv):
     """Keep a run for the benchmark page's chart: the raw results (every peer's medians, first fits, peak
     memory, log-likelihoods) as a file of their own, and an entry of fit times and peak memory per design
@@ -106,7 +116,7 @@ def record(title, results, peers, repeat, argv):
         designs.append(row)
     entry = dict(title=title, source=f"benchmarks/compare.py {' '.join(argv)} (raw: benchmarks/results/runs/"
                  f"{os.path.basename(raw)}; median of {repeat} fits per process)", date=date,
-                 peers={p.replace("_", "-"): PEER_NAMES.get(p, p) for p in peers if p != "fastmme"}, designs=designs)
+                 peers={p.replace("_", "-"): _peer_label(p) for p in peers if p != "fastmme"}, designs=designs)
     path = os.path.join(HERE, "results", "benchmark_times.json")
     with open(path) as fh:
         data = json.load(fh)

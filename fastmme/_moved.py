@@ -15,6 +15,10 @@ import importlib.abc
 import importlib.util
 import sys
 import warnings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # old module (under fastmme.) → its module now
 MOVED = {
@@ -144,7 +148,7 @@ class Simulate:
     this name is fastmme.breeding_data; its functions are still reachable as attributes here, with a
     DeprecationWarning."""
 
-    def __call__(self, fit, nsim: int = 1, seed=None, use_u: bool = False):
+    def __call__(self, fit, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
         from .errors import FastmmeError
         if not callable(getattr(fit, "simulate", None)):
             raise FastmmeError(f"simulate needs a fitted model (fastmme.lmm or fastmme.glmm); got {type(fit).__name__} "

@@ -77,7 +77,7 @@ def breeding_values(ped, var_a: float, seed: int = 1) -> np.ndarray:
 
 
 def animal_model_records(pedigree_frame: pd.DataFrame, h2: float = 0.3, groups: int = 20, var_p: float = 100.0,
-                         skip_generations: int = 1, seed: int = 1):
+                         skip_generations: int = 1, seed: int = 1) -> tuple:
     """(records, pedigree, true breeding values): one record per animal born after the first
     `skip_generations` generations, y = μ + sex + contemporary group + a + e with Var(a) = h² var_p.
     The contemporary group is herd × generation when the frame has a herd column (from

@@ -148,7 +148,7 @@ class GlmmFit:
         return obj
 
     @property
-    def core(self):            # the summary formatter's view of a fit (a MixedFit has .core)
+    def core(self) -> GlmmFit:   # the summary formatter's view of a fit (a MixedFit has .core)
         return self
 
     # -- lme4's accessors ----------------------------------------------------------------------
