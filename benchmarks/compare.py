@@ -96,10 +96,11 @@ def record(title, results, peers, repeat, argv):
     memory, log-likelihoods) as a file of their own, and an entry of fit times and peak memory per design
     in benchmarks/results/benchmark_times.json that names that file."""
     import datetime
-    date = datetime.date.today().isoformat()
+    now = datetime.datetime.now()
+    date = now.date().isoformat()
     runs = os.path.join(HERE, "results", "runs")
     os.makedirs(runs, exist_ok=True)
-    raw = os.path.join(runs, f"compare-{date}-{'-'.join(dict.fromkeys(r['problem'] for r in results))}.json")
+    raw = os.path.join(runs, f"compare-{now:%Y-%m-%dT%H%M%S}-{'-'.join(dict.fromkeys(r['problem'] for r in results))}.json")
     with open(raw, "w") as fh:
         json.dump(dict(command="benchmarks/compare.py " + " ".join(argv), date=date, repeat=repeat, results=results),
                   fh, indent=1)

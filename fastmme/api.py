@@ -10,6 +10,7 @@ evaluator (fastmme.evaluate), optimises θ (fastmme.optimize) and builds the res
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from .optimize.minimize import MAXEVAL, OptSummary
 from .optimize.threads import lmm_kernel_threads
 from .progress import Progress
 from .results.fit import FitResult, build_result
-from .spec.model_spec import make_spec, working_response
+from .spec.model_spec import _vector, make_spec, working_response
 from .spec.terms import theta_lower, theta_start
 
 if TYPE_CHECKING:
@@ -73,9 +74,17 @@ def data_name(data, frame) -> str | None:
         where = os.path.dirname(os.path.abspath(frame.f_code.co_filename))
         inside = where == _PACKAGE_DIR or where.startswith(_PACKAGE_DIR + os.sep)
         if not inside:               # (fastmme's own callers, the CLI even when run as __main__, pass names as attrs)
-            for name, value in frame.f_locals.items():
-                if value is data and name.isidentifier() and not name.startswith("_"):
-                    return name
+            names = frame.f_locals
+            try:
+                for name, value in names.items():
+                    if value is data and name.isidentifier() and not name.startswith("_"):
+                        return name
+            finally:
+                # a function's f_locals is a snapshot the frame keeps (Python < 3.13): emptied, it holds
+                # none of the caller's objects past their own lifetime (it is refilled when next read);
+                # a module's or class body's is their namespace itself, and is left alone
+                if frame.f_code.co_flags & inspect.CO_OPTIMIZED and names is not frame.f_globals:
+                    names.clear()
     finally:
         del frame
     attrs = getattr(data, "attrs", None)
@@ -279,23 +288,23 @@ class Model:
             opt = optimize_theta(self._objective, start=start, maxeval=maxeval, progress=progress)
             return self._finish(build_result(self.spec, self._objective, opt, self._kept_columns))
 
-    def set_response(self, y) -> None:
+    def _set_response(self, y) -> None:
         """Make this the model of another response y (the same X, terms, weights and offset): only ZᵀWy,
         XᵀWy and yᵀWy are summed again; the pattern, the other blocks and the evaluator's analysis (the
-        Schur layout, CHOLMOD's symbolic factor) are kept.  For refits to simulated responses (the
-        parametric bootstrap, MixedFit.bootstrap); results fitted before are not changed."""
-        if self.spec.row_free:
+        Schur layout, CHOLMOD's symbolic factor) are kept.  For a model of its own that refits simulated
+        responses (MixedFit.bootstrap): results this model fitted before read its objective (variance
+        components, profiles) and so change with it — which is why this is not public."""
+        old = self.spec
+        if old.row_free:
             raise FastmmeError("this model was assembled from partitioned data: its rows are not here, so "
                                "another response needs a new fit from the data")
-        old = self.spec
-        yv = np.array(y, dtype=np.float64)
-        if yv.shape != old.y.shape or not np.all(np.isfinite(yv)):
-            raise FastmmeError(f"the new response must have {old.y.shape[0]} finite values, like the model's")
+        yv = _vector("the new response", y, old.y.shape[0])
         yv.setflags(write=False)
         b0 = working_response(yv, old.X, old.weights, old.offset)[1]
         b0.setflags(write=False)
-        self.spec = dataclasses.replace(old, y=yv, shift=b0)
-        self._objective.set_response(self.spec)
+        spec = dataclasses.replace(old, y=yv, shift=b0)
+        self._objective.set_response(spec)
+        self.spec = spec
 
     def _finish(self, result: FitResult) -> FitResult:
         """The result is complete: free the evaluator's workspace (made again if the model is used again)."""

@@ -35,8 +35,9 @@ from .progress import Progress  # noqa: F401  (the CLI's display: fastmme.progre
 SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 
 
-READERS = {".csv": "CSV", ".csv.gz": "CSV", ".txt": "CSV", ".tsv": "TSV", ".tab": "TSV", ".tsv.gz": "TSV",
+READERS = {".csv": "CSV", ".txt": "CSV", ".tsv": "TSV", ".tab": "TSV",
            ".parquet": "parquet", ".pq": "parquet", ".feather": "feather", ".arrow": "feather"}
+COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")     # a CSV or TSV pandas decompresses: data.csv.gz
 
 
 def read_table(path: str):
@@ -50,10 +51,12 @@ def read_table(path: str):
         raise FastmmeError(f"{path} is a spreadsheet, which fastmme does not read: save the sheet as CSV (or "
                            "read it with pandas.read_excel and call fastmme.lmm from Python)")
     base = os.path.basename(low)
-    ext = next((e for e in sorted(READERS, key=len, reverse=True) if base.endswith(e)), None)
-    if ext is None and "." in base.strip("."):
-        raise FastmmeError(f"{path}: fastmme reads {', '.join(READERS)} files (or a name without an extension, "
-                           "as CSV); convert the file to CSV or parquet")
+    packed = next((c for c in COMPRESSED if base.endswith(c)), "")
+    inner = base[:len(base) - len(packed)]
+    ext = next((e for e in READERS if inner.endswith(e)), None)
+    if (ext is None and "." in inner.strip(".")) or (packed and READERS.get(ext) not in ("CSV", "TSV")):
+        raise FastmmeError(f"{path}: fastmme reads {', '.join(READERS)} files ({', '.join(COMPRESSED)} compressed "
+                           "CSV or TSV too, and a name without an extension as CSV); convert the file to CSV or parquet")
     kind = READERS.get(ext, "CSV")
     try:
         if kind == "parquet":
@@ -72,7 +75,8 @@ def read_table(path: str):
         sep = "a tab" if kind == "TSV" else "a comma"
         raise FastmmeError(f"{path} has {df.shape[1]} column(s); a {kind} file with a header row and one column "
                            f"per variable is expected (is the separator {sep}?)")
-    df.attrs["name"] = os.path.basename(path).split(".")[0] or None    # the summary's Data: line
+    stem = os.path.basename(path)
+    df.attrs["name"] = stem[:len(stem) - len(packed) - len(ext or "")] or None    # the summary's Data: line
     return df
 
 
@@ -244,6 +248,7 @@ def main(argv=None) -> int:
                 else:
                     import pandas as pd
                     df = pd.concat([read_table(f) for f in files], ignore_index=True)
+                    df.attrs["name"] = args.data        # the summary's Data: line: the directory or glob
                 _fit_and_report(df, args.formula, args, out, progress)
     except FastmmeError as exc:
         print(f"fastmme: error: {exc}", file=sys.stderr)

@@ -194,22 +194,23 @@ def test_the_phases_without_a_count_are_shown_on_a_terminal():
     assert quiet.stream.getvalue() == ""
 
 
-@pytest.mark.parametrize("ext", [".tsv", ".feather", ""])
+@pytest.mark.parametrize("ext", [".tsv", ".feather", "", ".csv.gz", ".TSV.bz2"])
 def test_files_are_read_by_their_extension(tmp_path, ext):
-    """TSV and feather by their extension, a name without one as CSV; the summary's Data: line is the
-    file's name without its extension."""
+    """TSV and feather by their extension, a name without one as CSV, compressed CSV and TSV; the
+    summary's Data: line is the file's name without its extension (dots inside the name kept)."""
     d = fastmme.datasets.load("sleepstudy")
-    path = tmp_path / f"sleep{ext}"
+    path = tmp_path / ("sleepstudy" if ext == "" else f"sleep.study{ext}")
     if ext == ".feather":
         d.to_feather(path)
     else:
-        d.to_csv(path, index=False, sep="\t" if ext == ".tsv" else ",")
+        d.to_csv(path, index=False, sep="\t" if "tsv" in ext.lower() else ",")
     r = run(["fit", str(path), "-f", "Reaction ~ Days + (Days | Subject)"])
     assert r.returncode == 0, r.stderr
-    assert "REML criterion at convergence: 1743.6" in r.stdout and "   Data: sleep\n" in r.stdout
+    assert "REML criterion at convergence: 1743.6" in r.stdout
+    assert ("   Data: sleepstudy\n" if ext == "" else "   Data: sleep.study\n") in r.stdout
 
 
-@pytest.mark.parametrize("name", ["data.json", "data.sav", "data.rds"])
+@pytest.mark.parametrize("name", ["data.json", "data.sav", "data.rds", "data.parquet.gz"])
 def test_a_file_type_it_does_not_read_is_refused_by_name(tmp_path, name):
     path = tmp_path / name
     path.write_text("a,b\n1,2\n")

@@ -78,7 +78,7 @@ def _response_cases():
 
 @pytest.mark.parametrize("case", range(2))
 def test_a_new_response_refits_as_a_model_built_for_it(case):
-    """Model.set_response (the bootstrap's refits) re-sums only the response's blocks and keeps the
+    """Model._set_response (the bootstrap's refits) re-sums only the response's blocks and keeps the
     evaluator's analysis: its fit is bitwise the fit of a model assembled from scratch for that y,
     on the Schur evaluator and on CHOLMOD (a relationship matrix, a sparse fixed factor, weights and
     an offset), and the fit made before is not changed."""
@@ -90,7 +90,7 @@ def test_a_new_response_refits_as_a_model_built_for_it(case):
     sims = fit.simulate(2, seed=9)
     work = type(fit.model).of_design(dataclasses.replace(fit.design, y=sims["sim_1"].to_numpy()), reml=True)
     work.fit(start=np.array(fit.core.theta))
-    work.set_response(sims["sim_2"].to_numpy())
+    work._set_response(sims["sim_2"].to_numpy())
     got = work.fit(start=np.array(fit.core.theta))
     fresh = type(fit.model).of_design(dataclasses.replace(fit.design, y=sims["sim_2"].to_numpy()), reml=True)
     want = fresh.fit(start=np.array(fit.core.theta))
@@ -100,8 +100,10 @@ def test_a_new_response_refits_as_a_model_built_for_it(case):
     assert fit.deviance == before[0]
     np.testing.assert_array_equal(np.array(fit.core.beta), before[1])
     np.testing.assert_array_equal(np.array(fit.core.fitted), before[2])
-    with pytest.raises(fastmme.FastmmeError, match="finite values"):
-        work.set_response(np.zeros(3))
+    with pytest.raises(fastmme.FastmmeError, match="has length 3"):
+        work._set_response(np.zeros(3))
+    with pytest.raises(fastmme.FastmmeError, match="NaN or inf"):
+        work._set_response(np.full(fit.nobs, np.nan))
 
 
 def test_bootstrap_standard_errors_of_beta_are_near_the_wald_ones(sleep):

@@ -114,3 +114,17 @@ def test_ddf_lme4_is_lme4s_table_and_a_bad_ddf_is_refused():
            "Days          10.467      1.546   6.771" in s                  # lme4's summary, as R prints it
     with pytest.raises(fastmme.FastmmeError, match="ddf must be"):
         fit.summary(ddf="KR")
+
+
+def test_naming_the_data_keeps_no_reference_to_the_callers_objects():
+    """The Data: line reads the caller's variables; in a function (Python < 3.13 keeps a snapshot of them
+    on the frame) the snapshot is emptied, so a frame the caller deletes is freed."""
+    import gc
+    import weakref
+    d = fastmme.datasets.load("sleepstudy")
+    fit = fastmme.lmm("Reaction ~ Days + (Days | Subject)", d)
+    assert "   Data: d\n" in fit.summary()
+    gone = weakref.ref(d)
+    del fit, d
+    gc.collect()
+    assert gone() is None

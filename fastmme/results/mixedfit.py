@@ -323,9 +323,15 @@ class MixedFit:
         of the parametric bootstrap (fit.bootstrap(nsim, seed)), boot.ci's interpolated order statistics).
         progress: as lmm's — a bar over the profiled parameters or the bootstrap's refits."""
         from ..progress import Progress
-        rep = Progress.of(progress)
         if not 0 < level < 1:
             raise FastmmeError(f"level must be between 0 and 1; got {level}")
+        rep = Progress.of(progress)
+        try:
+            return self._confint(method, level, nsim, seed, rep)
+        finally:
+            rep.close()
+
+    def _confint(self, method, level, nsim, seed, rep) -> pd.DataFrame:
         lo_name, hi_name = f"{100 * (1 - level) / 2:.3g} %", f"{100 * (1 + level) / 2:.3g} %"
         var_names = sdcor_names(self.model.spec.terms, self.model.spec.term_names)
         if method == "wald":
@@ -340,7 +346,6 @@ class MixedFit:
                                           np.array(ml.core.beta), np.array(ml.core.beta_se),
                                           ml.model.spec.terms, ml.model.spec.term_names, ml.core.x_names, level,
                                           steps=rep.steps)
-            rep.close()
             lo, hi = ci[:, 0], ci[:, 1]
         elif method == "boot":
             from ..spec.covariance import sdcor_from_theta
@@ -491,7 +496,7 @@ class MixedFit:
         refitted to each of `simulate(nsim, seed, use_u)`'s responses, from θ̂.  One row per replicate:
         the criterion, σ, θ (lme4's names) and β; quantiles of a column are percentile intervals
         (lme4's confint(method = "boot")).  Each refit keeps the fit's design (X, Z, weights, offset):
-        one model serves every replicate (Model.set_response), so a replicate re-sums only ZᵀWy, XᵀWy
+        one model of its own serves every replicate (Model._set_response), so a replicate re-sums only ZᵀWy, XᵀWy
         and yᵀWy and keeps the pattern, the other blocks and the evaluator's analysis.
         progress: True, False, None (a bar when interactive) or a fastmme.progress.Progress."""
         import dataclasses
@@ -505,7 +510,7 @@ class MixedFit:
             if work is None:
                 work = type(self.model).of_design(dataclasses.replace(self.design, y=y), reml=self.reml)
             else:
-                work.set_response(y)
+                work._set_response(y)
             r = work.fit(start=np.array(self.core.theta))
             rows.append([r.deviance, r.sigma, *np.asarray(r.theta), *np.asarray(r.beta), bool(r.converged)])
         cols = ["criterion", "sigma", *self.core.theta_names, *self.core.x_names, "converged"]

@@ -221,7 +221,7 @@ def random_effects_cells(v: View) -> tuple:
     return header, cells
 
 
-def correlation_lines(core) -> list:
+def correlation_lines(core, where: str = "fit.vcov") -> list:
     """lme4's "Correlation of Fixed Effects" (rows abbreviated to 11 characters, columns to 6, values
     to 3 decimals), or its note when p > COR_MAX."""
     p = len(core.beta)
@@ -229,7 +229,7 @@ def correlation_lines(core) -> list:
         return []
     if p > COR_MAX:
         return ["", f"Correlation matrix not shown by default, as p = {p} > {COR_MAX}.",
-                "Use fit.vcov if you need it"]
+                f"Use {where} if you need it"]
     se = np.array(core.beta_se)
     C = np.array(core.beta_cov) / np.outer(se, se)
     f = format_real(np.round(C, 3).ravel(), 7)
@@ -239,6 +239,11 @@ def correlation_lines(core) -> list:
     return ["", "Correlation of Fixed Effects:",
             *print_matrix(cells, [abbreviate(n, 6) for n in names[:-1]], [abbreviate(n, 11) for n in names[1:]],
                           right=False)]
+
+
+def _vcov_hint(fit) -> str:
+    """Where the covariance of β̂ is, for lme4's note above p = 12: a formula or GLMM fit's vcov, a FitResult's beta_cov."""
+    return "fit.vcov" if hasattr(fit, "vcov") else "fit.beta_cov"
 
 
 def summary_text(fit, ddf: str = "Satterthwaite") -> str:
@@ -252,7 +257,7 @@ def summary_text(fit, ddf: str = "Satterthwaite") -> str:
     lines = _header(v) + list(v.residual_lines) + ["", "Random effects:"] + random_effects_lines(v)
     groups = "; ".join(f"{g}, {n}" for g, n in v.ngroups.items())
     lines.append(f"Number of obs: {core.nobs}, groups:  {groups}")
-    lines += ["", "Fixed effects:"] + coef_matrix(v.coef_table, DIGITS) + correlation_lines(core)
+    lines += ["", "Fixed effects:"] + coef_matrix(v.coef_table, DIGITS) + correlation_lines(core, _vcov_hint(fit))
     msgs = _messages(v)
     if msgs:
         lines.append("")
@@ -269,7 +274,7 @@ def summary_html(fit) -> str:
         return f"<pre>{esc(chr(10).join(lines))}</pre>" if lines else ""
 
     head = "<br>".join(esc(s) for s in _header(v))
-    title = [ln for ln in v.residual_lines if ln and not ln.startswith(" ")][:1]
+    title = [ln for ln in v.residual_lines if ln.endswith(":") and not ln.startswith(" ")][:1]
     res = "".join(f"<h4>{esc(t.rstrip(':'))}</h4>" for t in title) + pre([ln for ln in v.residual_lines[1:]
                                                                          if ln and ln not in title])
     re_header, re_cells = random_effects_cells(v)
@@ -282,7 +287,7 @@ def summary_html(fit) -> str:
     if signif is not None:
         fe += f"<p><small>{esc(SIGNIF_LEGEND)}</small></p>"
     groups = "; ".join(f"{g}, {n}" for g, n in v.ngroups.items())
-    cor = correlation_lines(v.core)
+    cor = correlation_lines(v.core, _vcov_hint(fit))
     if len(cor) > 1 and cor[1] == "Correlation of Fixed Effects:":
         cor_html = "<h4>Correlation of Fixed Effects</h4>" + pre(cor[2:])
     else:
