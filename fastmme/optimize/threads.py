@@ -10,10 +10,13 @@ import contextlib
 
 import numba
 
-# rows × (random-effect columns + fixed columns) at or below which a linear mixed model's kernels run on
-# one thread: sleepstudy's 500 bootstrap refits 3.5 → 1.9 s per 200; InstEval (3.7 × 10⁵) was 8 %
-# faster on two threads, so it keeps them
-LMM_SERIAL_SIZE = 10**5
+# rows × (random-effect columns + fixed columns)² at or below which a linear mixed model's kernels run on
+# one thread (the θ loop's work per level grows with the square of its columns).  Measured in pairs of
+# fits on the 2-core machine, whose noise is about 15 %: sleepstudy (2,880) its bootstrap's 200 refits
+# 3.4 → 1.2 s on one thread; maximal 2² models (2.6 × 10⁵) 0.52–1.12 s on one, 0.59–1.21 s on two;
+# maximal 2³ (1.0 × 10⁶) 12.4–12.5 s on two, 14.2–14.7 s on one; InstEval (1.8 × 10⁶) 0.47 s on two,
+# 0.51 s on one: the larger ones keep both threads, as before
+LMM_SERIAL_SIZE = 5 * 10**5
 
 
 @contextlib.contextmanager
@@ -31,4 +34,4 @@ def serial_kernels(size: int, limit: int):
 def lmm_kernel_threads(spec):
     """serial_kernels for a linear mixed model's spec (fastmme.spec.model_spec.ModelSpec)."""
     width = sum(t.r for t in spec.terms) + len(spec.sparse_factors) + spec.p
-    return serial_kernels(spec.n * width, LMM_SERIAL_SIZE)
+    return serial_kernels(spec.n * width * width, LMM_SERIAL_SIZE)
