@@ -65,9 +65,9 @@ def read_table(path: str):
             df = pd.read_feather(path)
         else:
             df = pd.read_csv(path, sep="\t" if kind == "TSV" else ",")
-    except FastmmeError:
-        raise
-    except Exception as exc:          # a reader's error (pandas, pyarrow) about the file: said, not a traceback
+    except (ValueError, TypeError, OSError, ImportError, NotImplementedError) as exc:
+        # what pandas and pyarrow raise about a file they cannot read (ParserError, EmptyDataError,
+        # UnicodeDecodeError and ArrowInvalid are ValueErrors, ArrowIOError an OSError): said, not a traceback
         raise FastmmeError(f"cannot read {path} as {kind}: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__} — "
                            "give a CSV file with a header row, or a .parquet file") from exc

@@ -225,3 +225,11 @@ def test_usage_errors_read_as_the_other_errors_and_python_m_fastmme_is_the_comma
         "fastmme: error: the following arguments are required: --formula/-f"
     r = subprocess.run([sys.executable, "-m", "fastmme", "--version"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == f"fastmme {fastmme.__version__}"
+
+
+@pytest.mark.parametrize("name", ["bad.parquet", "bad.feather", "bad.tsv.gz"])
+def test_a_broken_file_of_a_type_it_reads_gives_a_message(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"PAR1" + os.urandom(300))
+    r = run(["fit", str(path), "-f", "y ~ 1 + (1 | g)"])
+    assert r.returncode == 2 and r.stderr.startswith(f"fastmme: error: cannot read {path}") and "Traceback" not in r.stderr
