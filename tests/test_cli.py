@@ -166,11 +166,16 @@ def test_version():
     assert r.returncode == 0 and r.stdout.strip() == f"fastmme {fastmme.__version__}"
 
 
+def _fit_file(tmp_path, name, content: bytes):
+    """The CLI's fit of a file `name` holding `content` (a formula its columns need not have)."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path, run(["fit", str(path), "-f", "y ~ 1 + (1 | g)"])
+
+
 @pytest.mark.parametrize("name", ["data.xlsx", "data.XLS", "data.ods"])
 def test_a_spreadsheet_is_refused_with_a_message(tmp_path, name):
-    path = tmp_path / name
-    path.write_bytes(b"PK\x03\x04" + os.urandom(500))
-    r = run(["fit", str(path), "-f", "y ~ 1 + (1 | g)"])
+    _, r = _fit_file(tmp_path, name, b"PK\x03\x04" + os.urandom(500))
     assert r.returncode == 2 and "spreadsheet" in r.stderr and "save the sheet as CSV" in r.stderr
 
 
@@ -212,9 +217,7 @@ def test_files_are_read_by_their_extension(tmp_path, ext):
 
 @pytest.mark.parametrize("name", ["data.json", "data.sav", "data.rds", "data.parquet.gz"])
 def test_a_file_type_it_does_not_read_is_refused_by_name(tmp_path, name):
-    path = tmp_path / name
-    path.write_text("a,b\n1,2\n")
-    r = run(["fit", str(path), "-f", "a ~ 1 + (1 | b)"])
+    path, r = _fit_file(tmp_path, name, b"a,b\n1,2\n")       # refused by its name, before it is read
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith(f"fastmme: error: {path}: fastmme reads .csv") and "Traceback" not in r.stderr
 
@@ -229,7 +232,5 @@ def test_usage_errors_read_as_the_other_errors_and_python_m_fastmme_is_the_comma
 
 @pytest.mark.parametrize("name", ["bad.parquet", "bad.feather", "bad.tsv.gz"])
 def test_a_broken_file_of_a_type_it_reads_gives_a_message(tmp_path, name):
-    path = tmp_path / name
-    path.write_bytes(b"PAR1" + os.urandom(300))
-    r = run(["fit", str(path), "-f", "y ~ 1 + (1 | g)"])
+    path, r = _fit_file(tmp_path, name, b"PAR1" + os.urandom(300))
     assert r.returncode == 2 and r.stderr.startswith(f"fastmme: error: cannot read {path}") and "Traceback" not in r.stderr
